@@ -1,0 +1,32 @@
+package events
+
+import (
+	"net/mail"
+	"strings"
+)
+
+// maxEmailLength is the longest address SMTP can carry (RFC 5321 path limit).
+const maxEmailLength = 254
+
+// validateEmail accepts exactly one bare address: no display name, no angle
+// brackets, no list, no control characters. The address ends up in an email
+// header, so anything that could add a header or a recipient is refused.
+func validateEmail(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case len(s) > maxEmailLength:
+		return "must be at most 254 characters"
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "must not contain control characters (CR, LF, ...)"
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "must be a single email address like vendor@example.com"
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return "must be a single email address like vendor@example.com"
+	}
+	return ""
+}

@@ -1,0 +1,101 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"unicode/utf8"
+)
+
+// decodeObject splits a JSON object into its members, refusing what
+// encoding/json would silently accept: invalid UTF-8, duplicate keys (which
+// would let two readers see two different orders) and trailing data.
+func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	if !utf8.Valid(data) {
+		return nil, &SyntaxError{FieldError{Detail: "body is not valid UTF-8"}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, &SyntaxError{FieldError{Detail: "body is not JSON: " + jsonErr(err)}}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &SyntaxError{FieldError{Detail: "body must be a JSON object"}}
+	}
+	members := make(map[string]json.RawMessage)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &SyntaxError{FieldError{Detail: "body is not JSON: " + jsonErr(err)}}
+		}
+		key, _ := tok.(string) // object keys are always strings
+		if _, dup := members[key]; dup {
+			return nil, &SyntaxError{FieldError{Field: key, Detail: "appears more than once"}}
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, &SyntaxError{FieldError{Field: key, Detail: "value is not JSON: " + jsonErr(err)}}
+		}
+		members[key] = raw
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, &SyntaxError{FieldError{Detail: "body is not JSON: " + jsonErr(err)}}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, &SyntaxError{FieldError{Detail: "body has data after the JSON object"}}
+	}
+	return members, nil
+}
+
+func jsonErr(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// decodeInt reads a JSON integer literal within [min, max]. Fractions,
+// exponents, strings and out-of-range values are refused rather than rounded.
+func decodeInt(raw json.RawMessage, minV, maxV int64) (int64, string) {
+	if isNull(raw) {
+		return 0, "is required"
+	}
+	s := string(raw)
+	switch {
+	case s[0] == '"':
+		return 0, "must be a JSON number, not a string"
+	case s[0] != '-' && (s[0] < '0' || s[0] > '9'):
+		return 0, "must be a JSON number"
+	case !integerLiteral.MatchString(s):
+		return 0, "must be an integer (no fraction or exponent)"
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < minV || n > maxV {
+		return 0, fmt.Sprintf("must be between %d and %d", minV, maxV)
+	}
+	return n, ""
+}
+
+// decodeString reads a JSON string.
+func decodeString(raw json.RawMessage) (string, string) {
+	if isNull(raw) {
+		return "", "is required"
+	}
+	if raw[0] != '"' {
+		return "", "must be a JSON string"
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", "must be a JSON string"
+	}
+	return s, ""
+}
+
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }

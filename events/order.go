@@ -1,0 +1,146 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+)
+
+// Limits of an order, part of the public contract (README, schemas/order.json).
+const (
+	// MaxOrderID is the largest order_id: 2^53-1, the largest integer every
+	// JSON client (JavaScript included) represents exactly.
+	MaxOrderID = 1<<53 - 1
+	// MaxSopaipillas is the most sopaipillas one order may ask for.
+	MaxSopaipillas = 1000
+)
+
+// Field names of an order.
+const (
+	FieldOrderID           = "order_id"
+	FieldEmailVendedor     = "email_vendedor"
+	FieldEmailCocinero     = "email_cocinero"
+	FieldNumeroSopaipillas = "numero_sopaipillas"
+)
+
+// Order is one order from a vendor to a cook.
+type Order struct {
+	OrderID           int64
+	EmailVendedor     string
+	EmailCocinero     string
+	NumeroSopaipillas int64
+	// Extra holds the fields beyond the contract, compacted, kept and
+	// published as sent.
+	Extra map[string]json.RawMessage
+}
+
+// DecodeOrder parses and validates an order. It returns a *SyntaxError for a
+// body that is not a JSON object and a *ValidationError naming every wrong
+// field.
+func DecodeOrder(data []byte) (Order, error) {
+	members, err := decodeObject(data)
+	if err != nil {
+		return Order{}, err
+	}
+	var (
+		o    Order
+		bad  []FieldError
+		fail = func(field, detail string) {
+			if detail != "" {
+				bad = append(bad, FieldError{Field: field, Detail: detail})
+			}
+		}
+		msg string
+	)
+	o.OrderID, msg = decodeInt(members[FieldOrderID], 1, MaxOrderID)
+	fail(FieldOrderID, msg)
+	o.NumeroSopaipillas, msg = decodeInt(members[FieldNumeroSopaipillas], 1, MaxSopaipillas)
+	fail(FieldNumeroSopaipillas, msg)
+	for field, dst := range map[string]*string{FieldEmailVendedor: &o.EmailVendedor, FieldEmailCocinero: &o.EmailCocinero} {
+		s, msg := decodeString(members[field])
+		if msg == "" {
+			msg = validateEmail(s)
+		}
+		fail(field, msg)
+		*dst = s
+	}
+	if len(bad) > 0 {
+		sort.Slice(bad, func(i, j int) bool { return bad[i].Field < bad[j].Field })
+		return Order{}, &ValidationError{Fields: bad}
+	}
+	for k, v := range members {
+		switch k {
+		case FieldOrderID, FieldEmailVendedor, FieldEmailCocinero, FieldNumeroSopaipillas:
+			continue
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return Order{}, &SyntaxError{FieldError{Field: k, Detail: "value is not JSON"}}
+		}
+		if o.Extra == nil {
+			o.Extra = make(map[string]json.RawMessage)
+		}
+		o.Extra[k] = buf.Bytes()
+	}
+	return o, nil
+}
+
+// MarshalJSON encodes the order canonically: all fields, keys sorted, no
+// spaces. Two requests carrying the same order give the same bytes, which is
+// how dailySummary tells a retry from a conflicting second version.
+func (o Order) MarshalJSON() ([]byte, error) {
+	all := make(map[string]json.RawMessage, len(o.Extra)+4)
+	for k, v := range o.Extra {
+		all[k] = v
+	}
+	all[FieldOrderID] = json.RawMessage(strconv.FormatInt(o.OrderID, 10))
+	all[FieldNumeroSopaipillas] = json.RawMessage(strconv.FormatInt(o.NumeroSopaipillas, 10))
+	for k, v := range map[string]string{FieldEmailVendedor: o.EmailVendedor, FieldEmailCocinero: o.EmailCocinero} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", k, err)
+		}
+		all[k] = b
+	}
+	return json.Marshal(all)
+}
+
+// OrderEventID is the CloudEvent id of an order: fixed by its order_id so
+// that a retried request publishes an event with the same id.
+func OrderEventID(orderID int64) string {
+	return "order-" + strconv.FormatInt(orderID, 10)
+}
+
+// NewOrderEvent builds the event newOrder publishes for an accepted order.
+// accepted is when newOrder accepted it: the time that places the order in a
+// day.
+func NewOrderEvent(o Order, accepted time.Time) (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(OrderEventID(o.OrderID))
+	e.SetType(TypeOrderCreated)
+	e.SetSource(SourceNewOrder)
+	e.SetSubject(strconv.FormatInt(o.OrderID, 10))
+	e.SetTime(accepted)
+	e.SetExtension(PartitionKeyExtension, strconv.FormatInt(o.OrderID, 10))
+	if err := e.SetData(cloudevents.ApplicationJSON, o); err != nil {
+		return cloudevents.Event{}, fmt.Errorf("encoding order %d: %w", o.OrderID, err)
+	}
+	if err := e.Validate(); err != nil {
+		return cloudevents.Event{}, fmt.Errorf("building order event: %w", err)
+	}
+	return e, nil
+}
+
+// OrderFromEvent returns the order an order event carries, validated as if
+// it had just arrived: records on a topic may have been written by anyone.
+func OrderFromEvent(e cloudevents.Event) (Order, error) {
+	if e.Type() != TypeOrderCreated {
+		return Order{}, fmt.Errorf("event type %q is not %q", e.Type(), TypeOrderCreated)
+	}
+	return DecodeOrder(e.Data())
+}

@@ -1,0 +1,11 @@
+// Command dailysummary serves the dailySummary function on $PORT.
+package main
+
+import (
+	_ "time/tzdata" // static base images carry no zoneinfo
+
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+)
+
+func main() { runner.Main("dailySummary", dailysummary.Setup) }

@@ -1,0 +1,231 @@
+// Package dailysummary is the dailySummary function: POST /dailySummary
+// reads one calendar day of orders from the "order" topic, counts each order
+// once, and publishes the day's summary onto the "summary" topic.
+package dailysummary
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+)
+
+// MaxBodyBytes is the largest request body accepted (413 above it).
+const MaxBodyBytes = 4 << 10
+
+// clockSkew widens the window read past the end of the day: records are
+// found by timestamp, and timestamps of different producers need not be in
+// offset order.
+const clockSkew = time.Minute
+
+// Generated is the message of a 200 answer.
+const Generated = "Resumen generado correctamente"
+
+// Response is the body of a 200 answer.
+type Response struct {
+	Response       string         `json:"response"`
+	Summary        events.Summary `json:"summary"`
+	EventID        string         `json:"event_id"`
+	OrdersRead     int            `json:"orders_read"`
+	SkippedRecords int            `json:"skipped_records"`
+	Conflicts      []Conflict     `json:"conflicts"`
+	ConflictsTotal int            `json:"conflicts_total"`
+}
+
+// OrderLog reads the order topic. Scan calls visitor(p) once per partition
+// and the returned function for each of its records in offset order, for the
+// records stamped from `from` up to `to`. It fails rather than return part
+// of the window.
+type OrderLog interface {
+	Scan(ctx context.Context, from, to time.Time, visitor func(partition int32) func(Record)) error
+}
+
+// Publisher writes an event to the summary topic and returns once it is
+// acknowledged.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, event cloudevents.Event) error
+}
+
+// Options are dailySummary's settings.
+type Options struct {
+	SummaryTopic string
+	Location     *time.Location
+	// Retention is how long the order topic keeps records: older days
+	// cannot be summarized exactly and are refused.
+	Retention time.Duration
+	// Lookback is how far before a day orders are read to recognise retries
+	// of orders first accepted the day before.
+	Lookback time.Duration
+	Timeout  time.Duration
+	// Token, when set, must come as "Authorization: Bearer <token>" on
+	// direct calls. Scheduled pings need none: they only close yesterday.
+	Token string
+	Now   func() time.Time
+}
+
+// Function is dailySummary with its dependencies.
+type Function struct {
+	log       OrderLog
+	publisher Publisher
+	opts      Options
+	logger    *slog.Logger
+}
+
+// New returns dailySummary.
+func New(log OrderLog, publisher Publisher, opts Options, logger *slog.Logger) *Function {
+	return &Function{log: log, publisher: publisher, opts: opts, logger: logger}
+}
+
+// Handler routes POST /dailySummary, and POST / for a Knative route or a
+// PingSource sink.
+func (f *Function) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /dailySummary", f.ServeHTTP)
+	mux.HandleFunc("POST /{$}", f.ServeHTTP)
+	return mux
+}
+
+// ServeHTTP summarizes one day: decode the trigger, validate the day, read
+// and count, publish, answer.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	now := f.opts.Now()
+	day, err := f.requestedDay(r, now)
+	if err != nil {
+		f.reject(w, err)
+		return
+	}
+	if err := f.checkDay(day, now); err != nil {
+		problem.WriteInput(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), f.opts.Timeout)
+	defer cancel()
+	res, err := f.Summarize(ctx, day)
+	if err != nil {
+		f.logger.Warn("summary failed", "fecha", day.String(), "error", err)
+		problem.WriteUnavailable(w, 5*time.Second, "the orders of "+day.String()+" could not all be read; retry")
+		return
+	}
+	event, err := events.NewSummaryEvent(res.Summary)
+	if err == nil {
+		err = f.publisher.Publish(ctx, f.opts.SummaryTopic, event)
+	}
+	if err != nil {
+		f.logger.Warn("summary not published", "fecha", day.String(), "error", err)
+		problem.WriteUnavailable(w, 5*time.Second, "the summary was not published; retry")
+		return
+	}
+	f.logger.Info("summary published", "event_id", event.ID(), "fecha", day.String(), "vendors", len(res.Summary.Ventas),
+		"orders_read", res.OrdersRead, "skipped", res.SkippedRecords, "conflicts", res.ConflictsTotal)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(Response{
+		Response: Generated, Summary: res.Summary, EventID: event.ID(), OrdersRead: res.OrdersRead,
+		SkippedRecords: res.SkippedRecords, Conflicts: res.Conflicts, ConflictsTotal: res.ConflictsTotal,
+	})
+}
+
+// Summarize reads and counts the orders of day.
+func (f *Function) Summarize(ctx context.Context, day events.Date) (Result, error) {
+	start, end := day.Bounds(f.opts.Location)
+	var (
+		mu    sync.Mutex
+		parts []*partitionTally
+	)
+	err := f.log.Scan(ctx, start.Add(-f.opts.Lookback), end.Add(clockSkew), func(int32) func(Record) {
+		t := newPartitionTally(start, end)
+		mu.Lock()
+		parts = append(parts, t)
+		mu.Unlock()
+		return t.add
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return merge(day, parts), nil
+}
+
+// errUnauthorized is a direct call without the configured token.
+var errUnauthorized = errors.New("unauthorized")
+
+// requestedDay decodes the trigger. A PingSource event without a day closes
+// yesterday; a direct call without one summarizes today so far.
+func (f *Function) requestedDay(r *http.Request, now time.Time) (events.Date, error) {
+	today := events.DateOf(now, f.opts.Location)
+	var body []byte
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	if msg.ReadEncoding() != binding.EncodingUnknown {
+		event, err := binding.ToEvent(r.Context(), msg)
+		if err != nil {
+			return events.Date{}, &events.SyntaxError{FieldError: events.FieldError{Field: "cloudevent", Detail: "invalid CloudEvent: " + err.Error()}}
+		}
+		if event.Type() != events.TypePing {
+			return events.Date{}, &events.ValidationError{Fields: []events.FieldError{{Field: "type", Detail: "a CloudEvent trigger must have type " + events.TypePing}}}
+		}
+		day, ok, err := events.DecodeSummaryRequest(event.Data())
+		if err != nil || ok {
+			return day, err
+		}
+		return today.AddDays(-1), nil
+	}
+	if !f.authorized(r) {
+		return events.Date{}, errUnauthorized
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return events.Date{}, err
+	}
+	day, ok, err := events.DecodeSummaryRequest(body)
+	if err != nil || ok {
+		return day, err
+	}
+	return today, nil
+}
+
+func (f *Function) authorized(r *http.Request) bool {
+	if f.opts.Token == "" {
+		return true
+	}
+	want := "Bearer " + f.opts.Token
+	return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
+}
+
+// checkDay refuses days that cannot be summarized exactly: in the future, or
+// starting before the oldest record the topic still keeps.
+func (f *Function) checkDay(day events.Date, now time.Time) error {
+	start, _ := day.Bounds(f.opts.Location)
+	today := events.DateOf(now, f.opts.Location)
+	switch {
+	case today.Before(day):
+		return &events.ValidationError{Fields: []events.FieldError{{Field: events.FieldFecha, Detail: day.String() + " is in the future (today is " + today.String() + ")"}}}
+	case start.Before(now.Add(-f.opts.Retention)):
+		oldest := events.DateOf(now.Add(-f.opts.Retention), f.opts.Location).AddDays(1)
+		return &events.ValidationError{Fields: []events.FieldError{{Field: events.FieldFecha, Detail: day.String() + " is outside the order topic's retention; the oldest day that can be summarized is " + oldest.String()}}}
+	}
+	return nil
+}
+
+func (f *Function) reject(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, errUnauthorized):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dailySummary"`)
+		problem.Write(w, http.StatusUnauthorized, "this endpoint needs Authorization: Bearer <SUMMARY_TOKEN>", []events.FieldError{{Field: "Authorization", Detail: "missing or wrong token"}})
+	case errors.As(err, &tooBig):
+		problem.WriteBodyError(w, err, MaxBodyBytes)
+	case !problem.WriteInput(w, err):
+		problem.Write(w, http.StatusBadRequest, err.Error(), nil)
+	}
+}

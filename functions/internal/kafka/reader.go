@@ -1,0 +1,102 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Visit is called for each record of one partition, in offset order.
+type Visit func(m *sarama.ConsumerMessage) error
+
+// ReadWindow reads, from every partition of topic, the records from the first
+// one stamped at or after from up to the first one stamped at or after to (or
+// up to the end of the partition as it is now). It keeps no position of its
+// own: the same window read twice gives the same records.
+//
+// Partitions are read concurrently; visitor(p) returns the Visit for
+// partition p. Any error, a missing leader included, fails the whole read:
+// a partial window is never returned as if it were complete.
+func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, to time.Time, visitor func(partition int32) Visit) error {
+	partitions, err := client.Partitions(topic)
+	if err != nil {
+		return fmt.Errorf("listing partitions of %q: %w", topic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return fmt.Errorf("starting consumer: %w", err)
+	}
+	defer consumer.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, p := range partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := readPartition(ctx, client, consumer, topic, p, from, to, visitor(p)); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, from, to time.Time, visit Visit) error {
+	start, end, err := offsetRange(client, topic, p, from, to)
+	if err != nil || start >= end {
+		return err
+	}
+	pc, err := consumer.ConsumePartition(topic, p, start)
+	if err != nil {
+		return fmt.Errorf("reading %s/%d from offset %d: %w", topic, p, start, err)
+	}
+	defer pc.AsyncClose()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reading %s/%d: %w", topic, p, ctx.Err())
+		case err := <-pc.Errors():
+			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
+		case m := <-pc.Messages():
+			if err := visit(m); err != nil {
+				return err
+			}
+			if m.Offset+1 >= end {
+				return nil
+			}
+		}
+	}
+}
+
+// offsetRange turns a time window into offsets [start, end) of one partition.
+func offsetRange(client sarama.Client, topic string, p int32, from, to time.Time) (int64, int64, error) {
+	newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("end of %s/%d: %w", topic, p, err)
+	}
+	start, err := client.GetOffset(topic, p, from.UnixMilli())
+	if err != nil {
+		return 0, 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, from, err)
+	}
+	if start < 0 { // nothing stamped at or after from
+		return 0, 0, nil
+	}
+	end, err := client.GetOffset(topic, p, to.UnixMilli())
+	if err != nil {
+		return 0, 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, to, err)
+	}
+	if end < 0 || end > newest {
+		end = newest
+	}
+	return start, end, nil
+}

@@ -1,0 +1,67 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Topic describes a topic the functions rely on.
+type Topic struct {
+	Name        string
+	Partitions  int32
+	RetentionMs int64
+	// Compact keeps the latest record of each key as well as the retention
+	// window (cleanup.policy=compact,delete).
+	Compact bool
+}
+
+// EnsureTopics creates the topics that do not exist yet. Existing topics are
+// left exactly as they are, so it is safe to run at every start and from
+// every replica at once.
+func EnsureTopics(brokers []string, cfg *sarama.Config, replication int16, topics ...Topic) error {
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	for _, t := range topics {
+		retention := strconv.FormatInt(t.RetentionMs, 10)
+		entries := map[string]*string{"retention.ms": &retention}
+		if t.Compact {
+			policy := "compact,delete"
+			entries["cleanup.policy"] = &policy
+		}
+		err := admin.CreateTopic(t.Name, &sarama.TopicDetail{
+			NumPartitions:     t.Partitions,
+			ReplicationFactor: replication,
+			ConfigEntries:     entries,
+		}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("creating topic %q: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// TopicsConfig names the topics and how they are created when missing.
+type TopicsConfig struct {
+	OrderTopic        string        `envconfig:"ORDER_TOPIC" default:"order"`
+	SummaryTopic      string        `envconfig:"SUMMARY_TOPIC" default:"summary"`
+	OrderPartitions   int32         `envconfig:"ORDER_TOPIC_PARTITIONS" default:"6"`
+	SummaryPartitions int32         `envconfig:"SUMMARY_TOPIC_PARTITIONS" default:"3"`
+	Retention         time.Duration `envconfig:"TOPIC_RETENTION" default:"72h"`
+}
+
+// OrderTopicSpec is the "order" topic.
+func (c TopicsConfig) OrderTopicSpec() Topic {
+	return Topic{Name: c.OrderTopic, Partitions: c.OrderPartitions, RetentionMs: c.Retention.Milliseconds()}
+}
+
+// SummaryTopicSpec is the "summary" topic.
+func (c TopicsConfig) SummaryTopicSpec() Topic {
+	return Topic{Name: c.SummaryTopic, Partitions: c.SummaryPartitions, RetentionMs: c.Retention.Milliseconds()}
+}

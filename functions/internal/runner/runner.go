@@ -1,0 +1,66 @@
+// Package runner is the whole main of a function binary: read the
+// environment, set the function up, serve on $PORT, stop on SIGTERM.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/server"
+)
+
+// Env is what every function reads besides its own configuration.
+type Env struct {
+	// Port is where the function listens; Knative and Cloud Run set it.
+	Port int `envconfig:"PORT" default:"8080"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
+}
+
+// Setup builds a function from its configuration. The io.Closer releases what
+// it holds (Kafka clients) after the server has drained.
+type Setup[C any] func(ctx context.Context, cfg C, log *slog.Logger) (http.Handler, io.Closer, error)
+
+// Main runs the function named name and exits.
+func Main[C any](name string, setup Setup[C]) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := Run(ctx, name, setup, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// Run is Main without the process: it returns when ctx is done.
+func Run[C any](ctx context.Context, name string, setup Setup[C], logOut io.Writer) error {
+	var env Env
+	if err := envconfig.Process("", &env); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: env.LogLevel})).With("function", name)
+	var cfg C
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	handler, closer, err := setup(ctx, cfg, log)
+	if err != nil {
+		return fmt.Errorf("setting up: %w", err)
+	}
+	defer closer.Close()
+	return server.ListenAndServe(ctx, env.Port, handler, log)
+}
+
+// CloserFunc adapts a function to io.Closer.
+type CloserFunc func() error
+
+// Close calls f.
+func (f CloserFunc) Close() error { return f() }
