@@ -1,0 +1,44 @@
+# sopaipillas: `make dev` runs everything locally, `make test` runs every test.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: dev
+dev: ## Run the whole system locally: functions, Kafka, mail catcher, sources.
+	go run ./functions/cmd/devstack
+
+.PHONY: test
+test: ## Run the whole test suite (starts a real Apache Kafka broker).
+	hack/test.sh
+
+.PHONY: test-faults
+test-faults: ## Fault-injection tests on real Kafka brokers.
+	hack/faults.sh
+
+.PHONY: bench
+bench: ## Benchmarks against Kafka's own perf tools; writes bench/RESULTS.md.
+	hack/bench.sh
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target (FUZZTIME, default 1m).
+	hack/fuzz.sh $${FUZZTIME:-1m}
+
+.PHONY: kafka
+kafka: ## Start a real Apache Kafka on loopback for `KAFKA_BROKERS=... make dev`.
+	@hack/kafka.sh start .kafka/dev | tail -n 1 | sed 's/^/KAFKA_BROKERS=/'
+	@echo "stop it with: make kafka-stop"
+
+.PHONY: kafka-stop
+kafka-stop: ## Stop the broker started by `make kafka`.
+	hack/kafka.sh stop .kafka/dev
+
+.PHONY: tools
+tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
+	hack/tools.sh
+
+.PHONY: build
+build: ## Build the three function binaries into ./bin.
+	go build -trimpath -o bin/ ./functions/cmd/...

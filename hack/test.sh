@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite (`make test`): formatting, vet, the pinned tools the
+# manifest tests need, a real Apache Kafka broker (KRaft) on loopback for
+# the end-to-end tests, then every Go test. The broker is stopped on exit.
+set -o errexit -o nounset -o pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== tools"
+"$root/hack/tools.sh"
+
+echo "== Apache Kafka"
+state=$(mktemp -d "${TMPDIR:-/tmp}/sopaipillas-kafka.XXXXXX")
+cleanup() {
+	"$root/hack/kafka.sh" stop "$state" >/dev/null 2>&1 || true
+	rm -rf "$state"
+}
+trap cleanup EXIT
+"$root/hack/kafka.sh" fetch >/dev/null
+bootstrap=$("$root/hack/kafka.sh" start "$state" | tail -n 1)
+echo "Apache Kafka $(cat "$state/version") (KRaft) at $bootstrap"
+
+echo "== go test"
+KAFKA_BROKERS=$bootstrap \
+	SOPAIPILLAS_KAFKA_VERSION=$(cat "$state/version") \
+	SOPAIPILLAS_REQUIRE_KAFKA=1 \
+	go test -race -count=1 -timeout 20m ${GOTESTFLAGS:-} ./...
+
+echo "== fuzz (short, fixed time)"
+"$root/hack/fuzz.sh" "${FUZZTIME:-10s}"
