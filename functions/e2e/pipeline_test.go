@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sopaipillas/sopaipillas/events"
+)
+
+// TestPipeline: orders → newOrder → topic order → dailySummary → topic
+// summary → KafkaSource → sendMail → SMTP, on each broker.
+func TestPipeline(t *testing.T) {
+	for name, b := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newSystem(t, b)
+			today := events.DateOf(time.Now(), santiago)
+			yesterday := today.AddDays(-1)
+			yStart, _ := yesterday.Bounds(santiago)
+			tStart, _ := today.Bounds(santiago)
+
+			// Yesterday: the seed's vendor sells 101 in one order; another
+			// vendor two orders, one of them retried (same body) and one
+			// sent again with a different body (a conflict, not counted).
+			s.order(yStart.Add(10*time.Hour), 3, "vendor_tarea2@yopmail.com", 101)
+			s.order(yStart.Add(11*time.Hour), 10, "otra@yopmail.com", 5)
+			s.order(yStart.Add(11*time.Hour+time.Minute), 10, "otra@yopmail.com", 5)
+			s.order(yStart.Add(12*time.Hour), 11, "otra@yopmail.com", 7)
+			s.order(yStart.Add(13*time.Hour), 11, "otra@yopmail.com", 70)
+			// Just before midnight, retried just after: it belongs to yesterday.
+			s.order(tStart.Add(-time.Second), 12, "tarde@yopmail.com", 2)
+			s.order(tStart.Add(30*time.Second), 12, "tarde@yopmail.com", 2)
+			// Today: one order.
+			s.order(tStart.Add(time.Minute), 20, "vendor_tarea2@yopmail.com", 9)
+
+			got := s.summarize(yesterday)
+			want := events.Summary{Fecha: yesterday.String(), Ventas: map[string]events.Sales{
+				"vendor_tarea2@yopmail.com": {NSopaipillas: 101, NOrdenes: 1},
+				"otra@yopmail.com":          {NSopaipillas: 12, NOrdenes: 2},
+				"tarde@yopmail.com":         {NSopaipillas: 2, NOrdenes: 1},
+			}}
+			if diff := cmp.Diff(want, got.Summary); diff != "" {
+				t.Errorf("yesterday's summary (-want, +got):\n%s", diff)
+			}
+			if got.ConflictsTotal != 1 || len(got.Conflicts) != 1 || got.Conflicts[0].OrderID != 11 {
+				t.Errorf("conflicts = %+v, want order 11 once", got.Conflicts)
+			}
+
+			// Asked again, the same numbers and the same event id.
+			again := s.summarize(yesterday)
+			if again.EventID != got.EventID {
+				t.Errorf("second summary id %s, first %s", again.EventID, got.EventID)
+			}
+
+			gotToday := s.summarize(today)
+			wantToday := events.Summary{Fecha: today.String(), Ventas: map[string]events.Sales{
+				"vendor_tarea2@yopmail.com": {NSopaipillas: 9, NOrdenes: 1},
+			}}
+			if diff := cmp.Diff(wantToday, gotToday.Summary); diff != "" {
+				t.Errorf("today's summary (-want, +got):\n%s", diff)
+			}
+
+			// The summary topic holds exactly the contract's JSON.
+			onTopic := s.summaryEvents()
+			wantData := `{"ventas":{"otra@yopmail.com":{"n_sopaipillas":12,"n_ordenes":2},"tarde@yopmail.com":{"n_sopaipillas":2,"n_ordenes":1},"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"` + yesterday.String() + `"}`
+			if diff := cmp.Diff(wantData, string(onTopic[got.EventID])); diff != "" {
+				t.Errorf("summary event data (-want, +got):\n%s", diff)
+			}
+
+			// One email per vendor per distinct summary: 3 for yesterday
+			// (published twice with the same id), 1 for today.
+			mails := s.delivered()
+			var reports []report
+			for _, m := range mails {
+				reports = append(reports, parseReport(t, m.Raw))
+			}
+			sort.Slice(reports, func(i, j int) bool { return reports[i].Fecha+reports[i].To < reports[j].Fecha+reports[j].To })
+			wantReports := []report{
+				{To: "<otra@yopmail.com>", Fecha: yesterday.String(), Ordenes: "2", Sopaipillas: "12"},
+				{To: "<tarde@yopmail.com>", Fecha: yesterday.String(), Ordenes: "1", Sopaipillas: "2"},
+				{To: "<vendor_tarea2@yopmail.com>", Fecha: yesterday.String(), Ordenes: "1", Sopaipillas: "101"},
+				{To: "<vendor_tarea2@yopmail.com>", Fecha: today.String(), Ordenes: "1", Sopaipillas: "9"},
+			}
+			sort.Slice(wantReports, func(i, j int) bool {
+				return wantReports[i].Fecha+wantReports[i].To < wantReports[j].Fecha+wantReports[j].To
+			})
+			if diff := cmp.Diff(wantReports, reports); diff != "" {
+				t.Errorf("emails (-want, +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBadOrdersReachNoTopic: each bad request gets its 4xx and the order
+// topic stays empty.
+func TestBadOrdersReachNoTopic(t *testing.T) {
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		status      int
+	}{
+		{"malformed JSON", "application/json", `{"order_id": 3,`, http.StatusBadRequest},
+		{"wrong content type", "text/plain", `{"order_id": 3}`, http.StatusUnsupportedMediaType},
+		{"missing content type", "", `{"order_id": 3}`, http.StatusUnsupportedMediaType},
+		{"zero sopaipillas", "application/json", `{"order_id": 3, "email_vendedor": "a@b.cl", "email_cocinero": "c@d.cl", "numero_sopaipillas": 0}`, http.StatusUnprocessableEntity},
+		{"email with CRLF", "application/json", `{"order_id": 3, "email_vendedor": "a@b.cl\r\nBcc: x@y.cl", "email_cocinero": "c@d.cl", "numero_sopaipillas": 1}`, http.StatusUnprocessableEntity},
+		{"order id as string", "application/json", `{"order_id": "3", "email_vendedor": "a@b.cl", "email_cocinero": "c@d.cl", "numero_sopaipillas": 1}`, http.StatusUnprocessableEntity},
+		{"body too large", "application/json", `{"x": "` + strings.Repeat("a", 1<<20) + `"}`, http.StatusRequestEntityTooLarge},
+	}
+	for name, b := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newSystem(t, b)
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					status, body := post(t, s.newOrder.URL+"/newOrder", tc.contentType, tc.body)
+					if status != tc.status {
+						t.Errorf("status %d, want %d: %s", status, tc.status, body)
+					}
+				})
+			}
+			if n := s.topicRecords(s.orderTopic); n != 0 {
+				t.Errorf("order topic holds %d records after only bad requests, want 0", n)
+			}
+		})
+	}
+}
