@@ -8,6 +8,9 @@ import (
 // maxEmailLength is the longest address SMTP can carry (RFC 5321 path limit).
 const maxEmailLength = 254
 
+// maxLocalLength is the longest local part, before the @ (RFC 5321).
+const maxLocalLength = 64
+
 // validateEmail accepts exactly one bare address: no display name, no angle
 // brackets, no list, no control characters. The address ends up in an email
 // header, so anything that could add a header or a recipient is refused.
@@ -19,6 +22,12 @@ func validateEmail(s string) string {
 		return "must be at most 254 characters"
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return "must not contain control characters (CR, LF, ...)"
+	case strings.ContainsFunc(s, func(r rune) bool { return r > 0x7f }):
+		// Non-ASCII addresses need SMTPUTF8 end to end, and schemas/order.json
+		// says "format": "email" (RFC 5321), not "idn-email".
+		return "must be ASCII (write an international domain in its xn-- form)"
+	case strings.LastIndexByte(s, '@') > maxLocalLength:
+		return "must have at most 64 characters before the @"
 	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Name != "" || addr.Address != s {

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -78,14 +77,17 @@ func DecodeOrder(data []byte) (Order, error) {
 		case FieldOrderID, FieldEmailVendedor, FieldEmailCocinero, FieldNumeroSopaipillas:
 			continue
 		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, v); err != nil {
+		// Marshalling a RawMessage compacts it and escapes <, > and & the
+		// way MarshalJSON's output is escaped, so a decoded order and its
+		// canonical bytes decode to the same Extra.
+		b, err := json.Marshal(v)
+		if err != nil {
 			return Order{}, &SyntaxError{FieldError{Field: k, Detail: "value is not JSON"}}
 		}
 		if o.Extra == nil {
 			o.Extra = make(map[string]json.RawMessage)
 		}
-		o.Extra[k] = buf.Bytes()
+		o.Extra[k] = b
 	}
 	return o, nil
 }

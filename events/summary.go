@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -119,14 +120,16 @@ func SummaryFromEvent(e cloudevents.Event) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	var s Summary
-	if err := json.Unmarshal(e.Data(), &s); err != nil {
-		return Summary{}, &ValidationError{Fields: []FieldError{{Detail: "data does not match the summary shape: " + err.Error()}}}
-	}
 	for k := range members {
 		if k != "ventas" && k != "fecha" {
 			return Summary{}, &ValidationError{Fields: []FieldError{{Field: k, Detail: "is not a summary field"}}}
 		}
+	}
+	var s Summary
+	dec := json.NewDecoder(bytes.NewReader(e.Data()))
+	dec.DisallowUnknownFields() // the schema refuses fields it does not name, inside ventas too
+	if err := dec.Decode(&s); err != nil {
+		return Summary{}, &ValidationError{Fields: []FieldError{{Detail: "data does not match the summary shape: " + err.Error()}}}
 	}
 	return s, s.Validate()
 }

@@ -117,7 +117,7 @@ func fieldOf(status int) string {
 // structured mode. The status goes with the error.
 func readOrderBody(r *http.Request) ([]byte, int, error) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
-	if msg.ReadEncoding() != binding.EncodingUnknown {
+	if encoding := msg.ReadEncoding(); encoding != binding.EncodingUnknown {
 		event, err := binding.ToEvent(r.Context(), msg)
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -126,10 +126,21 @@ func readOrderBody(r *http.Request) ([]byte, int, error) {
 			}
 			return nil, http.StatusBadRequest, errors.New("invalid CloudEvent: " + err.Error())
 		}
-		if !isJSON(event.DataContentType()) {
+		// binding.ToEvent does not check the required attributes.
+		if err := event.Validate(); err != nil {
+			return nil, http.StatusBadRequest, errors.New("invalid CloudEvent: " + err.Error())
+		}
+		// In the JSON event format an absent datacontenttype means JSON.
+		structuredJSON := encoding == binding.EncodingStructured && event.DataContentType() == ""
+		if !structuredJSON && !isJSON(event.DataContentType()) {
 			return nil, http.StatusUnsupportedMediaType, errors.New("the CloudEvent's datacontenttype must be application/json")
 		}
 		return event.Data(), 0, nil
+	}
+	if r.Header.Get("Ce-Specversion") != "" {
+		// A CloudEvent of a version the SDK does not know must not pass as
+		// plain JSON.
+		return nil, http.StatusBadRequest, errors.New("invalid CloudEvent: unsupported specversion " + r.Header.Get("Ce-Specversion"))
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return nil, http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
