@@ -168,15 +168,29 @@ func (f *Function) requestedDay(r *http.Request, now time.Time) (events.Date, er
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if msg.ReadEncoding() != binding.EncodingUnknown {
 		event, err := binding.ToEvent(r.Context(), msg)
+		if err == nil {
+			err = event.Validate() // binding.ToEvent does not check the required attributes
+		}
 		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return events.Date{}, tooBig
+			}
 			return events.Date{}, &events.SyntaxError{FieldError: events.FieldError{Field: "cloudevent", Detail: "invalid CloudEvent: " + err.Error()}}
 		}
 		if event.Type() != events.TypePing {
 			return events.Date{}, &events.ValidationError{Fields: []events.FieldError{{Field: "type", Detail: "a CloudEvent trigger must have type " + events.TypePing}}}
 		}
 		day, ok, err := events.DecodeSummaryRequest(event.Data())
-		if err != nil || ok {
+		switch {
+		case err != nil:
 			return day, err
+		case ok && !f.authorized(r):
+			// Only the bare schedule goes without the token: a trigger
+			// that names its day is a direct call in disguise.
+			return events.Date{}, errUnauthorized
+		case ok:
+			return day, nil
 		}
 		return today.AddDays(-1), nil
 	}

@@ -1,0 +1,176 @@
+package events
+
+import (
+	"io/fs"
+	"strings"
+	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// compileSchemas compiles every embedded schema, format assertions on, and
+// returns them by file name.
+func compileSchemas(t *testing.T) map[string]*jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	names, err := fs.Glob(Schemas, "schemas/*.json")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("embedded schemas: %v, %v", names, err)
+	}
+	ids := map[string]string{}
+	for _, name := range names {
+		f, err := Schemas.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		id, _ := doc.(map[string]any)["$id"].(string)
+		if !strings.HasSuffix(id, "/"+strings.TrimPrefix(name, "schemas/")) {
+			t.Errorf("%s: $id %q does not end with its file name", name, id)
+		}
+		if err := c.AddResource(id, doc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ids[strings.TrimPrefix(name, "schemas/")] = id
+	}
+	out := map[string]*jsonschema.Schema{}
+	for name, id := range ids {
+		s, err := c.Compile(id)
+		if err != nil {
+			t.Fatalf("compiling %s: %v", name, err)
+		}
+		out[name] = s
+	}
+	if diff := cmp.Diff([]string{"order.json", "summary-request.json", "summary.json"}, sortedKeys(out)); diff != "" {
+		t.Errorf("schemas (-want, +got):\n%s", diff)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := range keys {
+		for j := i + 1; j < len(keys); j++ {
+			if keys[j] < keys[i] {
+				keys[i], keys[j] = keys[j], keys[i]
+			}
+		}
+	}
+	return keys
+}
+
+func schemaAccepts(t *testing.T, s *jsonschema.Schema, doc string) bool {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		t.Fatalf("sample %q is not JSON: %v", doc, err)
+	}
+	return s.Validate(v) == nil
+}
+
+// TestSchemasAgreeWithGo validates samples with both the JSON Schema and the
+// Go decoder. Where Go is stricter than a schema can say, the case says why.
+func TestSchemasAgreeWithGo(t *testing.T) {
+	schemas := compileSchemas(t)
+	goOrder := func(doc string) bool { _, err := DecodeOrder([]byte(doc)); return err == nil }
+	goRequest := func(doc string) bool { _, _, err := DecodeSummaryRequest([]byte(doc)); return err == nil }
+	goSummary := func(doc string) bool {
+		e := cloudevents.NewEvent()
+		e.SetType(TypeSummaryCreated)
+		e.DataEncoded = []byte(doc)
+		_, err := SummaryFromEvent(e)
+		return err == nil
+	}
+	tests := []struct {
+		schema     string            // schema file
+		doc        string            // sample payload
+		goValid    func(string) bool // the Go validation of that payload
+		want       bool              // Go accepts it
+		goStricter string            // when set, the schema accepts what Go refuses, and why
+	}{
+		{schema: "order.json", goValid: goOrder, want: true, doc: seedOrder},
+		{schema: "order.json", goValid: goOrder, want: true, doc: orderWith("nota", `{"a":[1,2]}`)},
+		{schema: "order.json", goValid: goOrder, want: true, doc: orderWith("order_id", `9007199254740991`)},
+		{schema: "order.json", goValid: goOrder, want: true, doc: orderWith("numero_sopaipillas", `1000`)},
+		{schema: "order.json", goValid: goOrder, doc: `{}`},
+		{schema: "order.json", goValid: goOrder, doc: `[]`},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", "")},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `null`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `0`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `-1`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `1.5`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `"3"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `9007199254740992`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `9223372036854775808`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("numero_sopaipillas", `0`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("numero_sopaipillas", `1001`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("numero_sopaipillas", `[15]`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"vendor"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `""`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `7`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"Ana <a@b.cl>"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"a@b.cl, c@d.cl"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_cocinero", `"c@d.cl\r\nBcc: x@y.cl"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_cocinero", `"`+strings.Repeat("c", 250)+`@d.cl"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"ñandú@pérez.cl"`)},
+		{schema: "order.json", goValid: goOrder, want: true, doc: orderWith("email_vendedor", `"a@b"`)},
+		{schema: "order.json", goValid: goOrder, want: true, doc: orderWith("email_vendedor", `"a@[127.0.0.1]"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"\"a b\"@b.cl"`), goStricter: "Go refuses quoted local parts"},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"a..b@b.cl"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `".a@b.cl"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("email_vendedor", `"`+strings.Repeat("a", 65)+`@b.cl"`)},
+		{schema: "order.json", goValid: goOrder, want: true, doc: orderWith("email_vendedor", `"`+strings.Repeat("a", 64)+`@b.cl"`)},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("order_id", `3.0`), goStricter: "a schema's integer is a value; Go also refuses the literal 3.0"},
+		{schema: "order.json", goValid: goOrder, doc: orderWith("numero_sopaipillas", `1e1`), goStricter: "a schema's integer is a value; Go also refuses exponents"},
+
+		{schema: "summary-request.json", goValid: goRequest, want: true, doc: `{}`},
+		{schema: "summary-request.json", goValid: goRequest, want: true, doc: `{"fecha":"13/11/2021"}`},
+		{schema: "summary-request.json", goValid: goRequest, want: true, doc: `{"fecha":"29/02/2024"}`},
+		{schema: "summary-request.json", goValid: goRequest, doc: `{"fecha":"2021-11-13"}`},
+		{schema: "summary-request.json", goValid: goRequest, doc: `{"fecha":"1/1/2025"}`},
+		{schema: "summary-request.json", goValid: goRequest, doc: `{"fecha":13}`},
+		{schema: "summary-request.json", goValid: goRequest, doc: `{"dia":"13/11/2021"}`},
+		{schema: "summary-request.json", goValid: goRequest, doc: `[]`},
+		{schema: "summary-request.json", goValid: goRequest, doc: `{"fecha":"31/02/2025"}`, goStricter: "a pattern cannot know the calendar"},
+		{schema: "summary-request.json", goValid: goRequest, doc: `{"fecha":null}`},
+
+		{schema: "summary.json", goValid: goSummary, want: true, doc: seedSummary},
+		{schema: "summary.json", goValid: goSummary, want: true, doc: `{"ventas":{},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, want: true, doc: `{"fecha":"13/11/2021","ventas":{"a@b.cl":{"n_ordenes":2,"n_sopaipillas":30},"c@d.cl":{"n_sopaipillas":1,"n_ordenes":1}}}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{}}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":null,"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{},"fecha":"2021-11-13"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{},"fecha":"13/11/2021","extra":1}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"vendor":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":0,"n_ordenes":1}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":1}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":1.5,"n_ordenes":1}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":1,"total":1}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":2}},"fecha":"13/11/2021"}`, goStricter: "a schema cannot compare two fields"},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{},"fecha":"31/02/2025"}`, goStricter: "a pattern cannot know the calendar"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.schema+" "+tt.doc[:min(len(tt.doc), 60)], func(t *testing.T) {
+			gotGo := tt.goValid(tt.doc)
+			gotSchema := schemaAccepts(t, schemas[tt.schema], tt.doc)
+			if gotGo != tt.want {
+				t.Errorf("Go accepts = %v, want %v", gotGo, tt.want)
+			}
+			wantSchema := tt.want || tt.goStricter != ""
+			if gotSchema != wantSchema {
+				t.Errorf("schema accepts = %v, want %v (Go accepts = %v)", gotSchema, wantSchema, gotGo)
+			}
+		})
+	}
+}
