@@ -46,7 +46,7 @@ type Options struct {
 	MailWebPort      int    `envconfig:"DEV_MAIL_WEB_PORT" default:"8025"`
 	// Schedule is when the local PingSource closes the day, in
 	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
-	Schedule string `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 0 * * *"`
+	Schedule string `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
 }
 
 // Run starts everything and blocks until ctx is done.

@@ -1,0 +1,54 @@
+{{/* Labels on every object. */}}
+{{- define "sopaipillas.labels" -}}
+app.kubernetes.io/name: sopaipillas
+app.kubernetes.io/part-of: sopaipillas
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}
+
+{{/* The ConfigMap of non-secret settings. */}}
+{{- define "sopaipillas.configName" -}}sopaipillas-config{{- end }}
+
+{{/* Variables read from the Secret rather than the ConfigMap. */}}
+{{- define "sopaipillas.secretVars" -}}
+{{- list "SMTP_USERNAME" "SMTP_PASSWORD" "SENDGRID_API_KEY" "SUMMARY_TOKEN" | toJson -}}
+{{- end }}
+
+{{/*
+sopaipillas.env renders the env of .function's container: each name in .names
+from the Secret (secret variables) or the ConfigMap (all others), except
+KAFKA_CLIENT_ID, which names the function in broker logs and quotas.
+*/}}
+{{- define "sopaipillas.env" -}}
+{{- $secretVars := include "sopaipillas.secretVars" .root | fromJsonArray -}}
+{{- range $name := .names }}
+- name: {{ $name }}
+  {{- if eq $name "KAFKA_CLIENT_ID" }}
+  value: sopaipillas-{{ $.function }}
+  {{- else }}
+  valueFrom:
+  {{- end }}
+  {{- if eq $name "KAFKA_CLIENT_ID" }}
+  {{- else if has $name $secretVars }}
+    secretKeyRef:
+      name: {{ $.root.Values.secret.name }}
+      key: {{ $name }}
+      optional: true
+  {{- else }}
+    configMapKeyRef:
+      name: {{ include "sopaipillas.configName" $.root }}
+      key: {{ $name }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* SMTP host, port and TLS, or Mailpit's when it is enabled. */}}
+{{- define "sopaipillas.smtp" -}}
+{{- if .Values.mailpit.enabled -}}
+{{- dict "host" (printf "mailpit.%s.svc" .Release.Namespace) "port" 1025 "tls" "none" | toJson -}}
+{{- else -}}
+{{- dict "host" .Values.sendMail.smtp.host "port" .Values.sendMail.smtp.port "tls" .Values.sendMail.smtp.tls | toJson -}}
+{{- end -}}
+{{- end }}

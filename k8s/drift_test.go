@@ -1,0 +1,735 @@
+package k8s_test
+
+import (
+	"bytes"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/robfig/cron/v3"
+
+	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/neworder"
+	"github.com/sopaipillas/sopaipillas/functions/sendmail"
+)
+
+// function is one function binary: its Knative Service (also its directory
+// under functions/cmd) and the configuration struct it reads with envconfig.
+type function struct {
+	Service string
+	Config  any // a pointer to the struct
+	// Public functions are reachable from outside the cluster.
+	Public bool
+}
+
+func functions() []function {
+	return []function{
+		{Service: "neworder", Config: &neworder.Config{}, Public: true},
+		{Service: "dailysummary", Config: &dailysummary.Config{}},
+		{Service: "sendmail", Config: &sendmail.Config{}},
+	}
+}
+
+func functionNames() []string {
+	var names []string
+	for _, f := range functions() {
+		names = append(names, f.Service)
+	}
+	return names
+}
+
+// koImage is the ko:// reference of a function's binary.
+func koImage(t testing.TB, service string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, _, _ := strings.Cut(strings.TrimPrefix(string(data), "module "), "\n")
+	return "ko://" + strings.TrimSpace(module) + "/functions/cmd/" + service
+}
+
+// envVar is an environment variable a function reads.
+type envVar struct {
+	Key, Type, Default string
+}
+
+// portVar is set by Knative (and Cloud Run) from the containerPort; the
+// manifests must never set it.
+const portVar = "PORT"
+
+// secretLike names the variables that must come from the Secret.
+var secretLike = regexp.MustCompile(`PASSWORD|TOKEN|SECRET|API_KEY|USERNAME`)
+
+// compactTopicVars name the topics kept by key (cleanup.policy compact,delete).
+var compactTopicVars = []string{"MAIL_LEDGER_TOPIC"}
+
+// runnerEnv reads the variables every function reads besides its own
+// configuration: the Env struct of functions/internal/runner, from source
+// because an internal package cannot be imported from here.
+func runnerEnv(t testing.TB) []envVar {
+	t.Helper()
+	vars := structEnvFromSource(t, filepath.Join("functions", "internal", "runner", "runner.go"), "Env")
+	if len(vars) == 0 {
+		t.Fatal("runner.Env has no variables")
+	}
+	return vars
+}
+
+func structEnvFromSource(t testing.TB, file, typeName string) []envVar {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot(t), file), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []envVar
+	ast.Inspect(f, func(n ast.Node) bool {
+		spec, ok := n.(*ast.TypeSpec)
+		if !ok || spec.Name.Name != typeName {
+			return true
+		}
+		st, ok := spec.Type.(*ast.StructType)
+		if !ok {
+			t.Fatalf("%s in %s is not a struct", typeName, file)
+		}
+		for _, field := range st.Fields.List {
+			var tag reflect.StructTag
+			if field.Tag != nil {
+				s, _ := strconv.Unquote(field.Tag.Value)
+				tag = reflect.StructTag(s)
+			}
+			for _, name := range field.Names {
+				key := tag.Get("envconfig")
+				if key == "" {
+					key = strings.ToUpper(name.Name)
+				}
+				vars = append(vars, envVar{Key: key, Type: typeString(field.Type), Default: tag.Get("default")})
+			}
+		}
+		return false
+	})
+	return vars
+}
+
+// typeString prints a field's type expression (int, slog.Level, ...).
+func typeString(e ast.Expr) string {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return x.Name
+	case *ast.SelectorExpr:
+		return typeString(x.X) + "." + x.Sel.Name
+	default:
+		return fmt.Sprintf("%T", e)
+	}
+}
+
+// configEnv lists the variables envconfig reads into cfg, as envconfig
+// itself sees them (embedded structs included).
+func configEnv(t testing.TB, cfg any) []envVar {
+	t.Helper()
+	var buf bytes.Buffer
+	format := "{{range .}}{{usage_key .}}\t{{.Field.Type}}\t{{usage_default .}}\n{{end}}"
+	if err := envconfig.Usagef("", cfg, &buf, format); err != nil {
+		t.Fatal(err)
+	}
+	var vars []envVar
+	for _, line := range strings.Split(buf.String(), "\n") {
+		parts := strings.SplitN(line, "\t", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		vars = append(vars, envVar{Key: parts[0], Type: parts[1], Default: parts[2]})
+	}
+	return vars
+}
+
+// reads lists every variable fn reads, by key.
+func reads(t testing.TB, fn function) map[string]envVar {
+	t.Helper()
+	out := map[string]envVar{}
+	for _, v := range append(runnerEnv(t), configEnv(t, fn.Config)...) {
+		out[v.Key] = v
+	}
+	return out
+}
+
+// setting is one environment variable of a container as the manifests set it.
+type setting struct {
+	Value  string
+	Secret string // the Secret it comes from, if any
+	From   string // "value", "configMap" or "secret"
+}
+
+// containerEnv resolves a container's env and envFrom against the
+// ConfigMaps of the same rendering. Secrets stay unresolved (never
+// committed); optional: true is required of them so a missing key leaves
+// the function's default.
+func containerEnv(r rendering, container any) (map[string]setting, []string) {
+	env := map[string]setting{}
+	var problems []string
+	configMap := func(name string) (map[string]any, bool) {
+		cm, ok := r.find("ConfigMap", name)
+		if !ok {
+			return nil, false
+		}
+		data, _ := get(cm.Fields, "data").(map[string]any)
+		return data, true
+	}
+	for _, from := range list(container, "envFrom") {
+		name := str(from, "configMapRef", "name")
+		data, ok := configMap(name)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("envFrom names ConfigMap %q, which is not rendered", name))
+		}
+		for k, v := range data {
+			env[k] = setting{Value: fmt.Sprint(v), From: "configMap"}
+		}
+	}
+	for _, e := range list(container, "env") {
+		name := str(e, "name")
+		if _, dup := env[name]; dup {
+			problems = append(problems, fmt.Sprintf("%s is set twice", name))
+		}
+		switch {
+		case get(e, "valueFrom", "configMapKeyRef") != nil:
+			ref := get(e, "valueFrom", "configMapKeyRef")
+			data, ok := configMap(str(ref, "name"))
+			value, found := data[str(ref, "key")]
+			if !ok || !found {
+				problems = append(problems, fmt.Sprintf("%s: ConfigMap %q has no key %q", name, str(ref, "name"), str(ref, "key")))
+			}
+			env[name] = setting{Value: fmt.Sprint(value), From: "configMap"}
+		case get(e, "valueFrom", "secretKeyRef") != nil:
+			ref := get(e, "valueFrom", "secretKeyRef")
+			if get(ref, "optional") != true {
+				problems = append(problems, fmt.Sprintf("%s: secretKeyRef must be optional: true", name))
+			}
+			env[name] = setting{Value: "from-secret", Secret: str(ref, "name"), From: "secret"}
+		default:
+			env[name] = setting{Value: str(e, "value"), From: "value"}
+		}
+	}
+	return env, problems
+}
+
+// checkService returns what is wrong with fn's Knative Service in r.
+func checkService(t testing.TB, r rendering, fn function) []string {
+	svc, ok := r.find("Service", fn.Service)
+	if !ok || svc.APIVersion != "serving.knative.dev/v1" {
+		return []string{fmt.Sprintf("no Knative Service %q", fn.Service)}
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	spec := get(svc.Fields, "spec", "template", "spec")
+	containers := list(spec, "containers")
+	if len(containers) != 1 {
+		return []string{fmt.Sprintf("%d containers, want 1", len(containers))}
+	}
+	c := containers[0]
+
+	// Environment: exactly what the function reads, PORT excepted.
+	env, envProblems := containerEnv(r, c)
+	problems = append(problems, envProblems...)
+	want := reads(t, fn)
+	if _, ok := env[portVar]; ok {
+		bad("sets %s: Knative sets it from the containerPort", portVar)
+	}
+	var missing, unread []string
+	for k := range want {
+		if _, ok := env[k]; !ok && k != portVar {
+			missing = append(missing, k)
+		}
+	}
+	for k := range env {
+		if _, ok := want[k]; !ok && k != portVar {
+			unread = append(unread, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(unread)
+	if len(missing) > 0 {
+		bad("the function reads %v, which the manifest does not set", missing)
+	}
+	if len(unread) > 0 {
+		bad("the manifest sets %v, which the function does not read", unread)
+	}
+	for k, s := range env {
+		if secretLike.MatchString(k) != (s.From == "secret") {
+			bad("%s comes from a %s; secrets (and only they) must come from the Secret", k, s.From)
+		}
+	}
+
+	// Port: one containerPort, the one the binary defaults to without Knative.
+	ports := list(c, "ports")
+	if len(ports) != 1 {
+		bad("%d ports, want exactly 1", len(ports))
+	} else {
+		port := fmt.Sprint(get(ports[0], "containerPort"))
+		if def := want[portVar].Default; port != def {
+			bad("containerPort %s, but the binary listens on %s by default", port, def)
+		}
+		if name := str(ports[0], "name"); name != "http1" && name != "h2c" {
+			bad("port name %q, want http1 (or h2c)", name)
+		}
+	}
+
+	// Probes: paths the server answers.
+	for probe, path := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz"} {
+		got := str(c, probe, "httpGet", "path")
+		if got != path {
+			bad("%s path %q, want %q", probe, got, path)
+		}
+		if !serverRoutes(t)["GET "+got] {
+			bad("%s path %q is not a route of functions/internal/server", probe, got)
+		}
+	}
+
+	// Resources and scaling.
+	for _, p := range [][]any{{"requests", "cpu"}, {"requests", "memory"}, {"limits", "cpu"}, {"limits", "memory"}} {
+		if get(c, append([]any{"resources"}, p...)...) == nil {
+			bad("no resources.%s.%s", p[0], p[1])
+		}
+	}
+	if get(spec, "containerConcurrency") == nil {
+		bad("no containerConcurrency")
+	}
+	annotations := get(svc.Fields, "spec", "template", "metadata", "annotations")
+	minScale, errMin := strconv.Atoi(str(annotations, "autoscaling.knative.dev/min-scale"))
+	maxScale, errMax := strconv.Atoi(str(annotations, "autoscaling.knative.dev/max-scale"))
+	if errMin != nil || errMax != nil || minScale > maxScale {
+		bad("min-scale %q / max-scale %q: want integers, min <= max",
+			str(annotations, "autoscaling.knative.dev/min-scale"), str(annotations, "autoscaling.knative.dev/max-scale"))
+	}
+
+	// Knative must not cut a request the function still works on.
+	timeout, _ := get(spec, "timeoutSeconds").(float64)
+	for k, v := range want {
+		if !strings.HasSuffix(k, "_TIMEOUT") || v.Type != "time.Duration" || env[k].From == "secret" {
+			continue
+		}
+		if d, err := time.ParseDuration(env[k].Value); err == nil && time.Duration(timeout)*time.Second <= d {
+			bad("timeoutSeconds %v is not above %s=%s", timeout, k, d)
+		}
+	}
+
+	// Visibility.
+	local := str(svc.Fields, "metadata", "labels", "networking.knative.dev/visibility") == "cluster-local"
+	if fn.Public == local {
+		bad("cluster-local label is %v, want %v", local, !fn.Public)
+	}
+	if !strings.HasPrefix(r.Name, "chart/ci/") {
+		if img := str(c, "image"); img != koImage(t, fn.Service) {
+			bad("image %q, want %q", img, koImage(t, fn.Service))
+		}
+	}
+	return problems
+}
+
+// serverRoutes are the string literals of functions/internal/server, where
+// the health routes are registered.
+func serverRoutes(t testing.TB) map[string]bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(repoRoot(t), "functions", "internal", "server", "server.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			s, _ := strconv.Unquote(lit.Value)
+			out[s] = true
+		}
+		return true
+	})
+	return out
+}
+
+// TestServicesMatchCode: each function's Knative Service sets exactly the
+// variables the function reads, with secrets from the Secret, on the port and
+// probe paths the code serves.
+func TestServicesMatchCode(t *testing.T) {
+	for _, r := range renderings(t) {
+		if len(r.all("Service")) == 0 {
+			continue
+		}
+		for _, fn := range functions() {
+			t.Run(r.Name+"/"+fn.Service, func(t *testing.T) {
+				for _, p := range checkService(t, r, fn) {
+					t.Error(p)
+				}
+			})
+		}
+	}
+}
+
+// TestServiceCheckCatchesDrift shows checkService can fail: a variable the
+// function does not read, a missing one, a secret in the ConfigMap and a
+// PORT are all reported.
+func TestServiceCheckCatchesDrift(t *testing.T) {
+	r := k8sRendering(t)
+	fn := functions()[1] // dailysummary
+	svc, _ := r.find("Service", fn.Service)
+	broken := deepCopy(svc)
+	c := get(broken.Fields, "spec", "template", "spec", "containers", 0).(map[string]any)
+	var env []any
+	for _, e := range list(c, "env") {
+		switch str(e, "name") {
+		case "LOG_LEVEL": // dropped
+		case "SUMMARY_TOKEN":
+			env = append(env, map[string]any{"name": "SUMMARY_TOKEN", "value": "committed-by-mistake"})
+		default:
+			env = append(env, e)
+		}
+	}
+	c["env"] = append(env, map[string]any{"name": "SUMARY_TIMEZONE", "value": "UTC"}, map[string]any{"name": "PORT", "value": "8080"})
+	r.Objects = slices.DeleteFunc(slices.Clone(r.Objects), func(o object) bool { return o.Kind == "Service" && o.Name == fn.Service })
+	r.Objects = append(r.Objects, broken)
+
+	got := strings.Join(checkService(t, r, fn), "\n")
+	for _, want := range []string{"[LOG_LEVEL]", "[SUMARY_TIMEZONE]", "SUMMARY_TOKEN comes from a value", "sets PORT"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("drift not reported: want %q in\n%s", want, got)
+		}
+	}
+}
+
+func deepCopy(o object) object {
+	var fields map[string]any
+	if err := yamlRoundTrip(o.Fields, &fields); err != nil {
+		panic(err)
+	}
+	o.Fields = fields
+	return o
+}
+
+// TestConfigLoads feeds each function's rendered environment to envconfig,
+// as the binary does at start: every value parses and nothing required is
+// missing.
+func TestConfigLoads(t *testing.T) {
+	for _, r := range renderings(t) {
+		if len(r.all("Service")) == 0 {
+			continue
+		}
+		for _, fn := range functions() {
+			t.Run(r.Name+"/"+fn.Service, func(t *testing.T) {
+				svc, ok := r.find("Service", fn.Service)
+				if !ok {
+					t.Fatalf("no Service %s", fn.Service)
+				}
+				env, _ := containerEnv(r, get(svc.Fields, "spec", "template", "spec", "containers", 0))
+				for _, v := range append(runnerEnv(t), configEnv(t, fn.Config)...) {
+					t.Setenv(v.Key, "") // a value from the test's own environment must not help
+					os.Unsetenv(v.Key)
+				}
+				for k, s := range env {
+					t.Setenv(k, s.Value)
+				}
+				cfg := reflect.New(reflect.TypeOf(fn.Config).Elem()).Interface()
+				if err := envconfig.Process("", cfg); err != nil {
+					t.Errorf("%s would not start: %v", fn.Service, err)
+				}
+				for _, v := range runnerEnv(t) {
+					if err := parseAs(v.Type, env[v.Key].Value); v.Key != portVar && err != nil {
+						t.Errorf("%s=%q: %v", v.Key, env[v.Key].Value, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// parseAs parses a runner.Env value the way envconfig would.
+func parseAs(typ, value string) error {
+	switch typ {
+	case "string":
+		return nil
+	case "int":
+		_, err := strconv.Atoi(value)
+		return err
+	case "slog.Level":
+		var l slog.Level
+		return l.UnmarshalText([]byte(value))
+	default:
+		return fmt.Errorf("runner.Env has a field of type %s: teach parseAs about it", typ)
+	}
+}
+
+// renderedEnv is the environment of all three functions together, checking
+// that a variable two functions share has the same value in both.
+func renderedEnv(t *testing.T, r rendering) map[string]setting {
+	t.Helper()
+	all := map[string]setting{}
+	owner := map[string]string{}
+	for _, fn := range functions() {
+		svc, ok := r.find("Service", fn.Service)
+		if !ok {
+			t.Fatalf("no Service %s", fn.Service)
+		}
+		env, _ := containerEnv(r, get(svc.Fields, "spec", "template", "spec", "containers", 0))
+		for k, s := range env {
+			if prev, ok := all[k]; ok && prev != s && k != "KAFKA_CLIENT_ID" {
+				t.Errorf("%s differs between %s (%q) and %s (%q)", k, owner[k], prev.Value, fn.Service, s.Value)
+			}
+			all[k], owner[k] = s, fn.Service
+		}
+	}
+	return all
+}
+
+// TestTopicsMatchCode: the Strimzi topics are the ones the functions use,
+// with the retention the code assumes.
+func TestTopicsMatchCode(t *testing.T) {
+	for _, r := range renderings(t) {
+		if len(r.all("Service")) == 0 {
+			continue
+		}
+		t.Run(r.Name, func(t *testing.T) {
+			env := renderedEnv(t, r)
+			if def := r.Name == "chart/default" || r.Name == "k8s"; def {
+				for k, want := range map[string]string{"ORDER_TOPIC": events.DefaultOrderTopic, "SUMMARY_TOPIC": events.DefaultSummaryTopic} {
+					if env[k].Value != want {
+						t.Errorf("%s=%q, want the default %q", k, env[k].Value, want)
+					}
+				}
+			}
+			retention, err := time.ParseDuration(env["TOPIC_RETENTION"].Value)
+			if err != nil || retention.Milliseconds() != events.DefaultRetentionMs {
+				t.Errorf("TOPIC_RETENTION=%q, want %dms", env["TOPIC_RETENTION"].Value, events.DefaultRetentionMs)
+			}
+
+			// Topic variables (ORDER_TOPIC, SUMMARY_TOPIC, MAIL_LEDGER_TOPIC...) by topic name.
+			used := map[string]string{}
+			for k, s := range env {
+				if strings.HasSuffix(k, "_TOPIC") {
+					used[s.Value] = k
+				}
+			}
+			topics := r.all("KafkaTopic")
+			if len(topics) == 0 {
+				if env["KAFKA_CREATE_TOPICS"].Value != "true" {
+					t.Errorf("no KafkaTopics rendered, so KAFKA_CREATE_TOPICS must be true, got %q", env["KAFKA_CREATE_TOPICS"].Value)
+				}
+				return
+			}
+			if env["KAFKA_CREATE_TOPICS"].Value != "false" {
+				t.Errorf("Strimzi owns the topics, so KAFKA_CREATE_TOPICS must be false, got %q", env["KAFKA_CREATE_TOPICS"].Value)
+			}
+			rendered := map[string]bool{}
+			for _, kt := range topics {
+				name := str(kt.Fields, "spec", "topicName")
+				if name == "" {
+					name = kt.Name
+				}
+				rendered[name] = true
+				v, ok := used[name]
+				if !ok {
+					t.Errorf("KafkaTopic %s is not a topic any function uses (%v)", name, used)
+					continue
+				}
+				if str(kt.Fields, "metadata", "labels", "strimzi.io/cluster") == "" {
+					t.Errorf("KafkaTopic %s has no strimzi.io/cluster label", name)
+				}
+				spec := get(kt.Fields, "spec")
+				if p, ok := env[v+"_PARTITIONS"]; ok && fmt.Sprint(get(spec, "partitions")) != p.Value {
+					t.Errorf("KafkaTopic %s has %v partitions, %s_PARTITIONS=%s", name, get(spec, "partitions"), v, p.Value)
+				}
+				replicas, minISR := toInt(get(spec, "replicas")), toInt(get(spec, "config", "min.insync.replicas"))
+				if fmt.Sprint(replicas) != env["KAFKA_REPLICATION_FACTOR"].Value {
+					t.Errorf("KafkaTopic %s has %d replicas, KAFKA_REPLICATION_FACTOR=%s", name, replicas, env["KAFKA_REPLICATION_FACTOR"].Value)
+				}
+				if minISR < 1 || minISR > replicas || (replicas >= 3 && minISR != replicas-1) {
+					t.Errorf("KafkaTopic %s: replicas %d, min.insync.replicas %d: want replicas-1 (at least 1)", name, replicas, minISR)
+				}
+				if (r.Name == "chart/default" || r.Name == "k8s") && (replicas != 3 || minISR != 2) {
+					t.Errorf("KafkaTopic %s: replicas %d, min.insync.replicas %d: want 3 and 2", name, replicas, minISR)
+				}
+				if v == "ORDER_TOPIC" || v == "SUMMARY_TOPIC" {
+					if got := toInt(get(spec, "config", "retention.ms")); got != events.DefaultRetentionMs {
+						t.Errorf("KafkaTopic %s: retention.ms %d, want %d", name, got, events.DefaultRetentionMs)
+					}
+				}
+				if slices.Contains(compactTopicVars, v) && str(spec, "config", "cleanup.policy") != "compact,delete" {
+					t.Errorf("KafkaTopic %s (%s) needs cleanup.policy compact,delete", name, v)
+				}
+			}
+			for name, v := range used {
+				if !rendered[name] {
+					t.Errorf("%s=%s has no KafkaTopic", v, name)
+				}
+			}
+		})
+	}
+}
+
+func toInt(v any) int {
+	switch x := v.(type) {
+	case float64:
+		return int(x)
+	case int64:
+		return int(x)
+	case string:
+		n, _ := strconv.Atoi(x)
+		return n
+	}
+	return 0
+}
+
+// TestSourcesMatchCode: the KafkaSource, PingSource and Trigger deliver the
+// topics and CloudEvent types the functions expect, to the right function.
+func TestSourcesMatchCode(t *testing.T) {
+	if events.TypePing != "dev.knative.sources.ping" {
+		t.Fatalf("events.TypePing is %q, but a PingSource sends dev.knative.sources.ping", events.TypePing)
+	}
+	for _, r := range renderings(t) {
+		if len(r.all("Service")) == 0 {
+			continue
+		}
+		t.Run(r.Name, func(t *testing.T) {
+			env := renderedEnv(t, r)
+			sinkTo := func(o object, path []any, service string) {
+				ref := get(o.Fields, path...)
+				if str(ref, "apiVersion") != "serving.knative.dev/v1" || str(ref, "kind") != "Service" || str(ref, "name") != service {
+					t.Errorf("%s delivers to %v, want Knative Service %s", o, ref, service)
+				}
+			}
+
+			sources := r.all("KafkaSource")
+			if len(sources) != 1 {
+				t.Fatalf("%d KafkaSources, want 1", len(sources))
+			}
+			ks := sources[0]
+			sinkTo(ks, []any{"spec", "sink", "ref"}, "sendmail")
+			if got := fmt.Sprint(list(ks.Fields, "spec", "topics")); got != fmt.Sprint([]any{env["SUMMARY_TOPIC"].Value}) {
+				t.Errorf("KafkaSource reads %s, SUMMARY_TOPIC=%s", got, env["SUMMARY_TOPIC"].Value)
+			}
+			var servers []string
+			for _, s := range list(ks.Fields, "spec", "bootstrapServers") {
+				servers = append(servers, fmt.Sprint(s))
+			}
+			if got := strings.Join(servers, ","); got != env["KAFKA_BROKERS"].Value {
+				t.Errorf("KafkaSource bootstrapServers %s, KAFKA_BROKERS=%s", got, env["KAFKA_BROKERS"].Value)
+			}
+			if str(ks.Fields, "spec", "consumerGroup") == "" {
+				t.Error("KafkaSource has no explicit consumerGroup")
+			}
+			if o := str(ks.Fields, "spec", "ordering"); o != "ordered" && o != "unordered" {
+				t.Errorf("KafkaSource ordering %q: choose ordered or unordered", o)
+			}
+			delivery := get(ks.Fields, "spec", "delivery")
+			if toInt(get(delivery, "retry")) < 1 || str(delivery, "backoffPolicy") == "" || str(delivery, "backoffDelay") == "" {
+				t.Errorf("KafkaSource delivery %v: want retry, backoffPolicy and backoffDelay", delivery)
+			}
+			dls := get(delivery, "deadLetterSink", "ref")
+			if _, ok := r.find(str(dls, "kind"), str(dls, "name")); !ok {
+				t.Errorf("KafkaSource deadLetterSink %v is not rendered", dls)
+			}
+
+			pings := r.all("PingSource")
+			if len(pings) != 1 {
+				t.Fatalf("%d PingSources, want 1", len(pings))
+			}
+			ps := pings[0]
+			sinkTo(ps, []any{"spec", "sink", "ref"}, "dailysummary")
+			tz := str(ps.Fields, "spec", "timezone")
+			if tz != env["SUMMARY_TIMEZONE"].Value {
+				t.Errorf("PingSource fires in %q, SUMMARY_TIMEZONE=%q", tz, env["SUMMARY_TIMEZONE"].Value)
+			}
+			if err := firesOncePerDay(str(ps.Fields, "spec", "schedule"), tz); err != nil {
+				t.Errorf("PingSource schedule: %v", err)
+			}
+			if _, given, err := events.DecodeSummaryRequest([]byte(str(ps.Fields, "spec", "data"))); err != nil || given {
+				t.Errorf("PingSource data %q must be a summary request without a day (given %v, %v)", str(ps.Fields, "spec", "data"), given, err)
+			}
+
+			for _, tr := range r.all("Trigger") {
+				if str(tr.Fields, "spec", "subscriber", "ref", "name") != "sendmail" {
+					continue
+				}
+				sinkTo(tr, []any{"spec", "subscriber", "ref"}, "sendmail")
+				if got := str(tr.Fields, "spec", "filter", "attributes", "type"); got != events.TypeSummaryCreated {
+					t.Errorf("Trigger %s feeds sendMail type %q, want %q", tr.Name, got, events.TypeSummaryCreated)
+				}
+				if _, ok := r.find("Broker", str(tr.Fields, "spec", "broker")); !ok {
+					t.Errorf("Trigger %s: broker %q is not rendered", tr.Name, str(tr.Fields, "spec", "broker"))
+				}
+			}
+		})
+	}
+}
+
+// firesOncePerDay checks that a PingSource schedule fires exactly once on
+// every calendar day of tz from 2026 to 2031, DST changes included. It reads
+// the schedule as the PingSource adapter does (robfig/cron with CRON_TZ).
+func firesOncePerDay(schedule, tz string) error {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return err
+	}
+	s, err := cron.ParseStandard("CRON_TZ=" + tz + " " + schedule)
+	if err != nil {
+		return err
+	}
+	from, to := time.Date(2026, 1, 1, 0, 0, 0, 0, loc), time.Date(2032, 1, 1, 0, 0, 0, 0, loc)
+	fired := map[string]int{}
+	for at := s.Next(from.Add(-time.Second)); at.Before(to); at = s.Next(at) {
+		fired[at.In(loc).Format(time.DateOnly)]++
+	}
+	for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
+		if n := fired[day.Format(time.DateOnly)]; n != 1 {
+			return fmt.Errorf("%q in %s fires %d times on %s", schedule, tz, n, day.Format(time.DateOnly))
+		}
+	}
+	return nil
+}
+
+// TestFiresOncePerDay shows the schedule check can fail: Chile moves its
+// clocks from 00:00 to 01:00, so "just after midnight" skips a day.
+func TestFiresOncePerDay(t *testing.T) {
+	cases := []struct {
+		schedule, tz string
+		wantErr      string
+	}{
+		{schedule: "5 1 * * *", tz: "America/Santiago"},
+		{schedule: "5 0 * * *", tz: "America/Santiago", wantErr: "fires 0 times on 2026-09-06"},
+		{schedule: "5 0 * * *", tz: "UTC"},
+		{schedule: "5 0,1 * * *", tz: "UTC", wantErr: "fires 2 times"},
+		{schedule: "5 1 * * *", tz: "America/Sopaipilla", wantErr: "unknown time zone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.schedule+" "+tc.tz, func(t *testing.T) {
+			err := firesOncePerDay(tc.schedule, tc.tz)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Error(err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("got %v, want an error about %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// k8sRendering is the rendering of k8s/.
+func k8sRendering(t *testing.T) rendering {
+	t.Helper()
+	for _, r := range renderings(t) {
+		if r.Name == "k8s" {
+			return r
+		}
+	}
+	t.Fatal("k8s/ was not rendered")
+	return rendering{}
+}
