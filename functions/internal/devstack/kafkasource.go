@@ -49,7 +49,7 @@ func (s *KafkaSource) Run(ctx context.Context) error {
 		return fmt.Errorf("kafkasource: joining group %q: %w", s.Group, err)
 	}
 	defer group.Close()
-	client, err := cloudevents.NewClientHTTP()
+	client, err := cloudevents.NewClientHTTP(cehttp.WithClient(http.Client{Timeout: deliveryTimeout}))
 	if err != nil {
 		return fmt.Errorf("kafkasource: %w", err)
 	}
@@ -149,3 +149,7 @@ func retryable(status int) bool {
 	}
 	return false
 }
+
+// deliveryTimeout bounds one POST to a sink, as Knative's delivery timeout
+// does; a sink that hangs counts as a network error and is retried.
+const deliveryTimeout = 60 * time.Second

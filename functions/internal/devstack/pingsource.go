@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/robfig/cron/v3"
 
 	"github.com/sopaipillas/sopaipillas/events"
@@ -24,7 +26,7 @@ type PingSource struct {
 
 // Run fires until ctx is done.
 func (p *PingSource) Run(ctx context.Context) error {
-	client, err := cloudevents.NewClientHTTP()
+	client, err := cloudevents.NewClientHTTP(cehttp.WithClient(http.Client{Timeout: deliveryTimeout}))
 	if err != nil {
 		return fmt.Errorf("pingsource: %w", err)
 	}
