@@ -78,7 +78,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 var santiago = mustLoad("America/Santiago")
@@ -151,7 +151,9 @@ func newSystem(t *testing.T, brokers []string) *system {
 	source := &devstack.KafkaSource{
 		Brokers: brokers, Topic: s.summaryTopic, Group: s.group, Sink: sendMail.URL,
 		Retry: 5, Backoff: 50 * time.Millisecond, Log: log,
-		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) { t.Errorf("dead-lettered %s: %s", e.ID(), reason) },
+		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) {
+			t.Errorf("dead-lettered %s: %s", e.ID(), reason)
+		},
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); source.Run(ctx) }()
