@@ -139,6 +139,8 @@ func newSystem(t *testing.T, brokers []string) *system {
 		Backend: "smtp", From: "reportes@sopaipillas.test", FromName: "Sopaipillas",
 		SMTPHost: host, SMTPPort: portN, SMTPTLS: gomail.TLSNone, SMTPTimeout: 10 * time.Second,
 		Concurrency: 4, RatePerSecond: 1000,
+		Config:      kafka.Config{Brokers: brokers, CreateTopics: true, ReplicationFactor: -1},
+		LedgerTopic: "mail-sent-" + suffix,
 	}, log)
 	if err != nil {
 		t.Fatal(err)

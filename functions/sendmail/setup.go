@@ -1,6 +1,7 @@
 package sendmail
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,12 +9,17 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/IBM/sarama"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 )
 
 // Config is sendMail's environment.
 type Config struct {
+	kafka.Config
+
 	// Backend is smtp or sendgrid.
 	Backend string `envconfig:"MAIL_BACKEND" default:"smtp"`
 	// From is the sender's address; FromName its display name.
@@ -27,15 +33,43 @@ type Config struct {
 	SMTPTLS               string        `envconfig:"SMTP_TLS" default:"starttls"`
 	SMTPAllowInsecureAuth bool          `envconfig:"SMTP_ALLOW_INSECURE_AUTH" default:"false"`
 	SMTPTimeout           time.Duration `envconfig:"SMTP_TIMEOUT" default:"15s"`
+	// SMTPMaxIdle is how many connections are kept open between sends; 0
+	// means MAIL_CONCURRENCY, one per concurrent send.
+	SMTPMaxIdle int `envconfig:"SMTP_MAX_IDLE_CONNS" default:"0"`
+
+	SendGridAPIKey  string        `envconfig:"SENDGRID_API_KEY"`
+	SendGridBaseURL string        `envconfig:"SENDGRID_BASE_URL" default:"https://api.sendgrid.com"`
+	SendGridTimeout time.Duration `envconfig:"SENDGRID_TIMEOUT" default:"15s"`
 
 	// Concurrency and RatePerSecond bound the fan-out of one summary.
 	Concurrency   int     `envconfig:"MAIL_CONCURRENCY" default:"8"`
 	RatePerSecond float64 `envconfig:"MAIL_RATE_PER_SECOND" default:"50"`
+
+	// The delivery ledger: a compacted topic, kept a day longer than the
+	// summaries that can be redelivered.
+	LedgerTopic      string        `envconfig:"MAIL_LEDGER_TOPIC" default:"mail-sent"`
+	LedgerPartitions int32         `envconfig:"MAIL_LEDGER_PARTITIONS" default:"3"`
+	LedgerRetention  time.Duration `envconfig:"MAIL_LEDGER_RETENTION" default:"96h"`
+	LedgerLease      time.Duration `envconfig:"MAIL_LEDGER_LEASE" default:"2m"`
 }
 
-// Setup builds sendMail's mail backend and returns its handler.
+// LedgerTopicSpec is the ledger topic as created when missing.
+func (c Config) LedgerTopicSpec() kafka.Topic {
+	return kafka.Topic{Name: c.LedgerTopic, Partitions: c.LedgerPartitions, RetentionMs: c.LedgerRetention.Milliseconds(), Compact: true}
+}
+
+// Setup builds sendMail's mail backend and ledger and returns its handler.
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
-	sender, err := newSender(cfg)
+	// Defaults for a Config built in code rather than read by envconfig.
+	cfg.LedgerTopic = cmp.Or(cfg.LedgerTopic, "mail-sent")
+	cfg.LedgerPartitions = cmp.Or(cfg.LedgerPartitions, 3)
+	cfg.LedgerRetention = cmp.Or(cfg.LedgerRetention, 96*time.Hour)
+	cfg.LedgerLease = cmp.Or(cfg.LedgerLease, 2*time.Minute)
+	cfg.ClientID = cmp.Or(cfg.ClientID, "sopaipillas")
+	if len(cfg.Brokers) == 0 {
+		return nil, nil, fmt.Errorf("KAFKA_BROKERS is required: sendMail keeps its delivery ledger in Kafka")
+	}
+	sender, closeSender, err := newSender(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,31 +77,57 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err != nil {
 		return nil, nil, err
 	}
-	f := New(sender, report, nopLedger{}, Options{Concurrency: cfg.Concurrency, RatePerSecond: cfg.RatePerSecond, Now: time.Now}, log)
-	h, err := f.Handler(ctx)
+	scfg := LedgerSaramaConfig(cfg.ClientID)
+	if cfg.CreateTopics {
+		if err := kafka.EnsureTopics(cfg.Brokers, scfg, cfg.ReplicationFactor, cfg.LedgerTopicSpec()); err != nil {
+			return nil, nil, err
+		}
+	}
+	client, err := sarama.NewClient(cfg.Brokers, scfg)
 	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to Kafka at %v: %w", cfg.Brokers, err)
+	}
+	ledger, closeLedger, err := NewKafkaLedger(client, cfg.LedgerTopic, cfg.LedgerLease, time.Now)
+	if err != nil {
+		client.Close()
 		return nil, nil, err
 	}
-	return h, runner.CloserFunc(func() error { return nil }), nil
+	f := New(sender, report, ledger, Options{Concurrency: cfg.Concurrency, RatePerSecond: cfg.RatePerSecond, Lease: cfg.LedgerLease, Now: time.Now}, log)
+	h, err := f.Handler(ctx)
+	if err != nil {
+		closeLedger()
+		client.Close()
+		return nil, nil, err
+	}
+	log.Info("sendMail ready", "backend", cfg.Backend, "ledger_topic", cfg.LedgerTopic)
+	return h, runner.CloserFunc(func() error {
+		closeSender()
+		closeLedger()
+		return client.Close()
+	}), nil
 }
 
-func newSender(cfg Config) (mail.Sender, error) {
+func newSender(cfg Config) (mail.Sender, func() error, error) {
 	switch cfg.Backend {
 	case "smtp":
 		if cfg.SMTPHost == "" {
-			return nil, fmt.Errorf("SMTP_HOST is required when MAIL_BACKEND=smtp")
+			return nil, nil, fmt.Errorf("SMTP_HOST is required when MAIL_BACKEND=smtp")
 		}
-		return mail.NewSMTP(mail.SMTPConfig{
+		s, err := mail.NewSMTP(mail.SMTPConfig{
 			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
-			TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout, AllowInsecureAuth: cfg.SMTPAllowInsecureAuth,
+			TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout, AllowInsecureAuth: cfg.SMTPAllowInsecureAuth, MaxIdle: cmp.Or(cfg.SMTPMaxIdle, cfg.Concurrency),
 		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Close, nil
+	case "sendgrid":
+		s, err := mail.NewSendGrid(mail.SendGridConfig{APIKey: cfg.SendGridAPIKey, BaseURL: cfg.SendGridBaseURL, Timeout: cfg.SendGridTimeout})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() error { return nil }, nil
 	default:
-		return nil, fmt.Errorf("MAIL_BACKEND must be smtp or sendgrid, got %q", cfg.Backend)
+		return nil, nil, fmt.Errorf("MAIL_BACKEND must be smtp or sendgrid, got %q", cfg.Backend)
 	}
 }
-
-// nopLedger remembers nothing: every delivery sends every email.
-type nopLedger struct{}
-
-func (nopLedger) Done(context.Context, string) (map[string]Outcome, error) { return nil, nil }
-func (nopLedger) Record(context.Context, string, string, Outcome) error    { return nil }

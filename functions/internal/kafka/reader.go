@@ -52,7 +52,7 @@ func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, t
 }
 
 func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, from, to time.Time, visit Visit) error {
-	start, end, err := offsetRange(client, topic, p, from, to)
+	start, end, err := offsetRange(ctx, client, topic, p, from, to)
 	if err != nil || start >= end {
 		return err
 	}
@@ -79,19 +79,19 @@ func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Co
 }
 
 // offsetRange turns a time window into offsets [start, end) of one partition.
-func offsetRange(client sarama.Client, topic string, p int32, from, to time.Time) (int64, int64, error) {
-	newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+func offsetRange(ctx context.Context, client sarama.Client, topic string, p int32, from, to time.Time) (int64, int64, error) {
+	newest, err := GetOffset(ctx, client, topic, p, sarama.OffsetNewest)
 	if err != nil {
 		return 0, 0, fmt.Errorf("end of %s/%d: %w", topic, p, err)
 	}
-	start, err := client.GetOffset(topic, p, from.UnixMilli())
+	start, err := GetOffset(ctx, client, topic, p, from.UnixMilli())
 	if err != nil {
 		return 0, 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, from, err)
 	}
 	if start < 0 { // nothing stamped at or after from
 		return 0, 0, nil
 	}
-	end, err := client.GetOffset(topic, p, to.UnixMilli())
+	end, err := GetOffset(ctx, client, topic, p, to.UnixMilli())
 	if err != nil {
 		return 0, 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, to, err)
 	}

@@ -44,7 +44,42 @@ func EnsureTopics(brokers []string, cfg *sarama.Config, replication int16, topic
 			return fmt.Errorf("creating topic %q: %w", t.Name, err)
 		}
 	}
-	return nil
+	return waitForLeaders(admin, topics)
+}
+
+// waitForLeaders returns once every partition of topics has a leader. A
+// real broker takes a moment to elect them after CreateTopics returns, and
+// until then reads and writes fail with NotLeaderForPartition.
+func waitForLeaders(admin sarama.ClusterAdmin, topics []Topic) error {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := admin.DescribeTopics(names)
+		if err == nil && allLed(md) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v have no leader after 30s (last error: %v)", names, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func allLed(md []*sarama.TopicMetadata) bool {
+	for _, t := range md {
+		if !errors.Is(t.Err, sarama.ErrNoError) || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if !errors.Is(p.Err, sarama.ErrNoError) || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // TopicsConfig names the topics and how they are created when missing.

@@ -1,0 +1,269 @@
+// Package smtptest is a real SMTP server on loopback that keeps what it
+// receives: the mail catcher of tests and of the local dev runner. It can
+// refuse connections for a while, answer a chosen recipient with an error
+// (550 no such user, 451 try later), speak STARTTLS or implicit TLS, and
+// require AUTH PLAIN.
+package smtptest
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted email: its envelope and its raw data.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+	// User is the name the client authenticated as, "" without AUTH.
+	User string
+	// TLS reports whether the message came over TLS.
+	TLS bool
+}
+
+// Options shape the server. The zero value is a plain catcher on loopback.
+type Options struct {
+	// TLSConfig enables TLS: STARTTLS, or from the first byte with
+	// ImplicitTLS.
+	TLSConfig   *tls.Config
+	ImplicitTLS bool
+	// Username and Password, when set, are required (AUTH PLAIN) before
+	// MAIL FROM.
+	Username, Password string
+	// OnMessage, when set, is called with each accepted message (the dev
+	// runner saves .eml files with it). It must not block for long.
+	OnMessage func(Message)
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	opts Options
+	addr string
+
+	mu          sync.Mutex
+	srv         *smtp.Server
+	ln          net.Listener
+	served      chan struct{}
+	msgs        []Message
+	rcptErrs    map[string]int
+	connections int
+}
+
+// New starts a server on addr ("127.0.0.1:0" picks a free port).
+func New(addr string) (*Server, error) { return NewWithOptions(addr, Options{}) }
+
+// NewWithOptions starts a server on addr with opts.
+func NewWithOptions(addr string, opts Options) (*Server, error) {
+	s := &Server{opts: opts, rcptErrs: map[string]int{}}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtptest: listening on %s: %w", addr, err)
+	}
+	s.addr = ln.Addr().String()
+	s.serve(ln)
+	return s, nil
+}
+
+// Start starts a server on a free loopback port, closed when the test ends.
+func Start(t testing.TB) *Server { return StartWithOptions(t, Options{}) }
+
+// StartWithOptions is Start with opts.
+func StartWithOptions(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := NewWithOptions("127.0.0.1:0", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Host and Port split Addr.
+func (s *Server) Host() string { h, _, _ := net.SplitHostPort(s.addr); return h }
+
+// Port is the server's port.
+func (s *Server) Port() int {
+	_, p, _ := net.SplitHostPort(s.addr)
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// Messages returns a copy of the accepted messages, in arrival order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Connections is how many connections the server has accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connections
+}
+
+// RcptError makes the server answer RCPT TO:<rcpt> with code (550 no such
+// user, 451 try again later); 0 accepts rcpt again.
+func (s *Server) RcptError(rcpt string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if code == 0 {
+		delete(s.rcptErrs, rcpt)
+	} else {
+		s.rcptErrs[rcpt] = code
+	}
+}
+
+// Refuse closes the listener and every open connection: a client now gets
+// "connection refused" until Resume.
+func (s *Server) Refuse() error {
+	s.mu.Lock()
+	srv, ln, served := s.srv, s.ln, s.served
+	s.srv, s.ln = nil, nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	// Closing the listener ourselves covers a Serve that has not started
+	// yet; Close then drops the open connections.
+	err := ln.Close()
+	_ = srv.Close() // "use of closed network connection" from the listener
+	<-served
+	return err
+}
+
+// Resume listens again on the same address after Refuse.
+func (s *Server) Resume() error {
+	s.mu.Lock()
+	running := s.srv != nil
+	s.mu.Unlock()
+	if running {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("smtptest: listening again on %s: %w", s.addr, err)
+	}
+	s.serve(ln)
+	return nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error { return s.Refuse() }
+
+func (s *Server) serve(ln net.Listener) {
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "localhost"
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.MaxMessageBytes = 10 << 20
+	srv.MaxRecipients = 50
+	srv.AllowInsecureAuth = s.opts.TLSConfig == nil
+	srv.ErrorLog = discardLogger{}
+	if s.opts.TLSConfig != nil {
+		if s.opts.ImplicitTLS {
+			ln = tls.NewListener(ln, s.opts.TLSConfig)
+		} else {
+			srv.TLSConfig = s.opts.TLSConfig
+		}
+	}
+	served := make(chan struct{})
+	s.mu.Lock()
+	s.srv, s.ln, s.served = srv, ln, served
+	s.mu.Unlock()
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.connections++
+	s.mu.Unlock()
+	sess := &session{srv: s, conn: c}
+	if s.opts.Username != "" {
+		return &authSession{sess}, nil
+	}
+	return sess, nil
+}
+
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	user string
+	from string
+	to   []string
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.srv.opts.Username != "" && ss.user == "" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	}
+	ss.from, ss.to = from, nil
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.srv.mu.Lock()
+	code := ss.srv.rcptErrs[to]
+	ss.srv.mu.Unlock()
+	switch {
+	case code >= 500:
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	case code >= 400:
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, isTLS := ss.conn.TLSConnectionState()
+	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, User: ss.user, TLS: isTLS}
+	ss.srv.mu.Lock()
+	ss.srv.msgs = append(ss.srv.msgs, m)
+	ss.srv.mu.Unlock()
+	if ss.srv.opts.OnMessage != nil {
+		ss.srv.opts.OnMessage(m)
+	}
+	return nil
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
+
+type authSession struct{ *session }
+
+func (as *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (as *authSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		if username != as.srv.opts.Username || password != as.srv.opts.Password {
+			return smtp.ErrAuthFailed
+		}
+		as.user = username
+		return nil
+	}), nil
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)        {}

@@ -1,0 +1,181 @@
+package sendmail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+)
+
+// kafkaJournal keeps the ledger in a compacted Kafka topic.
+//
+// Record key: the JSON array [summary key, vendor], so compaction keeps the
+// latest record of each email (its settle, once there is one). Partition:
+// FNV-1a of the summary key modulo the partition count, so one summary's
+// records share a partition and are totally ordered. (Changing the topic's
+// partition count moves summaries: do it only when no summary of the
+// retention window can be redelivered.) Compaction may drop a superseded
+// claim, which is harmless: a later claim of the same email has a later
+// lease.
+//
+// Cost: a delivery reads its summary's partition from the first record
+// stamped at or after since — a day before the summary's date, as no
+// delivery of a summary can happen before its day — to the end, then only
+// what was appended since, once per claim batch. With 1,000 vendors a day
+// and 3 partitions that is a few thousand small records per delivery.
+type kafkaJournal struct {
+	client      sarama.Client
+	producer    sarama.AsyncProducer
+	topic       string
+	readTimeout time.Duration
+	done        sync.WaitGroup
+}
+
+// LedgerSaramaConfig is the shared client configuration with the partition
+// chosen by the ledger rather than by the record key.
+func LedgerSaramaConfig(clientID string) *sarama.Config {
+	c := kafka.NewSaramaConfig(clientID)
+	c.Producer.Partitioner = sarama.NewManualPartitioner
+	return c
+}
+
+// NewKafkaLedger returns the ledger kept in topic. client must be built with
+// LedgerSaramaConfig; the ledger does not close it.
+func NewKafkaLedger(client sarama.Client, topic string, lease time.Duration, now func() time.Time) (Ledger, func() error, error) {
+	producer, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the ledger producer: %w", err)
+	}
+	j := &kafkaJournal{client: client, producer: producer, topic: topic, readTimeout: 20 * time.Second}
+	j.done.Add(2)
+	go func() {
+		defer j.done.Done()
+		for m := range producer.Successes() {
+			m.Metadata.(chan error) <- nil
+		}
+	}()
+	go func() {
+		defer j.done.Done()
+		for e := range producer.Errors() {
+			e.Msg.Metadata.(chan error) <- e.Err
+		}
+	}()
+	return newProtocolLedger(j, lease, now), j.close, nil
+}
+
+func (j *kafkaJournal) close() error {
+	j.producer.AsyncClose()
+	j.done.Wait()
+	return nil
+}
+
+func (j *kafkaJournal) partition(key string) (int32, error) {
+	parts, err := j.client.Partitions(j.topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %q: %w", j.topic, err)
+	}
+	if len(parts) == 0 {
+		return 0, fmt.Errorf("topic %q has no partitions", j.topic)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return parts[h.Sum32()%uint32(len(parts))], nil
+}
+
+func (j *kafkaJournal) Append(ctx context.Context, key string, recs []record) error {
+	p, err := j.partition(key)
+	if err != nil {
+		return err
+	}
+	results := make([]chan error, len(recs))
+	for i, r := range recs {
+		k, _ := json.Marshal([]string{r.Summary, r.Vendor})
+		v, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encoding ledger record: %w", err)
+		}
+		results[i] = make(chan error, 1)
+		msg := &sarama.ProducerMessage{Topic: j.topic, Partition: p, Key: sarama.ByteEncoder(k), Value: sarama.ByteEncoder(v), Timestamp: r.At, Metadata: results[i]}
+		select {
+		case j.producer.Input() <- msg:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", kafka.ErrNotAcknowledged, ctx.Err())
+		}
+	}
+	for _, res := range results {
+		select {
+		case err := <-res:
+			if err != nil {
+				return fmt.Errorf("%w: %w", kafka.ErrNotAcknowledged, err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", kafka.ErrNotAcknowledged, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (j *kafkaJournal) Read(ctx context.Context, key string, since time.Time, cursor any, visit func(record)) (any, error) {
+	p, err := j.partition(key)
+	if err != nil {
+		return nil, err
+	}
+	end, err := kafka.GetOffset(ctx, j.client, j.topic, p, sarama.OffsetNewest)
+	if err != nil {
+		return nil, fmt.Errorf("end of %s/%d: %w", j.topic, p, err)
+	}
+	start, ok := cursor.(int64)
+	if !ok {
+		at := since.UnixMilli()
+		if at < 0 { // no bound: from the oldest record kept
+			at = sarama.OffsetOldest
+		}
+		if start, err = kafka.GetOffset(ctx, j.client, j.topic, p, at); err != nil {
+			return nil, fmt.Errorf("offset of %s/%d at %s: %w", j.topic, p, since, err)
+		}
+		if start < 0 { // nothing stamped at or after since
+			start = end
+		}
+	}
+	if start >= end {
+		return end, nil
+	}
+	consumer, err := sarama.NewConsumerFromClient(j.client)
+	if err != nil {
+		return nil, fmt.Errorf("starting the ledger reader: %w", err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(j.topic, p, start)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s/%d from %d: %w", j.topic, p, start, err)
+	}
+	defer pc.AsyncClose()
+	ctx, cancel := context.WithTimeout(ctx, j.readTimeout)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reading %s/%d up to %d: %w", j.topic, p, end, ctx.Err())
+		case err := <-pc.Errors():
+			return nil, fmt.Errorf("reading %s/%d: %w", j.topic, p, err)
+		case m, ok := <-pc.Messages():
+			if !ok {
+				return nil, errors.New("ledger reader closed")
+			}
+			var r record
+			if json.Unmarshal(m.Value, &r) == nil && r.Summary == key {
+				visit(r)
+			}
+			if m.Offset+1 >= end {
+				return end, nil
+			}
+		}
+	}
+}
