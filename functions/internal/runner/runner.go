@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,12 +41,40 @@ func Main[C any](name string, setup Setup[C]) {
 	}
 }
 
-// Run is Main without the process: it returns when ctx is done.
+// Run is Main without the process: it listens on $PORT and returns when ctx
+// is done.
 func Run[C any](ctx context.Context, name string, setup Setup[C], logOut io.Writer) error {
+	env, err := readEnv()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", env.Port))
+	if err != nil {
+		return fmt.Errorf("listening on port %d: %w", env.Port, err)
+	}
+	return serve(ctx, name, setup, ln, env, logOut)
+}
+
+// RunOn is Run on a listener the caller opened; $PORT is ignored.
+func RunOn[C any](ctx context.Context, name string, setup Setup[C], ln net.Listener, logOut io.Writer) error {
+	env, err := readEnv()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return serve(ctx, name, setup, ln, env, logOut)
+}
+
+func readEnv() (Env, error) {
 	var env Env
 	if err := envconfig.Process("", &env); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return Env{}, fmt.Errorf("configuration: %w", err)
 	}
+	return env, nil
+}
+
+func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Listener, env Env, logOut io.Writer) error {
+	defer ln.Close()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: env.LogLevel})).With("function", name)
 	var cfg C
 	if err := envconfig.Process("", &cfg); err != nil {
@@ -56,7 +85,7 @@ func Run[C any](ctx context.Context, name string, setup Setup[C], logOut io.Writ
 		return fmt.Errorf("setting up: %w", err)
 	}
 	defer closer.Close()
-	return server.ListenAndServe(ctx, env.Port, handler, log)
+	return server.Serve(ctx, server.New(handler), ln, log)
 }
 
 // CloserFunc adapts a function to io.Closer.

@@ -61,13 +61,3 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 	}
 	return nil
 }
-
-// ListenAndServe listens on port (all interfaces, as in a container) and
-// serves handler until ctx is done.
-func ListenAndServe(ctx context.Context, port int, handler http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		return fmt.Errorf("listening on port %d: %w", port, err)
-	}
-	return Serve(ctx, New(handler), ln, log)
-}
