@@ -164,4 +164,3 @@ func do(t *testing.T, req *http.Request, want int) string {
 	}
 	return string(b)
 }
-
