@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -126,14 +125,12 @@ func newSystem(t *testing.T, brokers []string) *system {
 	t.Cleanup(s.dailySummary.Close)
 
 	s.catcher = &devstack.Catcher{Dir: t.TempDir(), Log: log}
-	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	smtpSrv, err := s.catcher.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.catcher.ServeSMTP(ctx, smtpLn)
-	host, port, _ := net.SplitHostPort(smtpLn.Addr().String())
-	var portN int
-	fmt.Sscan(port, &portN)
+	t.Cleanup(func() { smtpSrv.Close() })
+	host, portN := smtpSrv.Host(), smtpSrv.Port()
 	// sendMail is set up from its configuration exactly as its binary is.
 	handler, closer, err := sendmail.Setup(ctx, sendmail.Config{
 		Backend: "smtp", From: "reportes@sopaipillas.test", FromName: "Sopaipillas",

@@ -2,12 +2,10 @@ package devstack
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"html/template"
-	"io"
 	"log/slog"
-	"net"
+	"mime"
 	"net/http"
 	"net/mail"
 	"os"
@@ -15,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
 )
 
 // Catcher is the local mail catcher of `make dev`: an SMTP server that
@@ -56,34 +54,28 @@ func (c *Catcher) Messages() ([]Caught, error) {
 	return out, nil
 }
 
-// ServeSMTP accepts mail on ln until ctx is done.
-func (c *Catcher) ServeSMTP(ctx context.Context, ln net.Listener) error {
+// Start starts the SMTP side on addr ("127.0.0.1:0" picks a free port):
+// a real SMTP server (smtptest) whose every message is saved.
+func (c *Catcher) Start(addr string) (*smtptest.Server, error) {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("mail catcher: %w", err)
+		return nil, fmt.Errorf("mail catcher: %w", err)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &catcherSession{catcher: c}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.ReadTimeout = 30 * time.Second
-	srv.WriteTimeout = 30 * time.Second
-	srv.MaxMessageBytes = 10 << 20
-	srv.AllowInsecureAuth = true
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("mail catcher: %w", err)
+	srv, err := smtptest.NewWithOptions(addr, smtptest.Options{OnMessage: func(m smtptest.Message) {
+		if err := c.save(m.To, m.Data); err != nil {
+			c.Log.Error("mail catcher", "error", err)
+		}
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("mail catcher: %w", err)
 	}
-	return nil
+	return srv, nil
 }
 
 func (c *Catcher) save(to []string, data []byte) error {
 	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	subject := ""
 	if err == nil {
-		subject, _ = new(mimeDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		subject, _ = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	}
 	now := time.Now()
 	c.mu.Lock()
@@ -123,26 +115,4 @@ func (c *Catcher) WebHandler() http.Handler {
 		http.ServeFile(w, r, filepath.Join(c.Dir, filepath.Base(r.PathValue("file"))))
 	})
 	return mux
-}
-
-type catcherSession struct {
-	catcher *Catcher
-	to      []string
-}
-
-func (s *catcherSession) Reset()        { s.to = nil }
-func (s *catcherSession) Logout() error { return nil }
-func (s *catcherSession) Mail(string, *smtp.MailOptions) error {
-	return nil
-}
-func (s *catcherSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *catcherSession) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	return s.catcher.save(s.to, data)
 }

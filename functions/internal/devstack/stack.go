@@ -192,24 +192,24 @@ func startMail(ctx context.Context, opts Options, log *slog.Logger, goRun func(s
 		return h + " (SMTP_HOST)", nil
 	}
 	catcher := &Catcher{Dir: filepath.Join(opts.Dir, "mail"), Log: log.With("component", "mailcatcher")}
-	smtpLn, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
+	smtpSrv, err := catcher.Start(net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
 	if err != nil {
-		return "", fmt.Errorf("mail catcher: %w", err)
+		return "", err
 	}
 	webLn, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.MailWebPort)))
 	if err != nil {
-		smtpLn.Close()
+		smtpSrv.Close()
 		return "", fmt.Errorf("mail catcher web: %w", err)
 	}
-	goRun("mailcatcher", func() error { return catcher.ServeSMTP(ctx, smtpLn) })
+	goRun("mailcatcher", func() error { <-ctx.Done(); return smtpSrv.Close() })
 	goRun("mailcatcher-web", func() error {
 		return server.Serve(ctx, server.New(catcher.WebHandler()), webLn, log.With("component", "mailcatcher-web"))
 	})
-	host, port, _ := net.SplitHostPort(smtpLn.Addr().String())
+	host, port := smtpSrv.Host(), fmt.Sprint(smtpSrv.Port())
 	os.Setenv("SMTP_HOST", host)
 	os.Setenv("SMTP_PORT", port)
 	os.Setenv("SMTP_TLS", "none")
-	return fmt.Sprintf("smtp://%s, browse http://%s, files in %s", smtpLn.Addr(), webLn.Addr(), catcher.Dir), nil
+	return fmt.Sprintf("smtp://%s, browse http://%s, files in %s", smtpSrv.Addr(), webLn.Addr(), catcher.Dir), nil
 }
 
 func defaultEnv(key, value string) {
