@@ -544,8 +544,11 @@ func TestTopicsMatchCode(t *testing.T) {
 					t.Errorf("KafkaTopic %s has no strimzi.io/cluster label", name)
 				}
 				spec := get(kt.Fields, "spec")
-				if p, ok := env[v+"_PARTITIONS"]; ok && fmt.Sprint(get(spec, "partitions")) != p.Value {
-					t.Errorf("KafkaTopic %s has %v partitions, %s_PARTITIONS=%s", name, get(spec, "partitions"), v, p.Value)
+				// ORDER_TOPIC_PARTITIONS, or MAIL_LEDGER_PARTITIONS for MAIL_LEDGER_TOPIC.
+				for _, pv := range []string{v + "_PARTITIONS", strings.TrimSuffix(v, "_TOPIC") + "_PARTITIONS"} {
+					if p, ok := env[pv]; ok && fmt.Sprint(get(spec, "partitions")) != p.Value {
+						t.Errorf("KafkaTopic %s has %v partitions, %s=%s", name, get(spec, "partitions"), pv, p.Value)
+					}
 				}
 				replicas, minISR := toInt(get(spec, "replicas")), toInt(get(spec, "config", "min.insync.replicas"))
 				if fmt.Sprint(replicas) != env["KAFKA_REPLICATION_FACTOR"].Value {
@@ -564,6 +567,21 @@ func TestTopicsMatchCode(t *testing.T) {
 				}
 				if slices.Contains(compactTopicVars, v) && str(spec, "config", "cleanup.policy") != "compact,delete" {
 					t.Errorf("KafkaTopic %s (%s) needs cleanup.policy compact,delete", name, v)
+				}
+				// A topic with its own retention variable (MAIL_LEDGER_RETENTION)
+				// keeps records as long as the function assumes, and no less than
+				// the summaries it is about.
+				if rv := strings.TrimSuffix(v, "_TOPIC") + "_RETENTION"; rv != v+"_RETENTION" {
+					if s, ok := env[rv]; ok {
+						d, err := time.ParseDuration(s.Value)
+						got := toInt(get(spec, "config", "retention.ms"))
+						if err != nil || int64(got) != d.Milliseconds() {
+							t.Errorf("KafkaTopic %s: retention.ms %d, %s=%s", name, got, rv, s.Value)
+						}
+						if int64(got) < events.DefaultRetentionMs {
+							t.Errorf("KafkaTopic %s: retention.ms %d is below the summaries' %d", name, got, events.DefaultRetentionMs)
+						}
+					}
 				}
 			}
 			for name, v := range used {

@@ -193,6 +193,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{name: "bootstrap without port", set: "kafka.bootstrapServers=my-cluster-kafka-bootstrap", wantErr: "/kafka/bootstrapServers"},
 		{name: "unknown Strimzi API", set: "topics.apiVersion=kafka.strimzi.io/v1alpha1", wantErr: "/topics/apiVersion"},
 		{name: "no sender address", set: "sendMail.from=", wantErr: "/sendMail/from"},
+		{name: "ledger kept less than the summaries", set: "topics.ledger.retentionMs=86400000", wantErr: "topics.ledger.retentionMs (86400000) is below topics.retentionMs"},
+		{name: "not a SendGrid URL", set: "sendMail.sendgrid.baseUrl=api.sendgrid.com", wantErr: "/sendMail/sendgrid/baseUrl"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
