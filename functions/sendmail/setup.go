@@ -45,11 +45,11 @@ type Config struct {
 	Concurrency   int     `envconfig:"MAIL_CONCURRENCY" default:"8"`
 	RatePerSecond float64 `envconfig:"MAIL_RATE_PER_SECOND" default:"50"`
 
-	// The delivery ledger: a compacted topic, kept a day longer than the
-	// summaries that can be redelivered.
+	// The delivery ledger: a compacted topic, kept longer than the summaries
+	// (3 days) and the dead letters (7 days) that can be redelivered.
 	LedgerTopic      string        `envconfig:"MAIL_LEDGER_TOPIC" default:"mail-sent"`
 	LedgerPartitions int32         `envconfig:"MAIL_LEDGER_PARTITIONS" default:"3"`
-	LedgerRetention  time.Duration `envconfig:"MAIL_LEDGER_RETENTION" default:"96h"`
+	LedgerRetention  time.Duration `envconfig:"MAIL_LEDGER_RETENTION" default:"192h"`
 	LedgerLease      time.Duration `envconfig:"MAIL_LEDGER_LEASE" default:"2m"`
 }
 
