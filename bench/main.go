@@ -1,0 +1,140 @@
+// Command bench measures the pipeline against Kafka's own ceiling on the same
+// broker: ingest (newOrder), summary (dailySummary), mail (sendMail) and cold
+// start, printing each figure as "name value unit" and, where there is a
+// reference, "name_ratio value". hack/bench.sh (make bench) starts the broker,
+// builds the function binaries and runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // the business time zone, as the functions carry it
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	var b bench
+	var only string
+	flag.StringVar(&b.bootstrap, "brokers", "", "Kafka bootstrap servers (comma-separated)")
+	flag.StringVar(&b.binDir, "bin", "", "directory with the neworder, dailysummary and sendmail binaries")
+	flag.StringVar(&b.kafkaSh, "kafka-sh", "hack/kafka.sh", "the broker script, for the perf tools")
+	flag.StringVar(&b.workDir, "work", os.TempDir(), "where the functions' logs go")
+	flag.StringVar(&b.results, "results", "bench/RESULTS.md", "where to write the table")
+	flag.StringVar(&b.kafkaVersion, "kafka-version", "", "the broker's version, for the table")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run (coldstart,ingest,summary,mail); all if empty")
+	flag.Parse()
+	if b.bootstrap == "" || b.binDir == "" {
+		return fmt.Errorf("-brokers and -bin are required")
+	}
+	b.brokers = strings.Split(b.bootstrap, ",")
+	b.quick = os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0"
+	b.runID = strconv.FormatInt(time.Now().Unix(), 36)
+	b.began = time.Now()
+	sections := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"coldstart", b.coldStart},
+		{"ingest", b.ingest},
+		{"summary", b.summary},
+		{"mail", b.mail},
+	}
+	for _, s := range sections {
+		if only != "" && !strings.Contains(","+only+",", ","+s.name+",") {
+			continue
+		}
+		b.logf("== %s", s.name)
+		if err := s.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return b.writeResults()
+}
+
+// bench is one run's settings and figures.
+type bench struct {
+	bootstrap    string
+	brokers      []string
+	binDir       string
+	kafkaSh      string
+	workDir      string
+	results      string
+	kafkaVersion string
+	quick        bool
+	runID        string
+	began        time.Time
+	figures      []figure
+}
+
+// figure is one measured number. ref, when set, is Kafka's own figure for
+// the same work, and the ratio is value/ref.
+type figure struct {
+	name   string
+	value  float64
+	unit   string
+	ref    float64
+	target string
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(b.began).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// add records a figure and prints it: "name value unit", then
+// "name_ratio value" where there is a reference.
+func (b *bench) add(f figure) {
+	b.figures = append(b.figures, f)
+	fmt.Printf("%s %s %s\n", f.name, formatValue(f.value), f.unit)
+	if f.ref > 0 {
+		fmt.Printf("%s_ratio %.3f\n", f.name, f.value/f.ref)
+	}
+}
+
+func formatValue(v float64) string {
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+}
+
+// targets are issue 6's, on a 2-core machine shared by broker, load and
+// function.
+var targets = map[string]string{
+	"ingest_orders_per_s_c256":    "≥ 30000",
+	"ingest_p99_ms_at_5000_per_s": "≤ 10",
+	"summary_seconds_10m":         "≤ 10",
+	"mail_seconds_1000_vendors":   "≤ 3",
+}
+
+func targetFor(name string) string {
+	if t, ok := targets[name]; ok {
+		return t
+	}
+	switch {
+	case strings.HasPrefix(name, "coldstart_ms_"):
+		return "≤ 50"
+	case strings.HasPrefix(name, "idle_rss_mb_"):
+		return "≤ 25"
+	}
+	return ""
+}

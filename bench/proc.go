@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// function is one function binary running as its own process, as it would in
+// its container.
+type function struct {
+	name    string
+	cmd     *exec.Cmd
+	addr    string // 127.0.0.1:port
+	started time.Time
+	ready   time.Duration // exec to first 2xx on /healthz
+	log     *os.File
+	exited  chan error
+}
+
+// freePort asks the kernel for a free loopback port. The function binaries
+// take $PORT, so the port is closed again before they bind it.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startFunction execs bin/name with env added to the environment and waits
+// for its first 2xx on /healthz, polling every 200µs.
+func startFunction(ctx context.Context, binDir, logDir, name string, env map[string]string) (*function, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(logDir, name+"-"+strconv.Itoa(port)+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(binDir, name))
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "LOG_LEVEL=warn")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	exited := make(chan error, 1)
+	f := &function{name: name, cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), log: logf, exited: exited}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	f.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := client.Get("http://" + f.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				f.ready = time.Since(f.started)
+				return f, nil
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			logf.Close()
+			out, _ := os.ReadFile(logf.Name())
+			return nil, fmt.Errorf("%s exited before answering: %v\n%s", name, err, tail(string(out), 2000))
+		case <-ctx.Done():
+			f.stop()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Microsecond):
+		}
+		if time.Now().After(deadline) {
+			f.stop()
+			return nil, fmt.Errorf("%s did not answer /healthz within 60s", name)
+		}
+	}
+}
+
+// rssMB reads the process's resident set size (VmRSS) in MiB.
+func (f *function) rssMB() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", f.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", f.cmd.Process.Pid)
+}
+
+// stop sends SIGTERM (the function drains and exits) and waits for it,
+// SIGKILL after 20s.
+func (f *function) stop() {
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-f.exited:
+	case <-time.After(20 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-f.exited
+	}
+	f.log.Close()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,167 @@
+package dailysummary
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sopaipillas/sopaipillas/events"
+)
+
+// orderRecord is the record newOrder writes for o accepted at ts, as read
+// back from the topic.
+func orderRecord(t *testing.T, o events.Order, ts time.Time, offset int64) *sarama.ConsumerMessage {
+	t.Helper()
+	e, err := events.NewOrderEvent(o, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pm sarama.ProducerMessage
+	if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), &pm); err != nil {
+		t.Fatal(err)
+	}
+	m := &sarama.ConsumerMessage{Topic: "order", Partition: 0, Offset: offset, Timestamp: ts}
+	m.Key, _ = pm.Key.Encode()
+	m.Value, _ = pm.Value.Encode()
+	for _, h := range pm.Headers {
+		m.Headers = append(m.Headers, &sarama.RecordHeader{Key: bytes.Clone(h.Key), Value: bytes.Clone(h.Value)})
+	}
+	return m
+}
+
+func header(m *sarama.ConsumerMessage, key string) *sarama.RecordHeader {
+	for _, h := range m.Headers {
+		if string(h.Key) == key {
+			return h
+		}
+	}
+	return nil
+}
+
+// TestFastPathMatchesBinding checks that reading records through the fast
+// path gives exactly what the CloudEvents binding and events.OrderFromEvent
+// give: same counts, same skipped records, same conflicts.
+func TestFastPathMatchesBinding(t *testing.T) {
+	loc := santiago(t)
+	day := events.Date{Year: 2021, Month: 11, Day: 13}
+	start, end := day.Bounds(loc)
+	ts := start.Add(time.Hour)
+	base := events.Order{OrderID: 3, EmailVendedor: seedVendor, EmailCocinero: seedCook, NumeroSopaipillas: 15}
+	tests := []struct {
+		name   string                          // what is unusual about the second record
+		fast   bool                            // whether the fast path takes the second record
+		mutate func(m *sarama.ConsumerMessage) // applied to a copy of the order's record
+	}{
+		{name: "a retry, byte for byte", fast: true, mutate: func(*sarama.ConsumerMessage) {}},
+		{name: "another body", fast: true, mutate: func(m *sarama.ConsumerMessage) {
+			m.Value = bytes.Replace(m.Value, []byte(`:15,`), []byte(`:16,`), 1)
+		}},
+		{name: "header in upper case", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_type").Key = []byte("CE_TYPE") }},
+		{name: "header twice", mutate: func(m *sarama.ConsumerMessage) {
+			m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte("ce_type"), Value: []byte("other")})
+		}},
+		{name: "another type", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_type").Value = []byte("other") }},
+		{name: "type with spaces", mutate: func(m *sarama.ConsumerMessage) {
+			header(m, "ce_type").Value = []byte(" " + events.TypeOrderCreated + " ")
+		}},
+		{name: "bad time", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_time").Value = []byte("2021-02-30T10:00:00Z") }},
+		{name: "time with offset", mutate: func(m *sarama.ConsumerMessage) {
+			header(m, "ce_time").Value = []byte("2021-11-13T10:00:00-03:00")
+		}},
+		{name: "empty id", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_id").Value = nil }},
+		{name: "id with spaces", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_id").Value = []byte(" order-3 ") }},
+		{name: "no specversion", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_specversion").Key = []byte("x") }},
+		{name: "structured mode", mutate: func(m *sarama.ConsumerMessage) {
+			header(m, "content-type").Value = []byte("application/cloudevents+json")
+		}},
+		{name: "extra field", mutate: func(m *sarama.ConsumerMessage) {
+			m.Value = bytes.Replace(m.Value, []byte(`{`), []byte(`{"a":1,`), 1)
+		}},
+		{name: "escaped address", mutate: func(m *sarama.ConsumerMessage) {
+			m.Value = bytes.Replace(m.Value, []byte(`vendor_`), []byte(`vendor\u005f`), 1)
+		}},
+		{name: "invalid address", fast: true, mutate: func(m *sarama.ConsumerMessage) {
+			m.Value = bytes.Replace(m.Value, []byte(`@yopmail.com","email_vendedor`), []byte(`","email_vendedor`), 1)
+		}},
+		{name: "leading zero", mutate: func(m *sarama.ConsumerMessage) {
+			m.Value = bytes.Replace(m.Value, []byte(`:15,`), []byte(`:015,`), 1)
+		}},
+		{name: "too many sopaipillas", mutate: func(m *sarama.ConsumerMessage) {
+			m.Value = bytes.Replace(m.Value, []byte(`:15,`), []byte(`:1001,`), 1)
+		}},
+		{name: "trailing data", mutate: func(m *sarama.ConsumerMessage) { m.Value = append(m.Value, ' ') }},
+		{name: "not JSON", mutate: func(m *sarama.ConsumerMessage) { m.Value = []byte("nope") }},
+		{name: "no headers", mutate: func(m *sarama.ConsumerMessage) { m.Headers = nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first := orderRecord(t, base, ts, 0)
+			second := orderRecord(t, base, ts.Add(time.Second), 1)
+			tc.mutate(second)
+			// alone: the unusual record as the first version of the order.
+			for _, msgs := range [][]*sarama.ConsumerMessage{{first, second}, {second}} {
+				slow, fast := newPartitionTally(start, end), newPartitionTally(start, end)
+				for _, m := range msgs {
+					r := Record{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
+					if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil {
+						r.Event = e
+					}
+					slow.add(r)
+					fr := recordOf(context.Background(), m)
+					if m == second && fr.fast.ok != tc.fast {
+						t.Errorf("fast path taken = %v, want %v", fr.fast.ok, tc.fast)
+					}
+					fast.add(fr)
+				}
+				want, got := merge(day, []*partitionTally{slow}), merge(day, []*partitionTally{fast})
+				if d := cmp.Diff(want, got); d != "" {
+					t.Errorf("fast path differs from the binding (-want, +got):\n%s", d)
+				}
+			}
+		})
+	}
+}
+
+// TestMergeKeepsEarliestAcrossPartitions checks the merge of an order found
+// in two partitions (a repartitioned topic): the earliest version counts,
+// the first partition's among equals.
+func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
+	loc := santiago(t)
+	day := events.Date{Year: 2021, Month: 11, Day: 13}
+	start, end := day.Bounds(loc)
+	o := func(id, n int64, vendor string) events.Order {
+		return events.Order{OrderID: id, EmailVendedor: vendor, EmailCocinero: seedCook, NumeroSopaipillas: n}
+	}
+	tally := func(records ...*sarama.ConsumerMessage) *partitionTally {
+		p := newPartitionTally(start, end)
+		for _, m := range records {
+			p.add(recordOf(context.Background(), m))
+		}
+		return p
+	}
+	p0 := tally(
+		orderRecord(t, o(1, 10, "a@x.cl"), start.Add(2*time.Hour), 0),
+		orderRecord(t, o(2, 20, "a@x.cl"), start.Add(time.Hour), 1),
+		orderRecord(t, o(4, 40, "a@x.cl"), start.Add(time.Hour), 2),
+	)
+	p1 := tally(
+		orderRecord(t, o(1, 11, "b@x.cl"), start.Add(time.Hour), 0),    // earlier: counts
+		orderRecord(t, o(2, 21, "b@x.cl"), start.Add(-time.Minute), 1), // before the day: the order is not today's
+		orderRecord(t, o(3, 30, "b@x.cl"), start.Add(time.Hour), 2),    // only here
+		orderRecord(t, o(4, 41, "b@x.cl"), start.Add(time.Hour), 3),    // as early: partition 0's counts
+	)
+	got := merge(day, []*partitionTally{p0, p1}).Summary.Ventas
+	want := map[string]events.Sales{
+		"a@x.cl": {NOrdenes: 1, NSopaipillas: 40},
+		"b@x.cl": {NOrdenes: 2, NSopaipillas: 41},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("merged ventas (-want, +got):\n%s", d)
+	}
+}
