@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -59,7 +59,21 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
-var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+// isIntegerLiteral reports whether s is a JSON integer: -?(0|[1-9][0-9]*).
+func isIntegerLiteral(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		s = s[1:]
+	}
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // decodeInt reads a JSON integer literal within [min, max]. Fractions,
 // exponents, strings and out-of-range values are refused rather than rounded.
@@ -73,7 +87,7 @@ func decodeInt(raw json.RawMessage, minV, maxV int64) (int64, string) {
 		return 0, "must be a JSON number, not a string"
 	case s[0] != '-' && (s[0] < '0' || s[0] > '9'):
 		return 0, "must be a JSON number"
-	case !integerLiteral.MatchString(s):
+	case !isIntegerLiteral(s):
 		return 0, "must be an integer (no fraction or exponent)"
 	}
 	n, err := strconv.ParseInt(s, 10, 64)

@@ -129,7 +129,11 @@ func NewOrderEvent(o Order, accepted time.Time) (cloudevents.Event, error) {
 	e.SetSubject(strconv.FormatInt(o.OrderID, 10))
 	e.SetTime(accepted)
 	e.SetExtension(PartitionKeyExtension, strconv.FormatInt(o.OrderID, 10))
-	if err := e.SetData(cloudevents.ApplicationJSON, o); err != nil {
+	data, err := o.MarshalJSON() // already canonical: no second pass through json.Marshal
+	if err != nil {
+		return cloudevents.Event{}, fmt.Errorf("encoding order %d: %w", o.OrderID, err)
+	}
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
 		return cloudevents.Event{}, fmt.Errorf("encoding order %d: %w", o.OrderID, err)
 	}
 	if err := e.Validate(); err != nil {
