@@ -98,6 +98,8 @@ func TestFastPathMatchesBinding(t *testing.T) {
 		{name: "trailing data", mutate: func(m *sarama.ConsumerMessage) { m.Value = append(m.Value, ' ') }},
 		{name: "not JSON", mutate: func(m *sarama.ConsumerMessage) { m.Value = []byte("nope") }},
 		{name: "no headers", mutate: func(m *sarama.ConsumerMessage) { m.Headers = nil }},
+		{name: "no id header", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_id").Key = []byte("x_id") }},
+		{name: "no source header", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_source").Key = []byte("x_source") }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,7 +111,7 @@ func TestFastPathMatchesBinding(t *testing.T) {
 				slow, fast := newPartitionTally(start, end), newPartitionTally(start, end)
 				for _, m := range msgs {
 					r := Record{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
-					if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil {
+					if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil && e.Validate() == nil {
 						r.Event = e
 					}
 					slow.add(r)
@@ -163,5 +165,33 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("merged ventas (-want, +got):\n%s", d)
+	}
+}
+
+// TestOrderWithoutRequiredAttributesIsSkipped: a record with the order type
+// and valid order data but no ce_id or ce_source is not a CloudEvent, so it
+// is skipped and reported, never counted (found by make test-faults).
+func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
+	loc := santiago(t)
+	day := events.Date{Year: 2021, Month: 11, Day: 13}
+	start, end := day.Bounds(loc)
+	base := events.Order{OrderID: 3, EmailVendedor: seedVendor, EmailCocinero: seedCook, NumeroSopaipillas: 15}
+	for _, drop := range []string{"ce_id", "ce_source"} {
+		t.Run(drop, func(t *testing.T) {
+			m := orderRecord(t, base, start.Add(time.Hour), 0)
+			var kept []*sarama.RecordHeader
+			for _, h := range m.Headers {
+				if string(h.Key) != drop {
+					kept = append(kept, h)
+				}
+			}
+			m.Headers = kept
+			tally := newPartitionTally(start, end)
+			tally.add(recordOf(context.Background(), m))
+			got := merge(day, []*partitionTally{tally})
+			if len(got.Summary.Ventas) != 0 || got.SkippedRecords != 1 {
+				t.Errorf("ventas %v, skipped %d; want none counted and 1 skipped", got.Summary.Ventas, got.SkippedRecords)
+			}
+		})
 	}
 }

@@ -90,7 +90,9 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 func recordOf(ctx context.Context, m *sarama.ConsumerMessage) Record {
 	r := Record{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
 	if !r.fast.decode(m.Headers, m.Value) {
-		if event, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil {
+		// A record missing a required attribute (id, source) is not an
+		// order event, however valid its data: skipped like any poison.
+		if event, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil && event.Validate() == nil {
 			r.Event = event
 		}
 	}

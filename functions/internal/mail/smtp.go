@@ -127,6 +127,12 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 			s.put(conn)
 			return nil
 		}
+		if msg.IsDelivered() {
+			// The server accepted the message; only the RSET after it
+			// failed. Reporting that as a failure would send it again.
+			s.discard(conn)
+			return nil
+		}
 		var se *gomail.SendError
 		isSendErr := errors.As(err, &se)
 		if reused && attempt == 0 && isSendErr && se.Reason == gomail.ErrConnCheck {
