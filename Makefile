@@ -15,7 +15,7 @@ test: ## Run the whole test suite (starts a real Apache Kafka broker).
 	hack/test.sh
 
 .PHONY: test-faults
-test-faults: ## Fault-injection tests on real Kafka brokers.
+test-faults: ## Fault-injection tests on real Kafka brokers (also run by make test).
 	hack/faults.sh
 
 .PHONY: bench

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): formatting, vet, the pinned tools the
 # manifest tests need, a real Apache Kafka broker (KRaft) on loopback for
-# the end-to-end tests, then every Go test. The broker is stopped on exit.
+# the end-to-end tests, every Go test, short fuzzing, then the fault
+# injection scenarios (hack/faults.sh) on brokers of their own. Every broker
+# is stopped on exit.
 set -o errexit -o nounset -o pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,5 +40,12 @@ KAFKA_BROKERS=$bootstrap \
 	SOPAIPILLAS_REQUIRE_KAFKA=1 \
 	go test -race -count=1 -timeout 20m ${GOTESTFLAGS:-} ./...
 
+# The broker is not needed any more; the fault tests start their own.
+cleanup
+trap - EXIT
+
 echo "== fuzz (short, fixed time)"
 "$root/hack/fuzz.sh" "${FUZZTIME:-10s}"
+
+echo "== fault injection (make test-faults)"
+"$root/hack/faults.sh"
