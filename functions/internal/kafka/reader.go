@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -25,11 +26,11 @@ func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, t
 	if err != nil {
 		return fmt.Errorf("listing partitions of %q: %w", topic, err)
 	}
-	consumer, err := sarama.NewConsumerFromClient(client)
+	consumers, closeAll, err := splitConsumers(client, len(partitions))
 	if err != nil {
-		return fmt.Errorf("starting consumer: %w", err)
+		return err
 	}
-	defer consumer.Close()
+	defer closeAll()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -38,10 +39,11 @@ func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, t
 		once  sync.Once
 		first error
 	)
-	for _, p := range partitions {
+	for i, p := range partitions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			consumer := consumers[i%len(consumers)]
 			if err := readPartition(ctx, client, consumer, topic, p, from, to, visitor(p)); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
@@ -49,6 +51,47 @@ func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, t
 	}
 	wg.Wait()
 	return first
+}
+
+// splitConsumers returns up to one consumer per CPU, each on a client of its
+// own. sarama decodes everything fetched over one broker connection in one
+// goroutine; separate clients give separate connections, so a large window
+// is decoded on every core.
+func splitConsumers(client sarama.Client, partitions int) ([]sarama.Consumer, func(), error) {
+	n := max(1, min(runtime.GOMAXPROCS(0), partitions))
+	var (
+		consumers []sarama.Consumer
+		closers   []func() error
+	)
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	addrs := make([]string, 0, len(client.Brokers()))
+	for _, b := range client.Brokers() {
+		addrs = append(addrs, b.Addr())
+	}
+	for i := 0; i < n; i++ {
+		c := client
+		if i > 0 {
+			extra, err := sarama.NewClient(addrs, client.Config())
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("connecting a reader: %w", err)
+			}
+			closers = append(closers, extra.Close)
+			c = extra
+		}
+		consumer, err := sarama.NewConsumerFromClient(c)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("starting consumer: %w", err)
+		}
+		closers = append([]func() error{consumer.Close}, closers...)
+		consumers = append(consumers, consumer)
+	}
+	return consumers, closeAll, nil
 }
 
 func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, from, to time.Time, visit Visit) error {
