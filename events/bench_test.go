@@ -1,6 +1,8 @@
 package events
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +28,30 @@ func BenchmarkNewOrderEvent(b *testing.B) {
 	for b.Loop() {
 		if _, err := NewOrderEvent(o, now); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestContractEncodingMatchesMap: the fast encoding of an order without
+// extra fields is byte for byte what the general one gives.
+func TestContractEncodingMatchesMap(t *testing.T) {
+	for _, o := range []Order{
+		{OrderID: 3, EmailVendedor: "vendor_tarea2@yopmail.com", EmailCocinero: "asdasdasda@yopmail.com", NumeroSopaipillas: 15},
+		{OrderID: MaxOrderID, EmailVendedor: "a&b<c>@x.cl", EmailCocinero: "o'brien+x@y.cl", NumeroSopaipillas: MaxSopaipillas},
+	} {
+		fast, err := o.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		withExtra := o
+		withExtra.Extra = map[string]json.RawMessage{"zz": json.RawMessage(`1`)}
+		general, err := withExtra.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.Replace(string(general), `,"zz":1`, "", 1)
+		if string(fast) != want {
+			t.Errorf("fast encoding\n  %s\nwant\n  %s", fast, want)
 		}
 	}
 }

@@ -27,9 +27,10 @@ const MaxBodyBytes = 64 << 10
 
 // Response is the body of a 201 answer.
 type Response struct {
-	Response string       `json:"response"`
-	Order    events.Order `json:"order"`
-	EventID  string       `json:"event_id"`
+	Response string `json:"response"`
+	// Order is the order as published: the event's data.
+	Order   json.RawMessage `json:"order"`
+	EventID string          `json:"event_id"`
 }
 
 // Accepted is the message of a 201 answer, as the seed's clients expect.
@@ -93,7 +94,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.log.Info("order accepted", "event_id", event.ID())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(Response{Response: Accepted, Order: order, EventID: event.ID()})
+	_ = json.NewEncoder(w).Encode(Response{Response: Accepted, Order: event.Data(), EventID: event.ID()})
 }
 
 func (f *Function) rejectBody(w http.ResponseWriter, status int, err error) {
