@@ -9,47 +9,66 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // decodeObject splits a JSON object into its members, refusing what
-// encoding/json would silently accept: invalid UTF-8, duplicate keys (which
-// would let two readers see two different orders) and trailing data.
+// encoding/json would silently accept: invalid UTF-8, duplicate keys at any
+// depth (which would let two readers see two different orders) and trailing
+// data. jsontext (encoding/json/v2's syntax layer) checks all three.
 func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 	if !utf8.Valid(data) {
 		return nil, &SyntaxError{FieldError{Detail: "body is not valid UTF-8"}}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.ReadToken()
 	if err != nil {
 		return nil, &SyntaxError{FieldError{Detail: "body is not JSON: " + jsonErr(err)}}
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	if tok.Kind() != '{' {
 		return nil, &SyntaxError{FieldError{Detail: "body must be a JSON object"}}
 	}
-	members := make(map[string]json.RawMessage)
-	for dec.More() {
-		tok, err := dec.Token()
+	members := make(map[string]json.RawMessage, 4)
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
 		if err != nil {
-			return nil, &SyntaxError{FieldError{Detail: "body is not JSON: " + jsonErr(err)}}
+			return nil, memberError(err)
 		}
-		key, _ := tok.(string) // object keys are always strings
-		if _, dup := members[key]; dup {
-			return nil, &SyntaxError{FieldError{Field: key, Detail: "appears more than once"}}
+		key := name.String()
+		value, err := dec.ReadValue()
+		if err != nil {
+			return nil, memberError(err)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, &SyntaxError{FieldError{Field: key, Detail: "value is not JSON: " + jsonErr(err)}}
-		}
-		members[key] = raw
+		members[key] = json.RawMessage(bytes.Clone(value))
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
+	if _, err := dec.ReadToken(); err != nil { // the closing brace
 		return nil, &SyntaxError{FieldError{Detail: "body is not JSON: " + jsonErr(err)}}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, &SyntaxError{FieldError{Detail: "body has data after the JSON object"}}
 	}
 	return members, nil
+}
+
+// memberError names the top-level member an error is in.
+func memberError(err error) error {
+	field := ""
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		for t := range se.JSONPointer.Tokens() {
+			field = t // the first token: the top-level member
+			break
+		}
+	}
+	detail := "value is not JSON: " + jsonErr(err)
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		detail = "appears more than once"
+		if se != nil && len(se.JSONPointer) > 0 && se.JSONPointer.LastToken() != field {
+			detail = "has a member " + strconv.Quote(se.JSONPointer.LastToken()) + " more than once"
+		}
+	}
+	return &SyntaxError{FieldError{Field: field, Detail: detail}}
 }
 
 func jsonErr(err error) string {
