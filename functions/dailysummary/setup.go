@@ -52,7 +52,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		client.Close()
 		return nil, nil, err
 	}
-	f := New(KafkaLog{Client: client, Topic: cfg.OrderTopic}, pub, Options{
+	f := New(KafkaLog{Client: client, Brokers: cfg.Brokers, Topic: cfg.OrderTopic}, pub, Options{
 		SummaryTopic: cfg.SummaryTopic,
 		Location:     loc,
 		Retention:    cfg.Retention,
@@ -70,14 +70,16 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 // KafkaLog is the order topic on Kafka.
 type KafkaLog struct {
 	Client sarama.Client
-	Topic  string
+	// Brokers is the bootstrap list, for the extra readers of a large day.
+	Brokers []string
+	Topic   string
 }
 
 // Scan reads the records stamped in [from, to) of every partition. A record
 // exactly as newOrder writes it is decoded by decodeFast without building a
 // CloudEvent; anything else goes through the CloudEvents binding.
 func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32) func(Record)) error {
-	return kafka.ReadWindow(ctx, l.Client, l.Topic, from, to, func(p int32) kafka.Visit {
+	return kafka.ReadWindow(ctx, l.Client, l.Brokers, l.Topic, from, to, func(p int32) kafka.Visit {
 		visit := visitor(p)
 		return func(m *sarama.ConsumerMessage) error {
 			visit(recordOf(ctx, m))

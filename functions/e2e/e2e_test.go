@@ -117,7 +117,7 @@ func newSystem(t *testing.T, brokers []string) *system {
 
 	s.newOrder = httptest.NewServer(neworder.New(pub, s.orderTopic, 10*time.Second, s.clock.Now, log).Handler())
 	t.Cleanup(s.newOrder.Close)
-	ds := dailysummary.New(dailysummary.KafkaLog{Client: client, Topic: s.orderTopic}, pub, dailysummary.Options{
+	ds := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: brokers, Topic: s.orderTopic}, pub, dailysummary.Options{
 		SummaryTopic: s.summaryTopic, Location: santiago, Retention: 72 * time.Hour, Lookback: time.Hour,
 		Timeout: 30 * time.Second, Now: time.Now,
 	}, log)
@@ -235,7 +235,7 @@ func (s *system) topicRecords(topic string) int64 {
 func (s *system) summaryEvents() map[string][]byte {
 	s.t.Helper()
 	out := map[string][]byte{}
-	err := kafka.ReadWindow(context.Background(), s.client, s.summaryTopic, time.Unix(0, 0), time.Now().Add(time.Hour), func(int32) kafka.Visit {
+	err := kafka.ReadWindow(context.Background(), s.client, s.brokers, s.summaryTopic, time.Unix(0, 0), time.Now().Add(time.Hour), func(int32) kafka.Visit {
 		return func(m *sarama.ConsumerMessage) error {
 			e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m))
 			if err != nil {

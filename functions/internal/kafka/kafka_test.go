@@ -95,7 +95,7 @@ func TestReadWindow(t *testing.T) {
 
 			var mu sync.Mutex
 			got := map[int32][]string{}
-			err = ReadWindow(context.Background(), client, topic, base.Add(10*time.Second), base.Add(20*time.Second), func(p int32) Visit {
+			err = ReadWindow(context.Background(), client, brokers, topic, base.Add(10*time.Second), base.Add(20*time.Second), func(p int32) Visit {
 				return func(m *sarama.ConsumerMessage) error {
 					mu.Lock()
 					defer mu.Unlock()

@@ -20,13 +20,14 @@ type Visit func(m *sarama.ConsumerMessage) error
 //
 // Partitions are read concurrently; visitor(p) returns the Visit for
 // partition p. Any error, a missing leader included, fails the whole read:
-// a partial window is never returned as if it were complete.
-func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, to time.Time, visitor func(partition int32) Visit) error {
+// a partial window is never returned as if it were complete. bootstrap is
+// where the extra readers connect (see splitConsumers).
+func ReadWindow(ctx context.Context, client sarama.Client, bootstrap []string, topic string, from, to time.Time, visitor func(partition int32) Visit) error {
 	partitions, err := client.Partitions(topic)
 	if err != nil {
 		return fmt.Errorf("listing partitions of %q: %w", topic, err)
 	}
-	consumers, closeAll, err := splitConsumers(client, len(partitions))
+	consumers, closeAll, err := splitConsumers(client, bootstrap, len(partitions))
 	if err != nil {
 		return err
 	}
@@ -56,39 +57,36 @@ func ReadWindow(ctx context.Context, client sarama.Client, topic string, from, t
 // splitConsumers returns up to one consumer per CPU, each on a client of its
 // own. sarama decodes everything fetched over one broker connection in one
 // goroutine; separate clients give separate connections, so a large window
-// is decoded on every core.
-func splitConsumers(client sarama.Client, partitions int) ([]sarama.Consumer, func(), error) {
-	n := max(1, min(runtime.GOMAXPROCS(0), partitions))
-	var (
-		consumers []sarama.Consumer
-		closers   []func() error
-	)
+// is decoded on every core. The extra clients connect to bootstrap, the
+// configured brokers: after a broker restart client.Brokers() can be empty
+// until the next metadata refresh. If they cannot connect, the read goes on
+// with the one consumer it always has.
+func splitConsumers(client sarama.Client, bootstrap []string, partitions int) ([]sarama.Consumer, func(), error) {
+	main, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting consumer: %w", err)
+	}
+	consumers := []sarama.Consumer{main}
+	var clients []sarama.Client
 	closeAll := func() {
-		for _, c := range closers {
-			c()
+		for _, c := range consumers {
+			c.Close()
+		}
+		for _, c := range clients {
+			c.Close()
 		}
 	}
-	addrs := make([]string, 0, len(client.Brokers()))
-	for _, b := range client.Brokers() {
-		addrs = append(addrs, b.Addr())
-	}
-	for i := 0; i < n; i++ {
-		c := client
-		if i > 0 {
-			extra, err := sarama.NewClient(addrs, client.Config())
-			if err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("connecting a reader: %w", err)
-			}
-			closers = append(closers, extra.Close)
-			c = extra
-		}
-		consumer, err := sarama.NewConsumerFromClient(c)
+	for len(consumers) < min(runtime.GOMAXPROCS(0), partitions) && len(bootstrap) > 0 {
+		extra, err := sarama.NewClient(bootstrap, client.Config())
 		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("starting consumer: %w", err)
+			break
 		}
-		closers = append([]func() error{consumer.Close}, closers...)
+		consumer, err := sarama.NewConsumerFromClient(extra)
+		if err != nil {
+			extra.Close()
+			break
+		}
+		clients = append(clients, extra)
 		consumers = append(consumers, consumer)
 	}
 	return consumers, closeAll, nil
