@@ -5,32 +5,51 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/eapache/go-resiliency/breaker"
 )
 
 // Publisher writes CloudEvents to Kafka in binary mode and reports each
 // write's outcome. Many goroutines may publish at once; their records share
 // batches.
 type Publisher struct {
+	client sarama.Client
+	done   sync.WaitGroup
+
+	mu       sync.RWMutex // held for reading while sending to producer.Input()
 	producer sarama.AsyncProducer
-	done     sync.WaitGroup
+	renewed  time.Time
 }
 
 // ErrNotAcknowledged wraps every publish failure: the record may or may not
 // be on the topic, so the caller must answer "retry".
 var ErrNotAcknowledged = errors.New("kafka did not acknowledge the write")
 
+// renewEvery bounds how often a tripped producer is replaced.
+const renewEvery = time.Second
+
 // NewPublisher starts an idempotent producer on client.
 func NewPublisher(client sarama.Client) (*Publisher, error) {
-	producer, err := sarama.NewAsyncProducerFromClient(client)
+	p := &Publisher{client: client}
+	producer, err := p.start()
+	if err != nil {
+		return nil, err
+	}
+	p.producer = producer
+	return p, nil
+}
+
+// start starts a producer and the goroutines that hand its results back.
+func (p *Publisher) start() (sarama.AsyncProducer, error) {
+	producer, err := sarama.NewAsyncProducerFromClient(p.client)
 	if err != nil {
 		return nil, fmt.Errorf("starting producer: %w", err)
 	}
-	p := &Publisher{producer: producer}
 	p.done.Add(2)
 	go func() {
 		defer p.done.Done()
@@ -44,7 +63,7 @@ func NewPublisher(client sarama.Client) (*Publisher, error) {
 			e.Msg.Metadata.(chan error) <- e.Err
 		}
 	}()
-	return p, nil
+	return producer, nil
 }
 
 // Publish writes event to topic and returns once the broker acknowledged it
@@ -57,14 +76,21 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&event), msg); err != nil {
 		return fmt.Errorf("encoding event %s: %w", event.ID(), err)
 	}
+	p.mu.RLock()
+	producer := p.producer
 	select {
-	case p.producer.Input() <- msg:
+	case producer.Input() <- msg:
+		p.mu.RUnlock()
 	case <-ctx.Done():
+		p.mu.RUnlock()
 		return fmt.Errorf("%w: event %s: %w", ErrNotAcknowledged, event.ID(), ctx.Err())
 	}
 	select {
 	case err := <-result:
 		if err != nil {
+			if errors.Is(err, breaker.ErrBreakerOpen) {
+				p.renew(producer)
+			}
 			return fmt.Errorf("%w: event %s: %w", ErrNotAcknowledged, event.ID(), err)
 		}
 		return nil
@@ -74,9 +100,29 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 	}
 }
 
+// renew replaces a producer whose circuit breaker tripped. sarama opens a
+// partition's breaker for a fixed 10 s after three failed leader lookups
+// (a broker restart), and keeps failing writes for that long after the
+// broker is back; a new producer starts with closed breakers.
+func (p *Publisher) renew(tripped sarama.AsyncProducer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.producer != tripped || time.Since(p.renewed) < renewEvery {
+		return // another caller renewed it already
+	}
+	fresh, err := p.start()
+	if err != nil {
+		return // keep the old one; the next failure tries again
+	}
+	p.producer, p.renewed = fresh, time.Now()
+	tripped.AsyncClose() // its in-flight records still report their outcome
+}
+
 // Close flushes what is in flight and stops the producer.
 func (p *Publisher) Close() error {
+	p.mu.Lock()
 	p.producer.AsyncClose()
+	p.mu.Unlock()
 	p.done.Wait()
 	return nil
 }
