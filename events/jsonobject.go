@@ -80,9 +80,7 @@ func jsonErr(err error) string {
 
 // isIntegerLiteral reports whether s is a JSON integer: -?(0|[1-9][0-9]*).
 func isIntegerLiteral(s string) bool {
-	if strings.HasPrefix(s, "-") {
-		s = s[1:]
-	}
+	s = strings.TrimPrefix(s, "-")
 	if s == "" || (s[0] == '0' && len(s) > 1) {
 		return false
 	}

@@ -32,12 +32,12 @@ func NewSummary(d Date) Summary {
 	return Summary{Ventas: map[string]Sales{}, Fecha: d.String()}
 }
 
-// Add counts one order.
-func (s *Summary) Add(o Order) {
-	v := s.Ventas[o.EmailVendedor]
-	v.NOrdenes++
-	v.NSopaipillas += o.NumeroSopaipillas
-	s.Ventas[o.EmailVendedor] = v
+// Add adds sales to vendor's numbers.
+func (s *Summary) Add(vendor string, sales Sales) {
+	v := s.Ventas[vendor]
+	v.NOrdenes += sales.NOrdenes
+	v.NSopaipillas += sales.NSopaipillas
+	s.Ventas[vendor] = v
 }
 
 // Vendors returns the vendors with sales, sorted.

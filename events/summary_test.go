@@ -29,9 +29,9 @@ func TestSummaryJSON(t *testing.T) {
 			name: "vendors sorted",
 			in: func() Summary {
 				s := NewSummary(day)
-				s.Add(Order{OrderID: 1, EmailVendedor: "zz@b.cl", NumeroSopaipillas: 3})
-				s.Add(Order{OrderID: 2, EmailVendedor: "aa@b.cl", NumeroSopaipillas: 4})
-				s.Add(Order{OrderID: 3, EmailVendedor: "zz@b.cl", NumeroSopaipillas: 5})
+				s.Add("zz@b.cl", Sales{NSopaipillas: 3, NOrdenes: 1})
+				s.Add("aa@b.cl", Sales{NSopaipillas: 4, NOrdenes: 1})
+				s.Add("zz@b.cl", Sales{NSopaipillas: 5, NOrdenes: 1})
 				return s
 			}(),
 			want: `{"ventas":{"aa@b.cl":{"n_sopaipillas":4,"n_ordenes":1},"zz@b.cl":{"n_sopaipillas":8,"n_ordenes":2}},"fecha":"13/11/2021"}`,

@@ -185,13 +185,9 @@ func merge(day events.Date, parts []*partitionTally) Result {
 			sales[f.vendor].NSopaipillas += int64(f.n)
 		}
 		for v, s := range sales {
-			if s.NOrdenes == 0 {
-				continue
+			if s.NOrdenes > 0 {
+				res.Summary.Add(p.vendorNames[v], s)
 			}
-			sum := res.Summary.Ventas[p.vendorNames[v]]
-			sum.NOrdenes += s.NOrdenes
-			sum.NSopaipillas += s.NSopaipillas
-			res.Summary.Ventas[p.vendorNames[v]] = sum
 		}
 	}
 	return res

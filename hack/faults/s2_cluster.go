@@ -73,11 +73,14 @@ func checkReplication(brokers []string, topic string, rf int, minISR string) ([]
 			leaders = append(leaders, l)
 		}
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}})
-	if err != nil {
-		return nil, fmt.Errorf("describing %s's config: %w", topic, err)
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"min.insync.replicas"}}}, sarama.DescribeConfigsOptions{})
+	if err == nil && len(results) == 1 && results[0].ErrorCode != sarama.ErrNoError {
+		err = results[0].ErrorCode
 	}
-	for _, e := range entries {
+	if err != nil || len(results) != 1 {
+		return nil, fmt.Errorf("describing %s's config: %v", topic, err)
+	}
+	for _, e := range results[0].Configs {
 		if e.Name == "min.insync.replicas" && e.Value != minISR {
 			return nil, fmt.Errorf("%s has min.insync.replicas=%s, want %s", topic, e.Value, minISR)
 		}
