@@ -44,7 +44,7 @@ type dayRig struct {
 // small topics takes, so a 503 means the read waited for something.
 const dayRigTimeout = 20 * time.Second
 
-func newDayRig(t *testing.T, brokers []string, partitions int32) *dayRig {
+func newDayRig(t *testing.T, brokers []string, partitions int32, timeout time.Duration) *dayRig {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -98,7 +98,7 @@ func newDayRig(t *testing.T, brokers []string, partitions int32) *dayRig {
 	r.closers = append(r.closers, r.newOrder.Close)
 	ds := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: brokers, Topic: r.topic}, pub, dailysummary.Options{
 		SummaryTopic: r.summaryTopic, Location: santiago, Retention: 72 * time.Hour,
-		Timeout: dayRigTimeout, Now: time.Now,
+		Timeout: timeout, Now: time.Now,
 	}, log)
 	r.dailySummary = httptest.NewServer(ds.Handler())
 	r.closers = append(r.closers, r.dailySummary.Close)

@@ -177,7 +177,7 @@ func TestDayRead(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					r := newDayRig(t, addrs, tc.partitions)
+					r := newDayRig(t, addrs, tc.partitions, dayRigTimeout)
 					defer r.Close()
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 					defer cancel()
