@@ -39,3 +39,20 @@ func validateEmail(s string) string {
 	}
 	return ""
 }
+
+// CanonicalEmail is the form in which an address identifies a vendor or a
+// cook: the whole address in lower case. The domain is case-insensitive by
+// definition (RFC 5321 §2.4, RFC 1035 §2.3.3); the local part may be
+// case-sensitive in theory, but no mailbox provider we know of treats it
+// so and RFC 5321 §2.4 advises against relying on it. Addresses are ASCII
+// (validateEmail), so lower-casing is byte-wise and never changes length.
+// "Pedro@EXAMPLE.com" and "pedro@example.com" are one vendor, one report,
+// one email (README, "Which day an order counts in").
+func CanonicalEmail(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}

@@ -40,7 +40,8 @@ type Order struct {
 
 // DecodeOrder parses and validates an order. It returns a *SyntaxError for a
 // body that is not a JSON object and a *ValidationError naming every wrong
-// field.
+// field. Both addresses come back in their canonical form (CanonicalEmail):
+// one mailbox is one vendor wherever the order enters or is read.
 func DecodeOrder(data []byte) (Order, error) {
 	members, err := decodeObject(data)
 	if err != nil {
@@ -66,7 +67,7 @@ func DecodeOrder(data []byte) (Order, error) {
 			msg = validateEmail(s)
 		}
 		fail(field, msg)
-		*dst = s
+		*dst = CanonicalEmail(s)
 	}
 	if len(bad) > 0 {
 		sort.Slice(bad, func(i, j int) bool { return bad[i].Field < bad[j].Field })
@@ -166,6 +167,36 @@ func NewOrderEvent(o Order, accepted time.Time) (cloudevents.Event, error) {
 		return cloudevents.Event{}, fmt.Errorf("building order event: %w", err)
 	}
 	return e, nil
+}
+
+// OrderFromStructured decodes a structured-mode CloudEvent (the JSON event
+// format, CloudEvents spec "JSON Event Format") and returns the event and
+// the order it carries. Older CloudEvents SDKs write such records with
+// content-type application/json; the envelope, not the header, says what
+// they are. It fails with the error of the first step that fails: the
+// envelope (not an event, invalid attributes), then OrderFromEvent.
+func OrderFromStructured(value []byte) (cloudevents.Event, Order, error) {
+	e := cloudevents.NewEvent()
+	if err := e.UnmarshalJSON(value); err != nil {
+		return e, Order{}, &SyntaxError{FieldError{Field: "cloudevent", Detail: "not a structured-mode CloudEvent: " + err.Error()}}
+	}
+	if err := e.Validate(); err != nil {
+		return e, Order{}, &SyntaxError{FieldError{Field: "cloudevent", Detail: "invalid CloudEvent: " + err.Error()}}
+	}
+	o, err := OrderFromEvent(e)
+	return e, o, err
+}
+
+// IsStructuredEvent reports whether value is a JSON object with a
+// "specversion" member: a CloudEvent in the JSON event format, whatever
+// the transport's content type says. A plain order never has one.
+func IsStructuredEvent(value []byte) bool {
+	members, err := decodeObject(value)
+	if err != nil {
+		return false
+	}
+	_, ok := members["specversion"]
+	return ok
 }
 
 // OrderFromEvent returns the order an order event carries, validated as if

@@ -49,8 +49,8 @@ func at(t *testing.T, s string) time.Time {
 	return ts
 }
 
-// fakeLog is an order topic in memory. Scan hands each partition's records
-// stamped in [from, to) to the visitor in offset order, as KafkaLog does.
+// fakeLog is an order topic in memory. Scan hands each partition's records,
+// all of them, to the visitor in offset order, as KafkaLog does.
 type fakeLog struct {
 	mu      sync.Mutex
 	records []Record
@@ -58,7 +58,7 @@ type fakeLog struct {
 	scans   [][2]time.Time // the windows asked for
 }
 
-func (l *fakeLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32) func(Record)) error {
+func (l *fakeLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect int) func(Record)) error {
 	l.mu.Lock()
 	l.scans = append(l.scans, [2]time.Time{from, to})
 	l.mu.Unlock()
@@ -77,11 +77,9 @@ func (l *fakeLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 	for _, p := range partitions {
 		rs := byPartition[p]
 		sort.Slice(rs, func(i, j int) bool { return rs[i].Offset < rs[j].Offset })
-		visit := visitor(p)
+		visit := visitor(p, len(rs))
 		for _, r := range rs {
-			if !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
-				visit(r)
-			}
+			visit(r)
 		}
 	}
 	return nil
@@ -176,7 +174,6 @@ func newFixture(t *testing.T, now time.Time, token string, records []Record) *fi
 		SummaryTopic: testSummaryTopic,
 		Location:     santiago(t),
 		Retention:    72 * time.Hour,
-		Lookback:     time.Hour,
 		Timeout:      time.Minute,
 		Token:        token,
 		Now:          func() time.Time { return now },
@@ -223,14 +220,15 @@ const now13 = "2021-11-14T09:00:00-03:00"
 
 func TestSummaries(t *testing.T) {
 	tests := []struct {
-		name      string       // what the case shows
-		now       string       // the clock
-		records   func(*topic) // the order topic
-		body      string       // request body
-		want      string       // data of the published summary, byte for byte
-		read      int          // orders_read answered
-		skipped   int          // skipped_records answered
-		conflicts []Conflict   // conflicts answered
+		name      string         // what the case shows
+		now       string         // the clock
+		records   func(*topic)   // the order topic
+		body      string         // request body
+		want      string         // data of the published summary, byte for byte
+		read      int            // orders_read answered: the day's order records
+		skipped   int            // skipped_records answered
+		byReason  map[string]int // skipped_records_by_reason answered
+		conflicts []Conflict     // conflicts answered
 	}{{
 		name:    "seed example",
 		records: func(tp *topic) { tp.order("2021-11-13T15:04:05-03:00", 3, seedVendor, 101) },
@@ -294,7 +292,7 @@ func TestSummaries(t *testing.T) {
 		},
 		body: `{"fecha":"13/11/2021"}`,
 		want: `{"ventas":{},"fecha":"13/11/2021"}`,
-		read: 2,
+		read: 1,
 	}, {
 		name: "retry across midnight, asked for the first day",
 		records: func(tp *topic) {
@@ -304,14 +302,22 @@ func TestSummaries(t *testing.T) {
 		want: `{"ventas":{"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"12/11/2021"}`,
 		read: 1,
 	}, {
-		name: "changed version after midnight is a conflict of the next day",
+		name: "changed version after midnight is a conflict of the first day",
 		records: func(tp *topic) {
 			tp.order("2021-11-12T23:59:59-03:00", 3, seedVendor, 101).order("2021-11-13T00:00:05-03:00", 3, seedVendor, 7)
 		},
-		body:      `{"fecha":"13/11/2021"}`,
-		want:      `{"ventas":{},"fecha":"13/11/2021"}`,
-		read:      2,
+		body:      `{"fecha":"12/11/2021"}`,
+		want:      `{"ventas":{"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"12/11/2021"}`,
+		read:      1,
 		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1}},
+	}, {
+		name: "changed version after midnight: nothing in the next day",
+		records: func(tp *topic) {
+			tp.order("2021-11-12T23:59:59-03:00", 3, seedVendor, 101).order("2021-11-13T00:00:05-03:00", 3, seedVendor, 7)
+		},
+		body: `{"fecha":"13/11/2021"}`,
+		want: `{"ventas":{},"fecha":"13/11/2021"}`,
+		read: 1,
 	}, {
 		name: "first and last instants of the day; the next day's first is not counted",
 		records: func(tp *topic) {
@@ -323,7 +329,7 @@ func TestSummaries(t *testing.T) {
 		},
 		body: `{"fecha":"13/11/2021"}`,
 		want: `{"ventas":{"a@b.cl":{"n_sopaipillas":5,"n_ordenes":2}},"fecha":"13/11/2021"}`,
-		read: 3,
+		read: 2,
 	}, {
 		name: "poison records skipped and counted",
 		records: func(tp *topic) {
@@ -335,10 +341,11 @@ func TestSummaries(t *testing.T) {
 			tp.poison("2021-11-13T09:00:05-03:00", 2, rawEvent(events.TypeOrderCreated, `{"order_id":5,"email_vendedor":"a@b.cl\r\nBcc: x@y.cl","email_cocinero":"c@d.cl","numero_sopaipillas":1}`))
 			tp.order("2021-11-13T15:04:05-03:00", 3, seedVendor, 101)
 		},
-		body:    `{"fecha":"13/11/2021"}`,
-		want:    seedSummary,
-		read:    7,
-		skipped: 6,
+		body:     `{"fecha":"13/11/2021"}`,
+		want:     seedSummary,
+		read:     1,
+		skipped:  6,
+		byReason: map[string]int{SkipNotAnOrder: 1, SkipOtherEventType: 1, SkipInvalidOrder: 4},
 	}, {
 		name: "25-hour day when clocks go back at midnight",
 		now:  "2025-04-06T12:00:00-04:00",
@@ -362,7 +369,7 @@ func TestSummaries(t *testing.T) {
 		},
 		body: `{"fecha":"07/09/2025"}`,
 		want: `{"ventas":{"a@b.cl":{"n_sopaipillas":6,"n_ordenes":2}},"fecha":"07/09/2025"}`,
-		read: 3,
+		read: 2,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,7 +416,11 @@ func TestSummaries(t *testing.T) {
 			if wantConflicts == nil {
 				wantConflicts = []Conflict{}
 			}
-			wantRes := Response{Response: Generated, Summary: want, EventID: wantID, OrdersRead: tt.read, SkippedRecords: tt.skipped, Conflicts: wantConflicts, ConflictsTotal: len(wantConflicts)}
+			wantReasons := tt.byReason
+			if wantReasons == nil {
+				wantReasons = map[string]int{}
+			}
+			wantRes := Response{Response: Generated, Summary: want, EventID: wantID, OrdersRead: tt.read, SkippedRecords: tt.skipped, SkippedByReason: wantReasons, Conflicts: wantConflicts, ConflictsTotal: len(wantConflicts)}
 			if diff := cmp.Diff(wantRes, res); diff != "" {
 				t.Errorf("answer (-want, +got):\n%s", diff)
 			}
@@ -420,7 +431,7 @@ func TestSummaries(t *testing.T) {
 			// The window read: the day, an hour of lookback, a minute of skew.
 			d, _ := events.ParseDate(want.Fecha)
 			start, end := d.Bounds(santiago(t))
-			if diff := cmp.Diff([][2]time.Time{{start.Add(-time.Hour), end.Add(time.Minute)}}, fx.log.scans); diff != "" {
+			if diff := cmp.Diff([][2]time.Time{{start, end}}, fx.log.scans); diff != "" {
 				t.Errorf("windows scanned (-want, +got):\n%s", diff)
 			}
 		})

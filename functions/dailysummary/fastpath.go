@@ -123,6 +123,11 @@ func (o *fastOrder) decodeValue(v []byte) bool {
 	if o.vendor, v, ok = plainString(v); !ok {
 		return false
 	}
+	// Only canonical (lower-case) addresses: anything else is canonicalized
+	// by events.DecodeOrder on the slow path, and hashes differently.
+	if hasUpper(o.vendor) || hasUpper(o.cook) {
+		return false
+	}
 	if v, ok = bytes.CutPrefix(v, []byte(`,"numero_sopaipillas":`)); !ok {
 		return false
 	}
@@ -151,6 +156,15 @@ func plainString(v []byte) ([]byte, []byte, bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+func hasUpper(b []byte) bool {
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // plainInt reads a positive integer without sign, leading zero, fraction or

@@ -108,20 +108,16 @@ func TestFastPathMatchesBinding(t *testing.T) {
 			tc.mutate(second)
 			// alone: the unusual record as the first version of the order.
 			for _, msgs := range [][]*sarama.ConsumerMessage{{first, second}, {second}} {
-				slow, fast := newPartitionTally(start, end), newPartitionTally(start, end)
+				slow, fast := newPartitionTally(0, start, end, 0), newPartitionTally(0, start, end, 0)
 				for _, m := range msgs {
-					r := Record{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
-					if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil && e.Validate() == nil {
-						r.Event = e
-					}
-					slow.add(r)
+					slow.add(slowRecordOf(context.Background(), m))
 					fr := recordOf(context.Background(), m)
 					if m == second && fr.fast.ok != tc.fast {
 						t.Errorf("fast path taken = %v, want %v", fr.fast.ok, tc.fast)
 					}
 					fast.add(fr)
 				}
-				want, got := merge(day, []*partitionTally{slow}), merge(day, []*partitionTally{fast})
+				want, got := mustMerge(t, day, slow), mustMerge(t, day, fast)
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("fast path differs from the binding (-want, +got):\n%s", d)
 				}
@@ -131,8 +127,8 @@ func TestFastPathMatchesBinding(t *testing.T) {
 }
 
 // TestMergeKeepsEarliestAcrossPartitions checks the merge of an order found
-// in two partitions (a repartitioned topic): the earliest version counts,
-// the first partition's among equals.
+// in two partitions (a repartitioned topic): the version of the earliest
+// day counts, the lowest partition's among versions of the same day.
 func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	loc := santiago(t)
 	day := events.Date{Year: 2021, Month: 11, Day: 13}
@@ -140,28 +136,28 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	o := func(id, n int64, vendor string) events.Order {
 		return events.Order{OrderID: id, EmailVendedor: vendor, EmailCocinero: seedCook, NumeroSopaipillas: n}
 	}
-	tally := func(records ...*sarama.ConsumerMessage) *partitionTally {
-		p := newPartitionTally(start, end)
+	tally := func(partition int32, records ...*sarama.ConsumerMessage) *partitionTally {
+		p := newPartitionTally(partition, start, end, 0)
 		for _, m := range records {
 			p.add(recordOf(context.Background(), m))
 		}
 		return p
 	}
-	p0 := tally(
+	p0 := tally(0,
 		orderRecord(t, o(1, 10, "a@x.cl"), start.Add(2*time.Hour), 0),
 		orderRecord(t, o(2, 20, "a@x.cl"), start.Add(time.Hour), 1),
 		orderRecord(t, o(4, 40, "a@x.cl"), start.Add(time.Hour), 2),
 	)
-	p1 := tally(
-		orderRecord(t, o(1, 11, "b@x.cl"), start.Add(time.Hour), 0),    // earlier: counts
+	p1 := tally(1,
+		orderRecord(t, o(1, 11, "b@x.cl"), start.Add(time.Hour), 0),    // same day: partition 0's counts
 		orderRecord(t, o(2, 21, "b@x.cl"), start.Add(-time.Minute), 1), // before the day: the order is not today's
 		orderRecord(t, o(3, 30, "b@x.cl"), start.Add(time.Hour), 2),    // only here
 		orderRecord(t, o(4, 41, "b@x.cl"), start.Add(time.Hour), 3),    // as early: partition 0's counts
 	)
-	got := merge(day, []*partitionTally{p0, p1}).Summary.Ventas
+	got := mustMerge(t, day, p0, p1).Summary.Ventas
 	want := map[string]events.Sales{
-		"a@x.cl": {NOrdenes: 1, NSopaipillas: 40},
-		"b@x.cl": {NOrdenes: 2, NSopaipillas: 41},
+		"a@x.cl": {NOrdenes: 2, NSopaipillas: 50},
+		"b@x.cl": {NOrdenes: 1, NSopaipillas: 30},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("merged ventas (-want, +got):\n%s", d)
@@ -186,12 +182,21 @@ func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
 				}
 			}
 			m.Headers = kept
-			tally := newPartitionTally(start, end)
+			tally := newPartitionTally(0, start, end, 0)
 			tally.add(recordOf(context.Background(), m))
-			got := merge(day, []*partitionTally{tally})
+			got := mustMerge(t, day, tally)
 			if len(got.Summary.Ventas) != 0 || got.SkippedRecords != 1 {
 				t.Errorf("ventas %v, skipped %d; want none counted and 1 skipped", got.Summary.Ventas, got.SkippedRecords)
 			}
 		})
 	}
+}
+
+func mustMerge(t *testing.T, day events.Date, parts ...*partitionTally) Result {
+	t.Helper()
+	res, err := merge(day, parts)
+	if err != nil {
+		t.Fatalf("merge: %v", err)
+	}
+	return res
 }

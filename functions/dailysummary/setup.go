@@ -2,6 +2,7 @@ package dailysummary
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 
+	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 )
@@ -22,9 +24,6 @@ type Config struct {
 	kafka.TopicsConfig
 	// TimeZone decides which calendar day an order belongs to.
 	TimeZone string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
-	// Lookback is how long before a day its summary looks for earlier
-	// versions of the same orders (client retries across midnight).
-	Lookback time.Duration `envconfig:"SUMMARY_LOOKBACK" default:"1h"`
 	// Timeout bounds reading a day and publishing its summary.
 	Timeout time.Duration `envconfig:"SUMMARY_TIMEOUT" default:"2m"`
 	// Token, when set, is required on direct calls as a bearer token.
@@ -43,6 +42,15 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 			return nil, nil, err
 		}
 	}
+	// The read is right whatever the setting; the setting decides whose
+	// clock places an order in its day. Existing topics are not altered.
+	switch tt, err := kafka.TimestampType(cfg.Brokers, scfg, cfg.OrderTopic); {
+	case err != nil:
+		log.Warn("could not check the order topic's message.timestamp.type", "topic", cfg.OrderTopic, "error", err)
+	case tt != kafka.LogAppendTime:
+		log.Warn("the order topic is not stamped by the broker: an order's day follows the clock of whoever wrote it",
+			"topic", cfg.OrderTopic, "message.timestamp.type", tt, "want", kafka.LogAppendTime)
+	}
 	client, err := sarama.NewClient(cfg.Brokers, scfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to Kafka at %v: %w", cfg.Brokers, err)
@@ -56,7 +64,6 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		SummaryTopic: cfg.SummaryTopic,
 		Location:     loc,
 		Retention:    cfg.Retention,
-		Lookback:     cfg.Lookback,
 		Timeout:      cfg.Timeout,
 		Token:        cfg.Token,
 		Now:          time.Now,
@@ -75,12 +82,13 @@ type KafkaLog struct {
 	Topic   string
 }
 
-// Scan reads the records stamped in [from, to) of every partition. A record
-// exactly as newOrder writes it is decoded by decodeFast without building a
-// CloudEvent; anything else goes through the CloudEvents binding.
-func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32) func(Record)) error {
-	return kafka.ReadWindow(ctx, l.Client, l.Brokers, l.Topic, from, to, func(p int32) kafka.Visit {
-		visit := visitor(p)
+// Scan reads every committed record of every partition, from the oldest
+// the topic keeps to its last stable offset when Scan starts
+// (kafka.ReadCommitted). from and to only size the tally: the broker's
+// time index estimates how many records the day has.
+func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect int) func(Record)) error {
+	return kafka.ReadCommitted(ctx, l.Client, l.Brokers, l.Topic, func(r kafka.Range) kafka.Visit {
+		visit := visitor(r.Partition, l.estimate(r, from, to))
 		return func(m *sarama.ConsumerMessage) error {
 			visit(recordOf(ctx, m))
 			return nil
@@ -88,15 +96,78 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 	})
 }
 
-// recordOf reads one record of the order topic.
+// estimate is how many records of r the time index places in [from, to):
+// exact when timestamps are in offset order, a hint otherwise.
+func (l KafkaLog) estimate(r kafka.Range, from, to time.Time) int {
+	start, err1 := l.Client.GetOffset(l.Topic, r.Partition, from.UnixMilli())
+	end, err2 := l.Client.GetOffset(l.Topic, r.Partition, to.UnixMilli())
+	if err1 != nil || err2 != nil || start < 0 {
+		return 0
+	}
+	if end < 0 || end > r.End {
+		end = r.End
+	}
+	return int(max(0, min(end-start, r.End-r.Start)))
+}
+
+// recordOf decodes one record of the order topic. A record exactly as
+// newOrder writes it is decoded by the fast path without building a
+// CloudEvent. Otherwise, by what the record is (README, "Legacy records"):
+//   - a binary-mode CloudEvent (ce_ headers) or one whose content-type says
+//     structured mode: through the CloudEvents Kafka binding;
+//   - a JSON object with a "specversion" member, whatever the content-type
+//     header says (older SDKs write application/json): a structured-mode
+//     CloudEvent;
+//   - any other value: a plain-JSON order, as the seed's API wrote them.
 func recordOf(ctx context.Context, m *sarama.ConsumerMessage) Record {
+	var r Record
+	if r.fast.decode(m.Headers, m.Value) {
+		r.Partition, r.Offset, r.Timestamp = m.Partition, m.Offset, m.Timestamp
+		return r
+	}
+	return slowRecordOf(ctx, m)
+}
+
+// slowRecordOf is recordOf without the fast path.
+func slowRecordOf(ctx context.Context, m *sarama.ConsumerMessage) Record {
 	r := Record{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
-	if !r.fast.decode(m.Headers, m.Value) {
-		// A record missing a required attribute (id, source) is not an
-		// order event, however valid its data: skipped like any poison.
-		if event, err := binding.ToEvent(ctx, kafka_sarama.NewMessageFromConsumerMessage(m)); err == nil && event.Validate() == nil {
-			r.Event = event
+	msg := kafka_sarama.NewMessageFromConsumerMessage(m)
+	if msg.ReadEncoding() != binding.EncodingUnknown {
+		event, err := binding.ToEvent(ctx, msg)
+		if err == nil {
+			err = event.Validate() // ToEvent does not check the required attributes
 		}
+		if err != nil {
+			r.Skip = SkipInvalidCloudEvent
+			return r
+		}
+		r.Event = event
+		return r
+	}
+	if events.IsStructuredEvent(m.Value) {
+		event, order, err := events.OrderFromStructured(m.Value)
+		var syntax *events.SyntaxError
+		switch {
+		case errors.As(err, &syntax):
+			r.Skip = SkipInvalidCloudEvent
+		case event.Type() != events.TypeOrderCreated:
+			r.Skip = SkipOtherEventType
+		case err != nil:
+			r.Skip = SkipInvalidOrder
+		default:
+			r.Order, r.EventID = &order, event.ID()
+		}
+		return r
+	}
+	order, err := events.DecodeOrder(m.Value)
+	var syntax *events.SyntaxError
+	switch {
+	case errors.As(err, &syntax):
+		r.Skip = SkipNotAnOrder
+	case err != nil:
+		r.Skip = SkipInvalidOrder
+	default:
+		r.Order = &order
 	}
 	return r
 }

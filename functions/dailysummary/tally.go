@@ -2,7 +2,7 @@ package dailysummary
 
 import (
 	"encoding/json"
-	"math"
+	"fmt"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -10,23 +10,45 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 )
 
-// Record is one record read from the order topic. Event is nil when the
-// record is not a CloudEvent at all.
+// Reasons a record of the order topic is skipped, as reported in
+// skipped_records_by_reason (README, "Which day an order counts in").
+const (
+	// SkipNotAnOrder: neither a CloudEvent nor a JSON order object.
+	SkipNotAnOrder = "not_an_order"
+	// SkipInvalidCloudEvent: CloudEvent headers or envelope that the
+	// CloudEvents spec refuses (no id, no source, bad specversion...).
+	SkipInvalidCloudEvent = "invalid_cloudevent"
+	// SkipOtherEventType: a valid CloudEvent that is not an order event.
+	SkipOtherEventType = "other_event_type"
+	// SkipInvalidOrder: an order (event data or plain JSON) that fails the
+	// order's validation.
+	SkipInvalidOrder = "invalid_order"
+)
+
+// Record is one committed record read from the order topic, decoded by
+// KafkaLog. Exactly one of fast, Order or Event is set for an order; Skip
+// names why anything else is not one.
 type Record struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
-	Event     *cloudevents.Event
-	// fast is set instead of Event for a record of exactly newOrder's shape
-	// (see KafkaLog.Scan).
+	// Event is a CloudEvent whose data is still to be checked.
+	Event *cloudevents.Event
+	// Order is an order decoded from a legacy record (plain JSON, or a
+	// structured-mode CloudEvent); EventID is its event's id, if any.
+	Order   *events.Order
+	EventID string
+	// Skip is the reason a record is not an order, when known.
+	Skip string
+	// fast is set instead for a record of exactly newOrder's shape.
 	fast fastOrder
 }
 
-// Conflict is a later version of an order with a different body: reported,
-// never counted.
+// Conflict is a later version of a counted order with a different body:
+// reported, never counted.
 type Conflict struct {
 	OrderID   int64  `json:"order_id"`
-	EventID   string `json:"event_id"`
+	EventID   string `json:"event_id,omitempty"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 }
@@ -34,140 +56,228 @@ type Conflict struct {
 // maxConflictsReported bounds the answer; ConflictsTotal still counts all.
 const maxConflictsReported = 100
 
-// first is what is kept of the first accepted version of an order: 24
-// bytes, as a busy day keeps millions of them.
-type first struct {
-	at     int64 // record time, Unix ms
-	hash   uint64
-	vendor uint32 // index into partitionTally.vendorNames
-	n      int16
-	inDay  bool
-}
-
-// first.n holds any valid numero_sopaipillas.
-const _ = uint(math.MaxInt16 - events.MaxSopaipillas)
-
 // maxKnownAddresses bounds the addresses a partition remembers as valid.
 const maxKnownAddresses = 1 << 16
 
-// partitionTally counts one partition's records. Versions of an order share
-// a partition (the order_id is the key), so the first version by offset is
-// the first accepted.
+// A first version in the day is packed into 64 bits, as a busy day keeps
+// millions of them: vendor index (22 bits), numero_sopaipillas (10 bits),
+// a 32-bit hash of the canonical body (to tell a retry from a conflict).
+const (
+	vendorBits = 22
+	maxVendors = 1 << vendorBits
+	nBits      = 10
+)
+
+// numero_sopaipillas fits its bits.
+const _ = uint(1<<nBits - 1 - events.MaxSopaipillas)
+
+func pack(vendor uint32, n int64, hash uint64) uint64 {
+	return uint64(vendor)<<(64-vendorBits) | uint64(n)<<32 | hash&0xffffffff
+}
+
+func unpack(v uint64) (vendor uint32, n int64, hash uint32) {
+	return uint32(v >> (64 - vendorBits)), int64(v >> 32 & (1<<nBits - 1)), uint32(v)
+}
+
+// errTooManyVendors fails a summary rather than count a vendor wrong.
+var errTooManyVendors = fmt.Errorf("more than %d distinct vendors in one partition", maxVendors)
+
+// partitionTally counts one partition, read whole in offset order. The
+// first record of an order_id in the partition is the order's version
+// there and its timestamp gives the order's day; later records of that
+// order_id never count, whatever their timestamps. It keeps, per order_id
+// seen, only what the day needs: the packed first version of orders of the
+// day, and the bare ids of orders of other days (which must not be counted
+// again when a retry of theirs is stamped in the day).
 type partitionTally struct {
-	start, end  int64 // the day, Unix ms
-	orders      map[int64]first
-	vendors     map[string]uint32 // index of each vendor address in vendorNames
-	vendorNames []string
-	valid       map[string]struct{} // addresses events.DecodeOrder accepted
-	skipped     int
-	conflicts   []Conflict
-	read        int
+	partition  int32
+	start, end int64 // the day, Unix ms
+	inDay      map[int64]uint64
+	before     map[int64]struct{} // first version stamped before the day
+	after      map[int64]struct{} // first version stamped after the day
+	vendorIdx  map[string]uint32  // address as written → vendor index
+	canonIdx   map[string]uint32  // canonical address → vendor index
+	names      []string           // canonical address by index
+	sales      []events.Sales     // by vendor index
+	valid      map[string]struct{}
+	skipped    map[string]int
+	conflicts  []Conflict
+	nConflicts int
+	read       int // order records stamped in the day
+	err        error
 }
 
-func newPartitionTally(start, end time.Time) *partitionTally {
-	return &partitionTally{start: start.UnixMilli(), end: end.UnixMilli(), orders: map[int64]first{},
-		vendors: map[string]uint32{}, valid: map[string]struct{}{}}
+// newPartitionTally counts partition p for the day [start, end); expect is
+// an estimate of the day's orders in the partition, to size the tables
+// once instead of growing them.
+func newPartitionTally(p int32, start, end time.Time, expect int) *partitionTally {
+	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
+		inDay: make(map[int64]uint64, expect), before: map[int64]struct{}{}, after: map[int64]struct{}{},
+		vendorIdx: map[string]uint32{}, canonIdx: map[string]uint32{}, valid: map[string]struct{}{}, skipped: map[string]int{}}
 }
 
-// add counts one record. Records stamped before the day only mark their
-// order as already taken (a retry across midnight belongs to the first day);
-// records stamped after it are ignored. Anything that is not a valid order
-// event is skipped and counted as such: one bad record never blocks a
+// add counts one record. Anything that is not a valid order is skipped and
+// counted by reason if stamped in the day: one bad record never blocks a
 // summary.
 func (t *partitionTally) add(r Record) {
 	at := r.Timestamp.UnixMilli()
-	if at >= t.end {
-		return
-	}
-	t.read++
+	inDay := at >= t.start && at < t.end
 	if r.fast.ok {
-		t.addFast(r, at)
+		if t.fastValid(&r.fast) {
+			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.n, at, r, string(r.fast.eventID))
+		} else if inDay {
+			t.skipped[SkipInvalidOrder]++
+		}
 		return
 	}
-	if r.Event == nil {
-		t.skipped++
-		return
-	}
-	order, err := events.OrderFromEvent(*r.Event)
-	if err != nil {
-		t.skipped++
+	order, eventID, reason := r.decode()
+	if reason != "" {
+		if inDay {
+			t.skipped[reason]++
+		}
 		return
 	}
 	canonical, err := json.Marshal(order)
 	if err != nil {
-		t.skipped++
+		if inDay {
+			t.skipped[SkipInvalidOrder]++
+		}
 		return
 	}
-	t.count(order.OrderID, bodyHash(canonical), order.EmailVendedor, order.NumeroSopaipillas, at, r, r.Event.ID())
+	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), order.NumeroSopaipillas, at, r, eventID)
 }
 
-// addFast counts a record decoded by the fast path. Its addresses are
-// checked by events.DecodeOrder the first time they are seen: validity is a
-// property of the address alone.
-func (t *partitionTally) addFast(r Record, at int64) {
-	o := &r.fast
+// decode returns the order a record that is not of the fast shape carries,
+// or why it carries none.
+func (r Record) decode() (events.Order, string, string) {
+	switch {
+	case r.Order != nil:
+		return *r.Order, r.EventID, ""
+	case r.Event != nil:
+		if r.Event.Type() != events.TypeOrderCreated {
+			return events.Order{}, "", SkipOtherEventType
+		}
+		o, err := events.OrderFromEvent(*r.Event)
+		if err != nil {
+			return events.Order{}, "", SkipInvalidOrder
+		}
+		return o, r.Event.ID(), ""
+	case r.Skip != "":
+		return events.Order{}, "", r.Skip
+	}
+	return events.Order{}, "", SkipNotAnOrder
+}
+
+// fastValid checks a fast-path record's addresses with events.DecodeOrder
+// the first time each is seen: validity is a property of the address.
+func (t *partitionTally) fastValid(o *fastOrder) bool {
 	_, vendorOK := t.valid[string(o.vendor)]
 	_, cookOK := t.valid[string(o.cook)]
-	if !vendorOK || !cookOK {
-		if _, err := events.DecodeOrder(o.value); err != nil {
-			t.skipped++
-			return
-		}
-		if len(t.valid) < maxKnownAddresses {
-			t.valid[string(o.vendor)] = struct{}{}
-			t.valid[string(o.cook)] = struct{}{}
-		}
+	if vendorOK && cookOK {
+		return true
 	}
-	if prev, ok := t.orders[o.id]; ok {
-		if prev.hash != o.hash && at >= t.start {
-			t.conflicts = append(t.conflicts, Conflict{OrderID: o.id, EventID: string(o.eventID), Partition: r.Partition, Offset: r.Offset})
-		}
-		return
+	if _, err := events.DecodeOrder(o.value); err != nil {
+		return false
 	}
-	t.orders[o.id] = first{at: at, hash: o.hash, vendor: t.vendor(o.vendor), n: int16(o.n), inDay: at >= t.start}
+	if len(t.valid) < maxKnownAddresses {
+		t.valid[string(o.vendor)] = struct{}{}
+		t.valid[string(o.cook)] = struct{}{}
+	}
+	return true
 }
 
 // count keeps the first version of an order and reports later ones with
-// another body as conflicts.
-func (t *partitionTally) count(id int64, hash uint64, vendor string, n int64, at int64, r Record, eventID string) {
-	if prev, ok := t.orders[id]; ok {
-		if prev.hash != hash && at >= t.start {
-			t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset})
+// another body as conflicts of the day's orders.
+func (t *partitionTally) count(id int64, hash uint64, vendor []byte, n int64, at int64, r Record, eventID string) {
+	if at >= t.start && at < t.end {
+		t.read++
+	}
+	if prev, ok := t.inDay[id]; ok {
+		if _, _, h := unpack(prev); h != uint32(hash) {
+			t.nConflicts++
+			if len(t.conflicts) < maxConflictsReported {
+				t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset})
+			}
 		}
 		return
 	}
-	t.orders[id] = first{at: at, hash: hash, vendor: t.vendor([]byte(vendor)), n: int16(n), inDay: at >= t.start}
+	if _, ok := t.before[id]; ok {
+		return
+	}
+	if _, ok := t.after[id]; ok {
+		return
+	}
+	switch {
+	case at < t.start:
+		t.before[id] = struct{}{}
+	case at >= t.end:
+		t.after[id] = struct{}{}
+	default:
+		v, ok := t.vendor(vendor)
+		if !ok {
+			t.err = errTooManyVendors
+			return
+		}
+		t.inDay[id] = pack(v, n, hash)
+		t.sales[v].NOrdenes++
+		t.sales[v].NSopaipillas += n
+	}
 }
 
-// vendor interns a vendor address.
-func (t *partitionTally) vendor(addr []byte) uint32 {
-	if i, ok := t.vendors[string(addr)]; ok {
-		return i
+// vendor interns a vendor address under its canonical form.
+func (t *partitionTally) vendor(addr []byte) (uint32, bool) {
+	if i, ok := t.vendorIdx[string(addr)]; ok {
+		return i, true
 	}
-	i := uint32(len(t.vendorNames))
-	t.vendorNames = append(t.vendorNames, string(addr))
-	t.vendors[t.vendorNames[i]] = i
-	return i
+	canon := events.CanonicalEmail(string(addr))
+	i, ok := t.canonIdx[canon]
+	if !ok {
+		if len(t.names) >= maxVendors {
+			return 0, false
+		}
+		i = uint32(len(t.names))
+		t.names = append(t.names, canon)
+		t.sales = append(t.sales, events.Sales{})
+		t.canonIdx[canon] = i
+	}
+	if len(t.vendorIdx) < maxKnownAddresses {
+		t.vendorIdx[string(addr)] = i
+	}
+	return i, true
 }
 
 // Result is a summary with what was seen while making it.
 type Result struct {
-	Summary        events.Summary
-	OrdersRead     int
-	SkippedRecords int
-	Conflicts      []Conflict
-	ConflictsTotal int
+	Summary events.Summary
+	// OrdersRead counts the order records stamped in the day, retries and
+	// conflicting versions included.
+	OrdersRead int
+	// SkippedRecords counts the records stamped in the day that are not
+	// orders; SkippedByReason breaks them down (Skip* constants).
+	SkippedRecords  int
+	SkippedByReason map[string]int
+	Conflicts       []Conflict
+	ConflictsTotal  int
 }
 
 // merge combines the partitions' tallies into the day's summary. An order
-// found in two partitions (the topic was repartitioned) keeps its earliest
-// version (the first partition's among equals).
-func merge(day events.Date, parts []*partitionTally) Result {
-	res := Result{Summary: events.NewSummary(day), Conflicts: []Conflict{}}
+// whose first versions are in several partitions (a repartitioned topic, a
+// producer keying by something else) counts in the earliest of their days,
+// and within one day in the lowest-numbered partition: a partition's order
+// of the day is dropped if another partition saw it first before the day,
+// or in the day at a lower partition number.
+func merge(day events.Date, parts []*partitionTally) (Result, error) {
+	res := Result{Summary: events.NewSummary(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {
+		if p.err != nil {
+			return Result{}, p.err
+		}
 		res.OrdersRead += p.read
-		res.SkippedRecords += p.skipped
-		res.ConflictsTotal += len(p.conflicts)
+		for reason, n := range p.skipped {
+			res.SkippedRecords += n
+			res.SkippedByReason[reason] += n
+		}
+		res.ConflictsTotal += p.nConflicts
 		for _, c := range p.conflicts {
 			if len(res.Conflicts) < maxConflictsReported {
 				res.Conflicts = append(res.Conflicts, c)
@@ -175,33 +285,38 @@ func merge(day events.Date, parts []*partitionTally) Result {
 		}
 	}
 	shared := sharedIDs(parts)
-	for i, p := range parts {
-		sales := make([]events.Sales, len(p.vendorNames))
-		for id, f := range p.orders {
-			if !f.inDay || shared.maybe(id) && !earliest(parts, i, id, f) {
-				continue
+	for _, p := range parts {
+		sales := p.sales
+		if shared.dup != nil {
+			sales = append([]events.Sales(nil), p.sales...)
+			for id, v := range p.inDay {
+				if shared.maybe(id) && !counts(parts, p, id) {
+					vendor, n, _ := unpack(v)
+					sales[vendor].NOrdenes--
+					sales[vendor].NSopaipillas -= n
+				}
 			}
-			sales[f.vendor].NOrdenes++
-			sales[f.vendor].NSopaipillas += int64(f.n)
 		}
 		for v, s := range sales {
 			if s.NOrdenes > 0 {
-				res.Summary.Add(p.vendorNames[v], s)
+				res.Summary.Add(p.names[v], s)
 			}
 		}
 	}
-	return res
+	return res, nil
 }
 
-// earliest reports whether f, partition i's version of order id, is the one
-// that counts: no other partition has a version stamped earlier, nor as
-// early in a partition before i.
-func earliest(parts []*partitionTally, i int, id int64, f first) bool {
-	for j, p := range parts {
-		if j == i {
+// counts reports whether p's version of order id, in the day, is the one
+// that counts (see merge).
+func counts(parts []*partitionTally, p *partitionTally, id int64) bool {
+	for _, q := range parts {
+		if q == p {
 			continue
 		}
-		if g, ok := p.orders[id]; ok && (g.at < f.at || g.at == f.at && j < i) {
+		if _, ok := q.before[id]; ok {
+			return false
+		}
+		if _, ok := q.inDay[id]; ok && q.partition < p.partition {
 			return false
 		}
 	}
@@ -217,36 +332,53 @@ type idFilter struct {
 	shift uint
 }
 
+// sharedIDs builds the filter over the ids that can decide a day's count:
+// those of the day and those before it (an order first seen after the day
+// in one partition never takes the day's order away from another).
 func sharedIDs(parts []*partitionTally) idFilter {
 	total := 0
 	for _, p := range parts {
-		total += len(p.orders)
+		total += len(p.inDay) + len(p.before)
 	}
 	if len(parts) < 2 || total == 0 {
 		return idFilter{}
 	}
 	bits := uint(10)
-	for 1<<bits < 16*total {
+	for 1<<bits < 8*total {
 		bits++
 	}
 	f := idFilter{dup: make([]uint64, 1<<(bits-6)), shift: 64 - bits}
 	seen := make([]uint64, len(f.dup))
 	for _, p := range parts {
-		// Ids are distinct within a partition: look all of a partition's
-		// up before marking them, so that none of them looks shared with
-		// itself.
-		for id := range p.orders {
-			h := f.hash(id)
-			if seen[h>>6]&(1<<(h&63)) != 0 {
-				f.dup[h>>6] |= 1 << (h & 63)
-			}
+		// An id is in at most one of a partition's sets: look all of a
+		// partition's up before marking them, so that none of them looks
+		// shared with itself.
+		for id := range p.inDay {
+			f.check(seen, id)
 		}
-		for id := range p.orders {
-			h := f.hash(id)
-			seen[h>>6] |= 1 << (h & 63)
+		for id := range p.before {
+			f.check(seen, id)
+		}
+		for id := range p.inDay {
+			f.mark(seen, id)
+		}
+		for id := range p.before {
+			f.mark(seen, id)
 		}
 	}
 	return f
+}
+
+func (f idFilter) check(seen []uint64, id int64) {
+	h := f.hash(id)
+	if seen[h>>6]&(1<<(h&63)) != 0 {
+		f.dup[h>>6] |= 1 << (h & 63)
+	}
+}
+
+func (f idFilter) mark(seen []uint64, id int64) {
+	h := f.hash(id)
+	seen[h>>6] |= 1 << (h & 63)
 }
 
 func (f idFilter) hash(id int64) uint64 { return uint64(id) * 0x9E3779B97F4A7C15 >> f.shift }

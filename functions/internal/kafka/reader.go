@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,27 +12,58 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// Visit is called for each record of one partition, in offset order.
+// Visit is called for each committed data record of one partition, in
+// offset order. The message and its slices are only valid during the call.
 type Visit func(m *sarama.ConsumerMessage) error
 
-// ReadWindow reads, from every partition of topic, the records from the first
-// one stamped at or after from up to the first one stamped at or after to (or
-// up to the end of the partition as it is now). It keeps no position of its
-// own: the same window read twice gives the same records.
+// Range is the part of one partition a read covers: [Start, End).
+type Range struct {
+	Partition int32
+	// Start is the log start offset: the oldest record the topic keeps.
+	Start int64
+	// End is the last stable offset (LSO) when the read started: every
+	// record before it is either committed or aborted, none undecided.
+	End int64
+}
+
+// fetchMaxBytes bounds one fetch of one partition. The broker still sends
+// a whole first batch when it is larger (KIP-74).
+const fetchMaxBytes = 1 << 20
+
+// ReadCommitted reads every partition of topic from its log start offset up
+// to its last stable offset as of the call, and hands each committed data
+// record to the Visit that visitor(r) returns for the partition's Range.
+// It is read_committed (KIP-98): records of aborted transactions and control
+// markers are never visited. The end is fixed by offsets, not timestamps,
+// and reached whatever lies just before it (a commit marker, an aborted
+// batch, a compacted gap), so the read never waits for an offset that will
+// not be delivered and never depends on timestamps being in offset order.
 //
-// Partitions are read concurrently; visitor(p) returns the Visit for
-// partition p. Any error, a missing leader included, fails the whole read:
-// a partial window is never returned as if it were complete. bootstrap is
-// where the extra readers connect (see splitConsumers).
-func ReadWindow(ctx context.Context, client sarama.Client, bootstrap []string, topic string, from, to time.Time, visitor func(partition int32) Visit) error {
+// Partitions are read concurrently, over up to one connection per core
+// (bootstrap is where the extra clients connect). Any error fails the whole
+// read: a partial read is never returned as if it were complete.
+func ReadCommitted(ctx context.Context, client sarama.Client, bootstrap []string, topic string, visitor func(r Range) Visit) error {
+	if err := client.RefreshMetadata(topic); err != nil {
+		return fmt.Errorf("metadata of %q: %w", topic, err)
+	}
 	partitions, err := client.Partitions(topic)
 	if err != nil {
 		return fmt.Errorf("listing partitions of %q: %w", topic, err)
 	}
-	consumers, closeAll, err := splitConsumers(client, bootstrap, len(partitions))
-	if err != nil {
-		return err
+	// Every end is fixed before any record is read.
+	ranges := make([]Range, len(partitions))
+	for i, p := range partitions {
+		start, err := ListOffset(ctx, client, topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return fmt.Errorf("log start of %s/%d: %w", topic, p, err)
+		}
+		end, err := ListOffset(ctx, client, topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return fmt.Errorf("last stable offset of %s/%d: %w", topic, p, err)
+		}
+		ranges[i] = Range{Partition: p, Start: start, End: end}
 	}
+	clients, closeAll := splitClients(client, bootstrap, len(partitions))
 	defer closeAll()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -40,12 +73,11 @@ func ReadWindow(ctx context.Context, client sarama.Client, bootstrap []string, t
 		once  sync.Once
 		first error
 	)
-	for i, p := range partitions {
+	for i, r := range ranges {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			consumer := consumers[i%len(consumers)]
-			if err := readPartition(ctx, client, consumer, topic, p, from, to, visitor(p)); err != nil {
+			if err := readRange(ctx, clients[i%len(clients)], topic, r, visitor(r)); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
 		}()
@@ -54,90 +86,260 @@ func ReadWindow(ctx context.Context, client sarama.Client, bootstrap []string, t
 	return first
 }
 
-// splitConsumers returns up to one consumer per CPU, each on a client of its
-// own. sarama decodes everything fetched over one broker connection in one
-// goroutine; separate clients give separate connections, so a large window
-// is decoded on every core. The extra clients connect to bootstrap, the
-// configured brokers: after a broker restart client.Brokers() can be empty
-// until the next metadata refresh. If they cannot connect, the read goes on
-// with the one consumer it always has.
-func splitConsumers(client sarama.Client, bootstrap []string, partitions int) ([]sarama.Consumer, func(), error) {
-	main, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, nil, fmt.Errorf("starting consumer: %w", err)
-	}
-	consumers := []sarama.Consumer{main}
-	var clients []sarama.Client
-	closeAll := func() {
-		for _, c := range consumers {
-			c.Close()
-		}
-		for _, c := range clients {
-			c.Close()
-		}
-	}
-	for len(consumers) < min(runtime.GOMAXPROCS(0), partitions) && len(bootstrap) > 0 {
+// splitClients returns client and up to one more client per CPU. sarama
+// decodes a fetch response in the goroutine that asked for it, but one
+// connection carries one request at a time; more connections keep every
+// core decoding. The extra clients connect to bootstrap (after a broker
+// restart client.Brokers() can be empty until the next metadata refresh);
+// if they cannot connect the read goes on with client alone.
+func splitClients(client sarama.Client, bootstrap []string, partitions int) ([]sarama.Client, func()) {
+	clients := []sarama.Client{client}
+	for len(clients) < min(runtime.GOMAXPROCS(0), partitions) && len(bootstrap) > 0 {
 		extra, err := sarama.NewClient(bootstrap, client.Config())
 		if err != nil {
 			break
 		}
-		consumer, err := sarama.NewConsumerFromClient(extra)
+		clients = append(clients, extra)
+	}
+	return clients, func() {
+		for _, c := range clients[1:] {
+			c.Close()
+		}
+	}
+}
+
+// readRange reads one partition's range with fetch requests of its own, so
+// that it knows its position after every batch, control batches included
+// (sarama's consumer skips those without telling).
+func readRange(ctx context.Context, client sarama.Client, topic string, r Range, visit Visit) error {
+	offset := r.Start
+	msg := &sarama.ConsumerMessage{Topic: topic, Partition: r.Partition}
+	var retry backoff
+	for offset < r.End {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("reading %s/%d at offset %d: %w", topic, r.Partition, offset, err)
+		}
+		block, err := fetch(client, topic, r.Partition, offset)
+		if err == nil && !errors.Is(block.Err, sarama.ErrNoError) {
+			err = block.Err
+		}
+		switch {
+		case errors.Is(err, sarama.ErrOffsetOutOfRange):
+			// Retention deleted the oldest segment under the read: those
+			// records are older than any day that can be summarized.
+			start, lerr := ListOffset(ctx, client, topic, r.Partition, sarama.OffsetOldest)
+			if lerr != nil {
+				return fmt.Errorf("reading %s/%d at offset %d: %w", topic, r.Partition, offset, lerr)
+			}
+			if start <= offset {
+				return fmt.Errorf("reading %s/%d at offset %d: %w", topic, r.Partition, offset, err)
+			}
+			offset = start
+			continue
+		case err != nil:
+			if !retriable(err) {
+				return fmt.Errorf("reading %s/%d at offset %d: %w", topic, r.Partition, offset, err)
+			}
+			_ = client.RefreshMetadata(topic)
+			if werr := retry.wait(ctx); werr != nil {
+				return fmt.Errorf("reading %s/%d at offset %d: %w (last error: %w)", topic, r.Partition, offset, werr, err)
+			}
+			continue
+		}
+		next, err := visitBlock(block, offset, r.End, msg, visit)
 		if err != nil {
-			extra.Close()
+			return err
+		}
+		if next == offset {
+			// Nothing whole came back below the LSO: the broker always sends
+			// at least one batch (KIP-74), so this is a transient state.
+			if werr := retry.wait(ctx); werr != nil {
+				return fmt.Errorf("reading %s/%d: no data at offset %d below %d: %w", topic, r.Partition, offset, r.End, werr)
+			}
+			continue
+		}
+		retry = backoff{}
+		offset = next
+	}
+	return nil
+}
+
+// fetch asks the partition's leader for the records from offset on.
+func fetch(client sarama.Client, topic string, p int32, offset int64) (*sarama.FetchResponseBlock, error) {
+	broker, err := client.Leader(topic, p)
+	if err != nil {
+		return nil, err
+	}
+	req := &sarama.FetchRequest{
+		Version:      11, // isolation level (v4), log start offset (v5), zstd (v10)
+		MaxWaitTime:  0,  // everything asked for is below the LSO: no need to wait
+		MinBytes:     1,
+		MaxBytes:     fetchMaxBytes,
+		Isolation:    sarama.ReadCommitted,
+		SessionID:    0,
+		SessionEpoch: -1, // no fetch session
+	}
+	req.AddBlock(topic, p, offset, fetchMaxBytes, -1)
+	res, err := broker.Fetch(req)
+	if err != nil {
+		_ = broker.Close() // a broken connection is reopened by the next call
+		return nil, err
+	}
+	block := res.GetBlock(topic, p)
+	if block == nil {
+		return nil, sarama.ErrIncompleteResponse
+	}
+	return block, nil
+}
+
+// visitBlock visits the committed data records of block in [offset, end)
+// and returns the offset to fetch next: one past the last whole batch.
+// Aborted transactions are filtered as the Java consumer does: a producer
+// is aborted from the first offset of an aborted transaction until its
+// ABORT marker, and its transactional batches in between are skipped.
+func visitBlock(block *sarama.FetchResponseBlock, offset, end int64, msg *sarama.ConsumerMessage, visit Visit) (int64, error) {
+	aborted := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
+	sortAborted(aborted)
+	abortedProducers := map[int64]struct{}{}
+	next := offset
+	for _, records := range block.RecordsSet {
+		batch := records.RecordBatch
+		if batch == nil {
+			// Kafka 4 no longer stores message format v0/v1.
+			return 0, fmt.Errorf("partition %d offset %d: legacy message format", msg.Partition, next)
+		}
+		last := batch.LastOffset()
+		if last < offset {
+			continue // the fetch starts at the batch holding offset
+		}
+		for len(aborted) > 0 && aborted[0].FirstOffset <= last {
+			abortedProducers[aborted[0].ProducerID] = struct{}{}
+			aborted = aborted[1:]
+		}
+		next = last + 1
+		if batch.Control {
+			if len(batch.Records) > 0 && isAbortMarker(batch.Records[0].Key) {
+				delete(abortedProducers, batch.ProducerID)
+			}
+			continue
+		}
+		if _, ok := abortedProducers[batch.ProducerID]; ok && batch.IsTransactional {
+			continue
+		}
+		for _, rec := range batch.Records {
+			o := batch.FirstOffset + rec.OffsetDelta
+			if o < offset || o >= end {
+				continue
+			}
+			msg.Offset = o
+			msg.Key, msg.Value, msg.Headers = rec.Key, rec.Value, rec.Headers
+			msg.BlockTimestamp = batch.MaxTimestamp
+			if batch.LogAppendTime {
+				msg.Timestamp = batch.MaxTimestamp
+			} else {
+				msg.Timestamp = batch.FirstTimestamp.Add(rec.TimestampDelta)
+			}
+			if err := visit(msg); err != nil {
+				return 0, err
+			}
+		}
+		if next >= end {
 			break
 		}
-		clients = append(clients, extra)
-		consumers = append(consumers, consumer)
 	}
-	return consumers, closeAll, nil
+	return next, nil
 }
 
-func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, from, to time.Time, visit Visit) error {
-	start, end, err := offsetRange(ctx, client, topic, p, from, to)
-	if err != nil || start >= end {
-		return err
-	}
-	pc, err := consumer.ConsumePartition(topic, p, start)
-	if err != nil {
-		return fmt.Errorf("reading %s/%d from offset %d: %w", topic, p, start, err)
-	}
-	defer pc.AsyncClose()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reading %s/%d: %w", topic, p, ctx.Err())
-		case err := <-pc.Errors():
-			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
-		case m := <-pc.Messages():
-			if err := visit(m); err != nil {
-				return err
-			}
-			if m.Offset+1 >= end {
-				return nil
-			}
+func sortAborted(a []*sarama.AbortedTransaction) {
+	// Usually one or two: insertion sort keeps it allocation free.
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j].FirstOffset < a[j-1].FirstOffset; j-- {
+			a[j], a[j-1] = a[j-1], a[j]
 		}
 	}
 }
 
-// offsetRange turns a time window into offsets [start, end) of one partition.
-func offsetRange(ctx context.Context, client sarama.Client, topic string, p int32, from, to time.Time) (int64, int64, error) {
-	newest, err := GetOffset(ctx, client, topic, p, sarama.OffsetNewest)
+// isAbortMarker reads a control record's key: version int16, type int16
+// (0 ABORT, 1 COMMIT), as in Kafka's ControlRecordType.
+func isAbortMarker(key []byte) bool {
+	return len(key) >= 4 && binary.BigEndian.Uint16(key[2:4]) == 0
+}
+
+// ListOffset returns the log start offset (at = sarama.OffsetOldest) or the
+// last stable offset (sarama.OffsetNewest) of a partition: ListOffsets with
+// isolation READ_COMMITTED, which sarama's Client.GetOffset does not ask
+// for. It waits out a missing leader like GetOffset.
+func ListOffset(ctx context.Context, client sarama.Client, topic string, p int32, at int64) (int64, error) {
+	var retry backoff
+	for {
+		offset, err := listOffset(client, topic, p, at)
+		if err == nil || !retriable(err) {
+			return offset, err
+		}
+		_ = client.RefreshMetadata(topic)
+		if werr := retry.wait(ctx); werr != nil {
+			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
+		}
+	}
+}
+
+func listOffset(client sarama.Client, topic string, p int32, at int64) (int64, error) {
+	broker, err := client.Leader(topic, p)
 	if err != nil {
-		return 0, 0, fmt.Errorf("end of %s/%d: %w", topic, p, err)
+		return 0, err
 	}
-	start, err := GetOffset(ctx, client, topic, p, from.UnixMilli())
+	req := sarama.NewOffsetRequest(client.Config().Version)
+	req.IsolationLevel = sarama.ReadCommitted
+	req.AddBlock(topic, p, at, 1)
+	res, err := broker.GetAvailableOffsets(req)
 	if err != nil {
-		return 0, 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, from, err)
+		_ = broker.Close()
+		return 0, err
 	}
-	if start < 0 { // nothing stamped at or after from
-		return 0, 0, nil
+	block := res.GetBlock(topic, p)
+	switch {
+	case block == nil:
+		return 0, sarama.ErrIncompleteResponse
+	case !errors.Is(block.Err, sarama.ErrNoError):
+		return 0, block.Err
+	case block.Offset >= 0:
+		return block.Offset, nil
+	case len(block.Offsets) == 1:
+		return block.Offsets[0], nil
 	}
-	end, err := GetOffset(ctx, client, topic, p, to.UnixMilli())
-	if err != nil {
-		return 0, 0, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, to, err)
+	return 0, sarama.ErrOffsetOutOfRange
+}
+
+// retriable reports errors that a metadata refresh and another try fix: a
+// leader moving or not elected yet, a broken connection.
+func retriable(err error) bool {
+	var kerr sarama.KError
+	if errors.As(err, &kerr) {
+		return leaderMissing(err) || errors.Is(err, sarama.ErrNotEnoughReplicas) ||
+			errors.Is(err, sarama.ErrFencedLeaderEpoch) || errors.Is(err, sarama.ErrUnknownLeaderEpoch) ||
+			errors.Is(err, sarama.ErrRequestTimedOut)
 	}
-	if end < 0 || end > newest {
-		end = newest
+	return true // network errors, closed broker, out of brokers
+}
+
+// backoff waits 50 ms, doubling to 1 s, for at most offsetRetryFor in all.
+type backoff struct {
+	since time.Time
+	delay time.Duration
+}
+
+func (b *backoff) wait(ctx context.Context) error {
+	if b.since.IsZero() {
+		b.since, b.delay = time.Now(), 50*time.Millisecond
 	}
-	return start, end, nil
+	if time.Since(b.since) > offsetRetryFor {
+		return errors.New("gave up after " + offsetRetryFor.String())
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(b.delay):
+	}
+	b.delay = min(2*b.delay, time.Second)
+	return nil
 }

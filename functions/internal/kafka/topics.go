@@ -17,7 +17,16 @@ type Topic struct {
 	// Compact keeps the latest record of each key as well as the retention
 	// window (cleanup.policy=compact,delete).
 	Compact bool
+	// TimestampType is message.timestamp.type: LogAppendTime makes every
+	// record's timestamp the broker's clock when it appended the record;
+	// empty keeps the broker's default (CreateTime, the producer's clock).
+	TimestampType string
 }
+
+// LogAppendTime is the message.timestamp.type of the order topic: an
+// order's day is the day Kafka acknowledged it, whatever the clock of the
+// process that wrote it (README, "Which day an order counts in").
+const LogAppendTime = "LogAppendTime"
 
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left exactly as they are, so it is safe to run at every start and from
@@ -34,6 +43,10 @@ func EnsureTopics(brokers []string, cfg *sarama.Config, replication int16, topic
 		if t.Compact {
 			policy := "compact,delete"
 			entries["cleanup.policy"] = &policy
+		}
+		if t.TimestampType != "" {
+			tt := t.TimestampType
+			entries["message.timestamp.type"] = &tt
 		}
 		err := admin.CreateTopic(t.Name, &sarama.TopicDetail{
 			NumPartitions:     t.Partitions,
@@ -91,9 +104,30 @@ type TopicsConfig struct {
 	Retention         time.Duration `envconfig:"TOPIC_RETENTION" default:"72h"`
 }
 
-// OrderTopicSpec is the "order" topic.
+// OrderTopicSpec is the "order" topic, stamped by the broker.
 func (c TopicsConfig) OrderTopicSpec() Topic {
-	return Topic{Name: c.OrderTopic, Partitions: c.OrderPartitions, RetentionMs: c.Retention.Milliseconds()}
+	return Topic{Name: c.OrderTopic, Partitions: c.OrderPartitions, RetentionMs: c.Retention.Milliseconds(), TimestampType: LogAppendTime}
+}
+
+// TimestampType returns the message.timestamp.type a topic has, as the
+// broker reports it. Topics that already exist are never altered, so the
+// functions check it at start and warn when it is not the one they create.
+func TimestampType(brokers []string, cfg *sarama.Config, topic string) (string, error) {
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return "", fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)
+	}
+	defer admin.Close()
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"message.timestamp.type"}})
+	if err != nil {
+		return "", fmt.Errorf("describing topic %q: %w", topic, err)
+	}
+	for _, e := range entries {
+		if e.Name == "message.timestamp.type" {
+			return e.Value, nil
+		}
+	}
+	return "CreateTime", nil // Kafka's default when not reported
 }
 
 // SummaryTopicSpec is the "summary" topic.
