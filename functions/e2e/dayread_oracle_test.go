@@ -111,6 +111,7 @@ func oracleRead(ctx context.Context, brokers []string, topic string) ([]oracleRe
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(100*time.Millisecond),
 	)
 	if err != nil {
 		return nil, err
