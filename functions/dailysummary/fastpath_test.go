@@ -3,6 +3,8 @@ package dailysummary
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +201,82 @@ func mustMerge(t *testing.T, day events.Date, parts ...*partitionTally) Result {
 		t.Fatalf("merge: %v", err)
 	}
 	return res
+}
+
+// TestLegacyRecordsAndVendorIdentity: plain-JSON orders and structured-mode
+// CloudEvents count whatever their content-type; letter case never splits a
+// vendor; everything else is skipped with its reason (README, "Which day an
+// order counts in").
+func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
+	loc := santiago(t)
+	day := events.Date{Year: 2021, Month: 11, Day: 13}
+	start, end := day.Bounds(loc)
+	structured := func(typ, data string) string {
+		return `{"specversion":"1.0","id":"legacy-1","source":"/legacy","type":"` + typ + `","datacontenttype":"application/json","data":` + data + `}`
+	}
+	order := func(id int, vendor string, n int) string {
+		return fmt.Sprintf(`{"order_id": %d, "email_vendedor": %q, "email_cocinero": "c@x.cl", "numero_sopaipillas": %d}`, id, vendor, n)
+	}
+	tests := []struct {
+		name        string // the record
+		contentType string // its content-type header, if any
+		value       string
+		wantVendor  string // the vendor counted, or ""
+		wantReason  string // the skip reason, or ""
+	}{
+		{name: "plain JSON order, no headers", value: order(1, "Pedro@EXAMPLE.com", 10), wantVendor: "pedro@example.com"},
+		{name: "plain JSON order, application/json", contentType: "application/json", value: order(2, "pedro@example.com", 5), wantVendor: "pedro@example.com"},
+		{name: "structured, application/json", contentType: "application/json", value: structured(events.TypeOrderCreated, order(3, "PEDRO@example.com", 1)), wantVendor: "pedro@example.com"},
+		{name: "structured, application/cloudevents+json", contentType: "application/cloudevents+json", value: structured(events.TypeOrderCreated, order(4, "ana@x.cl", 2)), wantVendor: "ana@x.cl"},
+		{name: "structured, no content-type", value: structured(events.TypeOrderCreated, order(5, "ana@x.cl", 3)), wantVendor: "ana@x.cl"},
+		{name: "structured, other type", contentType: "application/json", value: structured("com.example.other", order(6, "ana@x.cl", 3)), wantReason: SkipOtherEventType},
+		{name: "structured, no id", value: `{"specversion":"1.0","source":"/x","type":"` + events.TypeOrderCreated + `","data":` + order(7, "ana@x.cl", 3) + `}`, wantReason: SkipInvalidCloudEvent},
+		{name: "structured, invalid order", value: structured(events.TypeOrderCreated, order(8, "ana@x.cl", 0)), wantReason: SkipInvalidOrder},
+		{name: "plain JSON, invalid order", value: order(9, "not an address", 3), wantReason: SkipInvalidOrder},
+		{name: "not JSON", value: "not a cloudevent", wantReason: SkipNotAnOrder},
+		{name: "binary CloudEvent without id", contentType: "application/json", value: order(10, "ana@x.cl", 3), wantReason: SkipInvalidCloudEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &sarama.ConsumerMessage{Value: []byte(tt.value), Timestamp: start.Add(time.Hour)}
+			if tt.contentType != "" {
+				m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte("content-type"), Value: []byte(tt.contentType)})
+			}
+			if strings.HasPrefix(tt.name, "binary") {
+				m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte("ce_specversion"), Value: []byte("1.0")},
+					&sarama.RecordHeader{Key: []byte("ce_type"), Value: []byte(events.TypeOrderCreated)})
+			}
+			tally := newPartitionTally(0, start, end, 0)
+			tally.add(recordOf(context.Background(), m))
+			got := mustMerge(t, day, tally)
+			var vendors []string
+			for v := range got.Summary.Ventas {
+				vendors = append(vendors, v)
+			}
+			var wantVendors []string
+			if tt.wantVendor != "" {
+				wantVendors = []string{tt.wantVendor}
+			}
+			wantReasons := map[string]int{}
+			if tt.wantReason != "" {
+				wantReasons[tt.wantReason] = 1
+			}
+			if d := cmp.Diff(wantVendors, vendors); d != "" {
+				t.Errorf("vendors counted (-want, +got):\n%s", d)
+			}
+			if d := cmp.Diff(wantReasons, got.SkippedByReason); d != "" {
+				t.Errorf("skipped by reason (-want, +got):\n%s", d)
+			}
+		})
+	}
+	t.Run("letter case variants are one vendor", func(t *testing.T) {
+		tally := newPartitionTally(0, start, end, 0)
+		for i, v := range []string{"pedro@EXAMPLE.com", "pedro@example.com", "Pedro@Example.Com"} {
+			tally.add(recordOf(context.Background(), &sarama.ConsumerMessage{Offset: int64(i), Value: []byte(order(20+i, v, 5*(i+1))), Timestamp: start.Add(time.Hour)}))
+		}
+		want := map[string]events.Sales{"pedro@example.com": {NOrdenes: 3, NSopaipillas: 30}}
+		if d := cmp.Diff(want, mustMerge(t, day, tally).Summary.Ventas); d != "" {
+			t.Errorf("ventas (-want, +got):\n%s", d)
+		}
+	})
 }

@@ -147,6 +147,8 @@ func TestAccepts(t *testing.T) {
 		{name: "plain JSON, seed's curl", path: "/newOrder", header: jsonHeader(), body: []byte(seedOrder)},
 		{name: "JSON with charset", path: "/newOrder", header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body: []byte(seedOrder)},
 		{name: "Knative root path", path: "/", header: jsonHeader(), body: []byte(seedOrder)},
+		// One mailbox, one vendor (README): stored and answered lower case.
+		{name: "addresses in another letter case", path: "/newOrder", header: jsonHeader(), body: []byte(strings.NewReplacer("vendor_tarea2@yopmail.com", "Vendor_Tarea2@YOPMAIL.com", "asdasdasda@yopmail.com", "ASDasdasda@Yopmail.COM").Replace(seedOrder))},
 		{name: "binary-mode CloudEvent", path: "/newOrder", header: binaryHeader("application/json", ceHeaders...), body: []byte(seedOrder)},
 		{name: "structured-mode CloudEvent without datacontenttype", path: "/newOrder", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0","id":"client-1","source":"/client","type":"cl.client.order","data":` + seedOrder + `}`)},
 		{name: "structured-mode CloudEvent", path: "/newOrder", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0","id":"client-1","source":"/client","type":"cl.client.order","datacontenttype":"application/json","data":` + seedOrder + `}`)},
