@@ -225,6 +225,12 @@ func diffRun(t *testing.T, addrs []string, q diffSeq, stop func(diffProblem) boo
 				return problems
 			}
 		}
+		// The poison is of clear kinds only, whose reasons the README names.
+		if diff := cmp.Diff(od.Reasons, got.SkippedRecordsByReason, cmpopts.EquateEmpty()); diff != "" {
+			if add("skip-reasons", "summary of %s: skipped_records_by_reason (-oracle +dailySummary):\n%s", key, diff) {
+				return problems
+			}
+		}
 		sum := 0
 		for _, n := range got.SkippedRecordsByReason {
 			sum += n
