@@ -123,6 +123,7 @@ var targets = map[string]string{
 	"ingest_orders_per_s_c256":    "≥ 30000",
 	"ingest_p99_ms_at_5000_per_s": "≤ 10",
 	"summary_seconds_10m":         "≤ 10",
+	"summary_peak_rss_mb_10m":     "≤ 256",
 	"mail_seconds_1000_vendors":   "≤ 3",
 }
 

@@ -89,8 +89,9 @@ func met(f figure) string {
 	switch {
 	case t == "":
 		return ""
-	case strings.HasPrefix(t, "≥ 50%"):
-		return yes(f.ref > 0 && f.value/f.ref >= 0.5)
+	case strings.HasPrefix(t, "≥ ") && strings.HasSuffix(t, "% of consumer-perf"):
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(t, "≥ "), "% of consumer-perf"), 64)
+		return yes(err == nil && f.ref > 0 && f.value/f.ref >= pct/100)
 	}
 	fields := strings.Fields(t)
 	if len(fields) != 2 {

@@ -7,6 +7,8 @@ import (
 	"go/parser"
 	"go/token"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
@@ -34,12 +37,15 @@ type function struct {
 	Config  any // a pointer to the struct
 	// Public functions are reachable from outside the cluster.
 	Public bool
+	// GoMemLimit functions get the Go runtime's GOMEMLIMIT below their
+	// memory limit: their heap grows with the data they read.
+	GoMemLimit bool
 }
 
 func functions() []function {
 	return []function{
 		{Service: "neworder", Config: &neworder.Config{}, Public: true},
-		{Service: "dailysummary", Config: &dailysummary.Config{}},
+		{Service: "dailysummary", Config: &dailysummary.Config{}, GoMemLimit: true},
 		{Service: "sendmail", Config: &sendmail.Config{}},
 	}
 }
@@ -71,6 +77,11 @@ type envVar struct {
 // portVar is set by Knative (and Cloud Run) from the containerPort; the
 // manifests must never set it.
 const portVar = "PORT"
+
+// goMemLimitVar is the Go runtime's soft memory limit. The runtime, not
+// envconfig, reads it, so a manifest may set it besides the Config's
+// variables.
+const goMemLimitVar = "GOMEMLIMIT"
 
 // secretLike names the variables that must come from the Secret.
 var secretLike = regexp.MustCompile(`PASSWORD|TOKEN|SECRET|API_KEY|USERNAME`)
@@ -255,7 +266,7 @@ func checkService(t testing.TB, r rendering, fn function) []string {
 		}
 	}
 	for k := range env {
-		if _, ok := want[k]; !ok && k != portVar {
+		if _, ok := want[k]; !ok && k != portVar && k != goMemLimitVar {
 			unread = append(unread, k)
 		}
 	}
@@ -307,6 +318,13 @@ func checkService(t testing.TB, r rendering, fn function) []string {
 	if get(spec, "containerConcurrency") == nil {
 		bad("no containerConcurrency")
 	}
+	memoryLimit := ""
+	if v := get(c, "resources", "limits", "memory"); v != nil {
+		memoryLimit = fmt.Sprint(v) // 512Mi, or a number of bytes
+	}
+	if p := checkGoMemLimit(env[goMemLimitVar], memoryLimit, fn.GoMemLimit); p != "" {
+		bad("%s", p)
+	}
 	annotations := get(svc.Fields, "spec", "template", "metadata", "annotations")
 	minScale, errMin := strconv.Atoi(str(annotations, "autoscaling.knative.dev/min-scale"))
 	maxScale, errMax := strconv.Atoi(str(annotations, "autoscaling.knative.dev/max-scale"))
@@ -337,6 +355,80 @@ func checkService(t testing.TB, r rendering, fn function) []string {
 		}
 	}
 	return problems
+}
+
+// checkGoMemLimit returns what is wrong with a container's GOMEMLIMIT
+// against its memory limit: it must be below the limit, or the container is
+// OOMKilled before the GC works harder, and not far below it, or the GC runs
+// more than the limit needs. required says the container must set it.
+func checkGoMemLimit(s setting, memoryLimit string, required bool) string {
+	if s.From == "" {
+		if required {
+			return fmt.Sprintf("no %s: set it to about 90%% of limits.memory (%s)", goMemLimitVar, memoryLimit)
+		}
+		return ""
+	}
+	if s.From != "value" {
+		return fmt.Sprintf("%s comes from a %s; it belongs beside limits.memory, as a value", goMemLimitVar, s.From)
+	}
+	soft, err := parseGoMemLimit(s.Value)
+	if err != nil {
+		return err.Error()
+	}
+	q, err := resource.ParseQuantity(memoryLimit)
+	if err != nil {
+		return fmt.Sprintf("%s=%s but limits.memory %q: %v", goMemLimitVar, s.Value, memoryLimit, err)
+	}
+	hard := q.Value()
+	if soft >= hard || soft < hard/2 {
+		return fmt.Sprintf("%s=%s is %d bytes, limits.memory %s is %d: want about 90%% of the limit, below it",
+			goMemLimitVar, s.Value, soft, memoryLimit, hard)
+	}
+	return ""
+}
+
+// parseGoMemLimit reads GOMEMLIMIT as the Go runtime does (runtime/debug,
+// SetMemoryLimit): a whole number of bytes with an optional B, KiB, MiB, GiB
+// or TiB suffix. "off" is refused: it is no limit.
+func parseGoMemLimit(v string) (int64, error) {
+	m := regexp.MustCompile(`^([0-9]+)(B|KiB|MiB|GiB|TiB)?$`).FindStringSubmatch(v)
+	if m == nil {
+		return 0, fmt.Errorf("%s=%q: want bytes with an optional B, KiB, MiB, GiB or TiB suffix (Kubernetes' Mi or Gi are not Go's)", goMemLimitVar, v)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w", goMemLimitVar, v, err)
+	}
+	shift := map[string]int{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[m[2]]
+	if n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%s=%q overflows", goMemLimitVar, v)
+	}
+	return n << shift, nil
+}
+
+// TestParseGoMemLimit pins parseGoMemLimit to the runtime's syntax.
+func TestParseGoMemLimit(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "460MiB", want: 460 << 20},
+		{in: "1GiB", want: 1 << 30},
+		{in: "482344960", want: 482344960},
+		{in: "1024B", want: 1024},
+		{in: "460Mi", wantErr: true}, // Kubernetes' unit, not Go's
+		{in: "460MB", wantErr: true}, // Go has no decimal units
+		{in: "0.5GiB", wantErr: true},
+		{in: "off", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tc := range cases {
+		got, err := parseGoMemLimit(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseGoMemLimit(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
 }
 
 // serverRoutes are the string literals of functions/internal/server, where
@@ -377,8 +469,8 @@ func TestServicesMatchCode(t *testing.T) {
 }
 
 // TestServiceCheckCatchesDrift shows checkService can fail: a variable the
-// function does not read, a missing one, a secret in the ConfigMap and a
-// PORT are all reported.
+// function does not read, a missing one, a secret in the ConfigMap, a PORT
+// and a GOMEMLIMIT at the memory limit are all reported.
 func TestServiceCheckCatchesDrift(t *testing.T) {
 	r := k8sRendering(t)
 	fn := functions()[1] // dailysummary
@@ -391,6 +483,8 @@ func TestServiceCheckCatchesDrift(t *testing.T) {
 		case "LOG_LEVEL": // dropped
 		case "SUMMARY_TOKEN":
 			env = append(env, map[string]any{"name": "SUMMARY_TOKEN", "value": "committed-by-mistake"})
+		case goMemLimitVar:
+			env = append(env, map[string]any{"name": goMemLimitVar, "value": "512MiB"})
 		default:
 			env = append(env, e)
 		}
@@ -400,7 +494,7 @@ func TestServiceCheckCatchesDrift(t *testing.T) {
 	r.Objects = append(r.Objects, broken)
 
 	got := strings.Join(checkService(t, r, fn), "\n")
-	for _, want := range []string{"[LOG_LEVEL]", "[SUMARY_TIMEZONE]", "SUMMARY_TOKEN comes from a value", "sets PORT"} {
+	for _, want := range []string{"[LOG_LEVEL]", "[SUMARY_TIMEZONE]", "SUMMARY_TOKEN comes from a value", "sets PORT", "GOMEMLIMIT=512MiB is"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("drift not reported: want %q in\n%s", want, got)
 		}
@@ -431,15 +525,7 @@ func TestConfigLoads(t *testing.T) {
 					t.Fatalf("no Service %s", fn.Service)
 				}
 				env, _ := containerEnv(r, get(svc.Fields, "spec", "template", "spec", "containers", 0))
-				for _, v := range append(runnerEnv(t), configEnv(t, fn.Config)...) {
-					t.Setenv(v.Key, "") // a value from the test's own environment must not help
-					os.Unsetenv(v.Key)
-				}
-				for k, s := range env {
-					t.Setenv(k, s.Value)
-				}
-				cfg := reflect.New(reflect.TypeOf(fn.Config).Elem()).Interface()
-				if err := envconfig.Process("", cfg); err != nil {
+				if _, err := loadConfig(t, fn, env); err != nil {
 					t.Errorf("%s would not start: %v", fn.Service, err)
 				}
 				for _, v := range runnerEnv(t) {
@@ -450,6 +536,21 @@ func TestConfigLoads(t *testing.T) {
 			})
 		}
 	}
+}
+
+// loadConfig reads fn's Config from env with envconfig, as the binary does
+// at start. Secrets read as a placeholder.
+func loadConfig(t testing.TB, fn function, env map[string]setting) (any, error) {
+	t.Helper()
+	for _, v := range append(runnerEnv(t), configEnv(t, fn.Config)...) {
+		t.Setenv(v.Key, "") // a value from the test's own environment must not help
+		os.Unsetenv(v.Key)
+	}
+	for k, s := range env {
+		t.Setenv(k, s.Value)
+	}
+	cfg := reflect.New(reflect.TypeOf(fn.Config).Elem()).Interface()
+	return cfg, envconfig.Process("", cfg)
 }
 
 // parseAs parses a runner.Env value the way envconfig would.
@@ -590,6 +691,173 @@ func TestTopicsMatchCode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// codeTopic is a kafka.Topic (functions/internal/kafka, which cannot be
+// imported from here): a topic as a function creates it when missing.
+type codeTopic struct {
+	Name          string
+	Partitions    int32
+	RetentionMs   int64
+	Compact       bool
+	TimestampType string
+}
+
+// topicSpecs calls every XxxTopicSpec method of a loaded Config (promoted
+// from kafka.TopicsConfig or its own), so a topic spec added to the code is
+// checked without editing this test.
+func topicSpecs(t testing.TB, cfg any) map[string]codeTopic {
+	t.Helper()
+	out := map[string]codeTopic{}
+	v := reflect.ValueOf(cfg)
+	for i := range v.NumMethod() {
+		name := v.Type().Method(i).Name
+		m := v.Method(i)
+		if !strings.HasSuffix(name, "TopicSpec") || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
+			continue
+		}
+		res := m.Call(nil)[0]
+		if res.Kind() != reflect.Struct {
+			t.Fatalf("%s returns a %s, want a kafka.Topic", name, res.Type())
+		}
+		var ct codeTopic
+		cv := reflect.ValueOf(&ct).Elem()
+		for j := range res.NumField() {
+			f := cv.FieldByName(res.Type().Field(j).Name)
+			if !f.IsValid() || f.Type() != res.Field(j).Type() {
+				t.Fatalf("kafka.Topic has field %s %s: teach codeTopic and checkTopicConfigs about it",
+					res.Type().Field(j).Name, res.Field(j).Type())
+			}
+			f.Set(res.Field(j))
+		}
+		out[name] = ct
+	}
+	return out
+}
+
+// checkTopicConfigs returns where r's KafkaTopics differ from the topics
+// the functions would create themselves (their XxxTopicSpec, with the
+// Config loaded from the rendered environment): partitions, retention.ms,
+// cleanup.policy and message.timestamp.type. The broker's default is
+// CreateTime and delete, so a spec without them allows the KafkaTopic to
+// leave them out.
+func checkTopicConfigs(t *testing.T, r rendering) []string {
+	t.Helper()
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	specs := map[string]codeTopic{}
+	origin := map[string]string{}
+	for _, fn := range functions() {
+		svc, ok := r.find("Service", fn.Service)
+		if !ok {
+			return []string{fmt.Sprintf("no Service %s", fn.Service)}
+		}
+		env, _ := containerEnv(r, get(svc.Fields, "spec", "template", "spec", "containers", 0))
+		cfg, err := loadConfig(t, fn, env)
+		if err != nil {
+			bad("%s would not start: %v", fn.Service, err)
+			continue
+		}
+		for method, spec := range topicSpecs(t, cfg) {
+			at := fn.Service + " " + method
+			if prev, ok := specs[spec.Name]; ok && prev != spec {
+				bad("topic %s: %s gives %+v, %s gives %+v", spec.Name, origin[spec.Name], prev, at, spec)
+			}
+			specs[spec.Name], origin[spec.Name] = spec, at
+		}
+	}
+	if len(specs) == 0 {
+		bad("no XxxTopicSpec method found on the functions' Configs")
+	}
+	topics := r.all("KafkaTopic")
+	if len(topics) == 0 {
+		return problems // the functions create them (TestTopicsMatchCode checks KAFKA_CREATE_TOPICS)
+	}
+	rendered := map[string]any{}
+	for _, kt := range topics {
+		name := str(kt.Fields, "spec", "topicName")
+		if name == "" {
+			name = kt.Name
+		}
+		rendered[name] = get(kt.Fields, "spec")
+	}
+	names := slices.Sorted(maps.Keys(specs))
+	for _, name := range names {
+		spec, at := specs[name], origin[name]
+		kt, ok := rendered[name]
+		if !ok {
+			bad("%s creates topic %s, which has no KafkaTopic", at, name)
+			continue
+		}
+		if got := toInt(get(kt, "partitions")); got != int(spec.Partitions) {
+			bad("KafkaTopic %s: partitions %d, %s: %d", name, got, at, spec.Partitions)
+		}
+		if got := toInt(get(kt, "config", "retention.ms")); int64(got) != spec.RetentionMs {
+			bad("KafkaTopic %s: retention.ms %d, %s: %d", name, got, at, spec.RetentionMs)
+		}
+		policy, wantPolicy := str(kt, "config", "cleanup.policy"), []string{"", "delete"}
+		if spec.Compact {
+			wantPolicy = []string{"compact,delete"}
+		}
+		if !slices.Contains(wantPolicy, policy) {
+			bad("KafkaTopic %s: cleanup.policy %q, %s: Compact %v", name, policy, at, spec.Compact)
+		}
+		stamp, wantStamp := str(kt, "config", "message.timestamp.type"), []string{spec.TimestampType}
+		if spec.TimestampType == "" {
+			wantStamp = []string{"", "CreateTime"}
+		}
+		if !slices.Contains(wantStamp, stamp) {
+			bad("KafkaTopic %s: message.timestamp.type %q, %s: TimestampType %q", name, stamp, at, spec.TimestampType)
+		}
+	}
+	return problems
+}
+
+// TestTopicConfigsMatchCode: each KafkaTopic is configured as the functions
+// would create the topic themselves; the order topic is stamped by the
+// broker (LogAppendTime), the others by their producers.
+func TestTopicConfigsMatchCode(t *testing.T) {
+	for _, r := range renderings(t) {
+		if len(r.all("Service")) == 0 {
+			continue
+		}
+		t.Run(r.Name, func(t *testing.T) {
+			for _, p := range checkTopicConfigs(t, r) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// TestTopicConfigCheckCatchesDrift shows checkTopicConfigs can fail: an
+// order topic stamped by its producers and a summary topic stamped by the
+// broker are both reported.
+func TestTopicConfigCheckCatchesDrift(t *testing.T) {
+	r := k8sRendering(t)
+	var objects []object
+	for _, o := range r.Objects {
+		if o.Kind == "KafkaTopic" && (o.Name == events.DefaultOrderTopic || o.Name == events.DefaultSummaryTopic) {
+			o = deepCopy(o)
+			config := get(o.Fields, "spec", "config").(map[string]any)
+			if o.Name == events.DefaultOrderTopic {
+				delete(config, "message.timestamp.type")
+			} else {
+				config["message.timestamp.type"] = "LogAppendTime"
+			}
+		}
+		objects = append(objects, o)
+	}
+	r.Objects = objects
+
+	got := strings.Join(checkTopicConfigs(t, r), "\n")
+	for _, want := range []string{
+		`KafkaTopic order: message.timestamp.type "", dailysummary OrderTopicSpec: TimestampType "LogAppendTime"`,
+		`KafkaTopic summary: message.timestamp.type "LogAppendTime"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("drift not reported: want %q in\n%s", want, got)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -46,11 +47,17 @@ type Response struct {
 // OrderLog reads the order topic. Scan calls visitor(p, expect) once per
 // partition and the returned function for each of its committed records in
 // offset order, every record the topic keeps up to where it ended when the
-// scan started. expect estimates how many are stamped in [from, to). It
-// fails rather than return part of the topic.
+// scan started; a nil function skips the partition. expect estimates how
+// many records are stamped before from, in [from, to) and after. It fails
+// rather than return part of the topic.
 type OrderLog interface {
-	Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect int) func(Record)) error
+	Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect Expect) func(Record)) error
 }
+
+// Expect is how many records of a partition are stamped before a day, in
+// it and after it, as the broker's time index estimates: exact when
+// timestamps are in offset order, a hint to size the tally otherwise.
+type Expect struct{ Before, Day, After int }
 
 // Publisher writes an event to the summary topic and returns once it is
 // acknowledged.
@@ -148,7 +155,7 @@ func (f *Function) Summarize(ctx context.Context, day events.Date) (Result, erro
 		mu    sync.Mutex
 		parts []*partitionTally
 	)
-	err := f.log.Scan(ctx, start, end, func(p int32, expect int) func(Record) {
+	err := f.log.Scan(ctx, start, end, func(p int32, expect Expect) func(Record) {
 		t := newPartitionTally(p, start, end, expect)
 		mu.Lock()
 		parts = append(parts, t)
@@ -158,7 +165,58 @@ func (f *Function) Summarize(ctx context.Context, day events.Date) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	return merge(day, parts)
+	res, losers := merge(day, parts)
+	if len(losers) > 0 {
+		if err := f.takeBack(ctx, start, end, &res, losers); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+// takeBack removes from res the orders that counted in a partition although
+// another partition's version of them takes precedence (see merge). The
+// tally keeps no vendor per order, to stay small, so the partitions that
+// hold such orders are read again for their first valid version. It only
+// happens when an order_id is in several partitions.
+func (f *Function) takeBack(ctx context.Context, start, end time.Time, res *Result, losers map[int32]map[int64]struct{}) error {
+	var mu sync.Mutex
+	err := f.log.Scan(ctx, start, end, func(p int32, _ Expect) func(Record) {
+		pending := losers[p]
+		if len(pending) == 0 {
+			return nil
+		}
+		return func(r Record) {
+			if r.fast.ok {
+				if _, ok := pending[r.fast.id]; !ok {
+					return
+				}
+			}
+			order, ok := r.validOrder()
+			if !ok {
+				return
+			}
+			if _, ok := pending[order.OrderID]; !ok {
+				return
+			}
+			delete(pending, order.OrderID) // the first valid version is the one counted
+			mu.Lock()
+			res.Summary.Add(order.EmailVendedor, events.Sales{NOrdenes: -1, NSopaipillas: -order.NumeroSopaipillas})
+			if res.Summary.Ventas[order.EmailVendedor].NOrdenes == 0 {
+				delete(res.Summary.Ventas, order.EmailVendedor)
+			}
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for p, pending := range losers {
+		if len(pending) > 0 {
+			return fmt.Errorf("partition %d: %d orders counted at first are gone from the topic (retention?)", p, len(pending))
+		}
+	}
+	return nil
 }
 
 // errUnauthorized is a direct call without the configured token.

@@ -58,7 +58,7 @@ type fakeLog struct {
 	scans   [][2]time.Time // the windows asked for
 }
 
-func (l *fakeLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect int) func(Record)) error {
+func (l *fakeLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect Expect) func(Record)) error {
 	l.mu.Lock()
 	l.scans = append(l.scans, [2]time.Time{from, to})
 	l.mu.Unlock()
@@ -77,7 +77,10 @@ func (l *fakeLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 	for _, p := range partitions {
 		rs := byPartition[p]
 		sort.Slice(rs, func(i, j int) bool { return rs[i].Offset < rs[j].Offset })
-		visit := visitor(p, len(rs))
+		visit := visitor(p, Expect{Day: len(rs)})
+		if visit == nil {
+			continue
+		}
 		for _, r := range rs {
 			visit(r)
 		}

@@ -28,20 +28,12 @@ type fastOrder struct {
 	hash         uint64
 }
 
-// Header names and values of an order record (kafka_sarama binary mode).
+// Header values of an order record (kafka_sarama binary mode).
 var (
-	hContentType  = []byte("content-type")
-	hSpecVersion  = []byte("ce_specversion")
-	hID           = []byte("ce_id")
-	hSource       = []byte("ce_source")
-	hType         = []byte("ce_type")
-	hTime         = []byte("ce_time")
-	hSubject      = []byte("ce_subject")
-	hPartitionKey = []byte("ce_partitionkey")
-	vJSON         = []byte("application/json")
-	vSpecVersion  = []byte("1.0")
-	vSource       = []byte(events.SourceNewOrder)
-	vType         = []byte(events.TypeOrderCreated)
+	vJSON        = []byte("application/json")
+	vSpecVersion = []byte("1.0")
+	vSource      = []byte(events.SourceNewOrder)
+	vType        = []byte(events.TypeOrderCreated)
 )
 
 // decode fills o from an order record of exactly newOrder's shape and
@@ -53,42 +45,42 @@ func (o *fastOrder) decode(headers []*sarama.RecordHeader, value []byte) bool {
 	var seen uint8
 	for _, h := range headers {
 		var bit uint8
-		switch {
-		case bytes.Equal(h.Key, hContentType):
+		switch string(h.Key) { // compiled to a search on length and bytes: no allocation
+		case "content-type":
 			bit = 1 << 0
 			if !bytes.Equal(h.Value, vJSON) {
 				return false
 			}
-		case bytes.Equal(h.Key, hSpecVersion):
+		case "ce_specversion":
 			bit = 1 << 1
 			if !bytes.Equal(h.Value, vSpecVersion) {
 				return false
 			}
-		case bytes.Equal(h.Key, hID):
+		case "ce_id":
 			bit = 1 << 2
 			// The binding trims the id and refuses an empty one.
 			if len(h.Value) == 0 || len(bytes.TrimSpace(h.Value)) != len(h.Value) {
 				return false
 			}
 			o.eventID = h.Value
-		case bytes.Equal(h.Key, hSource):
+		case "ce_source":
 			bit = 1 << 3
 			if !bytes.Equal(h.Value, vSource) {
 				return false
 			}
-		case bytes.Equal(h.Key, hType):
+		case "ce_type":
 			bit = 1 << 4
 			if !bytes.Equal(h.Value, vType) {
 				return false
 			}
-		case bytes.Equal(h.Key, hTime):
+		case "ce_time":
 			bit = 1 << 5
 			if !isRFC3339UTC(h.Value) {
 				return false
 			}
-		case bytes.Equal(h.Key, hSubject):
+		case "ce_subject":
 			bit = 1 << 6 // any string: the binding only trims it
-		case bytes.Equal(h.Key, hPartitionKey):
+		case "ce_partitionkey":
 			bit = 1 << 7 // any string extension
 		default:
 			return false
@@ -123,11 +115,7 @@ func (o *fastOrder) decodeValue(v []byte) bool {
 	if o.vendor, v, ok = plainString(v); !ok {
 		return false
 	}
-	// Only canonical (lower-case) addresses: anything else is canonicalized
-	// by events.DecodeOrder on the slow path, and hashes differently.
-	if hasUpper(o.vendor) || hasUpper(o.cook) {
-		return false
-	}
+
 	if v, ok = bytes.CutPrefix(v, []byte(`,"numero_sopaipillas":`)); !ok {
 		return false
 	}
@@ -145,26 +133,19 @@ func (o *fastOrder) decodeValue(v []byte) bool {
 
 // plainString reads a JSON string body up to its closing quote and the
 // rest after it. Only printable ASCII that json.Marshal leaves as it is
-// qualifies: no escapes, no control characters, no <, > or &.
+// qualifies: no escapes, no control characters, no <, > or &; and no
+// upper case, as only canonical addresses (events.CanonicalEmail) hash as
+// the slow path's re-encoding does.
 func plainString(v []byte) ([]byte, []byte, bool) {
 	for i, c := range v {
 		switch {
 		case c == '"':
 			return v[:i], v[i+1:], i > 0
-		case c < 0x20 || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&':
+		case c < 0x20 || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 'A' && c <= 'Z':
 			return nil, nil, false
 		}
 	}
 	return nil, nil, false
-}
-
-func hasUpper(b []byte) bool {
-	for _, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			return true
-		}
-	}
-	return false
 }
 
 // plainInt reads a positive integer without sign, leading zero, fraction or

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestFastPathMatchesBinding(t *testing.T) {
 			tc.mutate(second)
 			// alone: the unusual record as the first version of the order.
 			for _, msgs := range [][]*sarama.ConsumerMessage{{first, second}, {second}} {
-				slow, fast := newPartitionTally(0, start, end, 0), newPartitionTally(0, start, end, 0)
+				slow, fast := newPartitionTally(0, start, end, Expect{}), newPartitionTally(0, start, end, Expect{})
 				for _, m := range msgs {
 					slow.add(slowRecordOf(context.Background(), m))
 					fr := recordOf(context.Background(), m)
@@ -138,30 +139,36 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	o := func(id, n int64, vendor string) events.Order {
 		return events.Order{OrderID: id, EmailVendedor: vendor, EmailCocinero: seedCook, NumeroSopaipillas: n}
 	}
-	tally := func(partition int32, records ...*sarama.ConsumerMessage) *partitionTally {
-		p := newPartitionTally(partition, start, end, 0)
-		for _, m := range records {
-			p.add(recordOf(context.Background(), m))
+	var records []Record
+	put := func(partition int32, msgs ...*sarama.ConsumerMessage) {
+		for _, m := range msgs {
+			m.Partition = partition
+			records = append(records, recordOf(context.Background(), m))
 		}
-		return p
 	}
-	p0 := tally(0,
+	put(0,
 		orderRecord(t, o(1, 10, "a@x.cl"), start.Add(2*time.Hour), 0),
 		orderRecord(t, o(2, 20, "a@x.cl"), start.Add(time.Hour), 1),
 		orderRecord(t, o(4, 40, "a@x.cl"), start.Add(time.Hour), 2),
+		orderRecord(t, o(5, 50, "a@x.cl"), start.Add(time.Hour), 3),
 	)
-	p1 := tally(1,
+	put(1,
 		orderRecord(t, o(1, 11, "b@x.cl"), start.Add(time.Hour), 0),    // same day: partition 0's counts
 		orderRecord(t, o(2, 21, "b@x.cl"), start.Add(-time.Minute), 1), // before the day: the order is not today's
 		orderRecord(t, o(3, 30, "b@x.cl"), start.Add(time.Hour), 2),    // only here
 		orderRecord(t, o(4, 41, "b@x.cl"), start.Add(time.Hour), 3),    // as early: partition 0's counts
+		orderRecord(t, o(5, 51, "b@x.cl"), end.Add(time.Hour), 4),      // after the day: partition 0's counts
 	)
-	got := mustMerge(t, day, p0, p1).Summary.Ventas
+	f := New(&fakeLog{records: records}, nil, Options{Location: loc, Timeout: time.Minute, Now: time.Now}, slog.New(slog.DiscardHandler))
+	res, err := f.Summarize(context.Background(), day)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]events.Sales{
-		"a@x.cl": {NOrdenes: 2, NSopaipillas: 50},
+		"a@x.cl": {NOrdenes: 3, NSopaipillas: 100},
 		"b@x.cl": {NOrdenes: 1, NSopaipillas: 30},
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, res.Summary.Ventas); d != "" {
 		t.Errorf("merged ventas (-want, +got):\n%s", d)
 	}
 }
@@ -184,7 +191,7 @@ func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
 				}
 			}
 			m.Headers = kept
-			tally := newPartitionTally(0, start, end, 0)
+			tally := newPartitionTally(0, start, end, Expect{})
 			tally.add(recordOf(context.Background(), m))
 			got := mustMerge(t, day, tally)
 			if len(got.Summary.Ventas) != 0 || got.SkippedRecords != 1 {
@@ -196,9 +203,9 @@ func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
 
 func mustMerge(t *testing.T, day events.Date, parts ...*partitionTally) Result {
 	t.Helper()
-	res, err := merge(day, parts)
-	if err != nil {
-		t.Fatalf("merge: %v", err)
+	res, losers := merge(day, parts)
+	if len(losers) > 0 {
+		t.Fatalf("merge: orders in several partitions: %v", losers)
 	}
 	return res
 }
@@ -246,7 +253,7 @@ func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
 				m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte("ce_specversion"), Value: []byte("1.0")},
 					&sarama.RecordHeader{Key: []byte("ce_type"), Value: []byte(events.TypeOrderCreated)})
 			}
-			tally := newPartitionTally(0, start, end, 0)
+			tally := newPartitionTally(0, start, end, Expect{})
 			tally.add(recordOf(context.Background(), m))
 			got := mustMerge(t, day, tally)
 			var vendors []string
@@ -270,7 +277,7 @@ func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
 		})
 	}
 	t.Run("letter case variants are one vendor", func(t *testing.T) {
-		tally := newPartitionTally(0, start, end, 0)
+		tally := newPartitionTally(0, start, end, Expect{})
 		for i, v := range []string{"pedro@EXAMPLE.com", "pedro@example.com", "Pedro@Example.Com"} {
 			tally.add(recordOf(context.Background(), &sarama.ConsumerMessage{Offset: int64(i), Value: []byte(order(20+i, v, 5*(i+1))), Timestamp: start.Add(time.Hour)}))
 		}

@@ -82,13 +82,17 @@ type KafkaLog struct {
 	Topic   string
 }
 
-// Scan reads every committed record of every partition, from the oldest
+// Scan reads every committed record of every partition (but those whose
+// visitor is nil), from the oldest
 // the topic keeps to its last stable offset when Scan starts
 // (kafka.ReadCommitted). from and to only size the tally: the broker's
 // time index estimates how many records the day has.
-func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect int) func(Record)) error {
+func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect Expect) func(Record)) error {
 	return kafka.ReadCommitted(ctx, l.Client, l.Brokers, l.Topic, func(r kafka.Range) kafka.Visit {
 		visit := visitor(r.Partition, l.estimate(r, from, to))
+		if visit == nil {
+			return nil
+		}
 		return func(m *sarama.ConsumerMessage) error {
 			visit(recordOf(ctx, m))
 			return nil
@@ -96,18 +100,24 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 	})
 }
 
-// estimate is how many records of r the time index places in [from, to):
-// exact when timestamps are in offset order, a hint otherwise.
-func (l KafkaLog) estimate(r kafka.Range, from, to time.Time) int {
+// estimate places r's records before, in and after [from, to) by the
+// broker's time index: exact when timestamps are in offset order, a hint
+// otherwise.
+func (l KafkaLog) estimate(r kafka.Range, from, to time.Time) Expect {
+	size := int(r.End - r.Start)
 	start, err1 := l.Client.GetOffset(l.Topic, r.Partition, from.UnixMilli())
 	end, err2 := l.Client.GetOffset(l.Topic, r.Partition, to.UnixMilli())
-	if err1 != nil || err2 != nil || start < 0 {
-		return 0
+	if err1 != nil || err2 != nil {
+		return Expect{Day: size}
 	}
-	if end < 0 || end > r.End {
-		end = r.End
+	clamp := func(o int64) int64 {
+		if o < 0 || o > r.End { // -1: nothing stamped at or after
+			return r.End
+		}
+		return max(o, r.Start)
 	}
-	return int(max(0, min(end-start, r.End-r.Start)))
+	start, end = clamp(start), clamp(end)
+	return Expect{Before: int(start - r.Start), Day: int(max(0, end-start)), After: int(r.End - max(end, start))}
 }
 
 // recordOf decodes one record of the order topic. A record exactly as

@@ -2,7 +2,6 @@ package dailysummary
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -59,60 +58,36 @@ const maxConflictsReported = 100
 // maxKnownAddresses bounds the addresses a partition remembers as valid.
 const maxKnownAddresses = 1 << 16
 
-// A first version in the day is packed into 64 bits, as a busy day keeps
-// millions of them: vendor index (22 bits), numero_sopaipillas (10 bits),
-// a 32-bit hash of the canonical body (to tell a retry from a conflict).
-const (
-	vendorBits = 22
-	maxVendors = 1 << vendorBits
-	nBits      = 10
-)
-
-// numero_sopaipillas fits its bits.
-const _ = uint(1<<nBits - 1 - events.MaxSopaipillas)
-
-func pack(vendor uint32, n int64, hash uint64) uint64 {
-	return uint64(vendor)<<(64-vendorBits) | uint64(n)<<32 | hash&0xffffffff
-}
-
-func unpack(v uint64) (vendor uint32, n int64, hash uint32) {
-	return uint32(v >> (64 - vendorBits)), int64(v >> 32 & (1<<nBits - 1)), uint32(v)
-}
-
-// errTooManyVendors fails a summary rather than count a vendor wrong.
-var errTooManyVendors = fmt.Errorf("more than %d distinct vendors in one partition", maxVendors)
-
 // partitionTally counts one partition, read whole in offset order. The
 // first record of an order_id in the partition is the order's version
 // there and its timestamp gives the order's day; later records of that
-// order_id never count, whatever their timestamps. It keeps, per order_id
-// seen, only what the day needs: the packed first version of orders of the
-// day, and the bare ids of orders of other days (which must not be counted
-// again when a retry of theirs is stamped in the day).
+// order_id never count, whatever their timestamps. Sales are added up as
+// first versions arrive. Per order_id it keeps only what the day needs:
+// for an order of the day a 32-bit hash of its body (to tell a retry from
+// a conflict), for orders of other days the bare id (so that a retry of
+// theirs stamped in the day is not counted).
 type partitionTally struct {
 	partition  int32
-	start, end int64 // the day, Unix ms
-	inDay      map[int64]uint64
-	before     map[int64]struct{} // first version stamped before the day
-	after      map[int64]struct{} // first version stamped after the day
-	vendorIdx  map[string]uint32  // address as written → vendor index
-	canonIdx   map[string]uint32  // canonical address → vendor index
-	names      []string           // canonical address by index
-	sales      []events.Sales     // by vendor index
+	start, end int64             // the day, Unix ms
+	inDay      *idTable          // body hash of the first version
+	before     *idTable          // first version stamped before the day
+	after      *idTable          // first version stamped after the day
+	vendorIdx  map[string]uint32 // address as written → vendor index
+	canonIdx   map[string]uint32 // canonical address → vendor index
+	names      []string          // canonical address by index
+	sales      []events.Sales    // by vendor index
 	valid      map[string]struct{}
 	skipped    map[string]int
 	conflicts  []Conflict
 	nConflicts int
 	read       int // order records stamped in the day
-	err        error
 }
 
-// newPartitionTally counts partition p for the day [start, end); expect is
-// an estimate of the day's orders in the partition, to size the tables
-// once instead of growing them.
-func newPartitionTally(p int32, start, end time.Time, expect int) *partitionTally {
+// newPartitionTally counts partition p for the day [start, end); expect
+// sizes the tables once instead of growing them.
+func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
-		inDay: make(map[int64]uint64, expect), before: map[int64]struct{}{}, after: map[int64]struct{}{},
+		inDay: newIDTable(expect.Day, true), before: newIDTable(expect.Before, false), after: newIDTable(expect.After, false),
 		vendorIdx: map[string]uint32{}, canonIdx: map[string]uint32{}, valid: map[string]struct{}{}, skipped: map[string]int{}}
 }
 
@@ -168,10 +143,21 @@ func (r Record) decode() (events.Order, string, string) {
 	return events.Order{}, "", SkipNotAnOrder
 }
 
+// validOrder returns the valid order a record carries, if any.
+func (r Record) validOrder() (events.Order, bool) {
+	if r.fast.ok {
+		o, err := events.DecodeOrder(r.fast.value)
+		return o, err == nil
+	}
+	o, _, reason := r.decode()
+	return o, reason == ""
+}
+
 // fastValid checks a fast-path record's addresses with events.DecodeOrder
-// the first time each is seen: validity is a property of the address.
+// the first time each is seen: validity is a property of the address. A
+// vendor already interned was valid when it was.
 func (t *partitionTally) fastValid(o *fastOrder) bool {
-	_, vendorOK := t.valid[string(o.vendor)]
+	_, vendorOK := t.vendorIdx[string(o.vendor)]
 	_, cookOK := t.valid[string(o.cook)]
 	if vendorOK && cookOK {
 		return true
@@ -180,7 +166,6 @@ func (t *partitionTally) fastValid(o *fastOrder) bool {
 		return false
 	}
 	if len(t.valid) < maxKnownAddresses {
-		t.valid[string(o.vendor)] = struct{}{}
 		t.valid[string(o.cook)] = struct{}{}
 	}
 	return true
@@ -189,11 +174,13 @@ func (t *partitionTally) fastValid(o *fastOrder) bool {
 // count keeps the first version of an order and reports later ones with
 // another body as conflicts of the day's orders.
 func (t *partitionTally) count(id int64, hash uint64, vendor []byte, n int64, at int64, r Record, eventID string) {
-	if at >= t.start && at < t.end {
+	inDay := at >= t.start && at < t.end
+	if inDay {
 		t.read++
 	}
-	if prev, ok := t.inDay[id]; ok {
-		if _, _, h := unpack(prev); h != uint32(hash) {
+	slot, ok := t.inDay.find(id)
+	if ok {
+		if t.inDay.vals[slot] != uint32(hash) {
 			t.nConflicts++
 			if len(t.conflicts) < maxConflictsReported {
 				t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset})
@@ -201,40 +188,30 @@ func (t *partitionTally) count(id int64, hash uint64, vendor []byte, n int64, at
 		}
 		return
 	}
-	if _, ok := t.before[id]; ok {
-		return
-	}
-	if _, ok := t.after[id]; ok {
+	if t.before.has(id) || t.after.has(id) {
 		return
 	}
 	switch {
 	case at < t.start:
-		t.before[id] = struct{}{}
+		t.before.add(id, 0)
 	case at >= t.end:
-		t.after[id] = struct{}{}
+		t.after.add(id, 0)
 	default:
-		v, ok := t.vendor(vendor)
-		if !ok {
-			t.err = errTooManyVendors
-			return
-		}
-		t.inDay[id] = pack(v, n, hash)
+		t.inDay.addAt(slot, id, uint32(hash))
+		v := t.vendor(vendor)
 		t.sales[v].NOrdenes++
 		t.sales[v].NSopaipillas += n
 	}
 }
 
 // vendor interns a vendor address under its canonical form.
-func (t *partitionTally) vendor(addr []byte) (uint32, bool) {
+func (t *partitionTally) vendor(addr []byte) uint32 {
 	if i, ok := t.vendorIdx[string(addr)]; ok {
-		return i, true
+		return i
 	}
 	canon := events.CanonicalEmail(string(addr))
 	i, ok := t.canonIdx[canon]
 	if !ok {
-		if len(t.names) >= maxVendors {
-			return 0, false
-		}
 		i = uint32(len(t.names))
 		t.names = append(t.names, canon)
 		t.sales = append(t.sales, events.Sales{})
@@ -243,7 +220,7 @@ func (t *partitionTally) vendor(addr []byte) (uint32, bool) {
 	if len(t.vendorIdx) < maxKnownAddresses {
 		t.vendorIdx[string(addr)] = i
 	}
-	return i, true
+	return i
 }
 
 // Result is a summary with what was seen while making it.
@@ -264,14 +241,13 @@ type Result struct {
 // whose first versions are in several partitions (a repartitioned topic, a
 // producer keying by something else) counts in the earliest of their days,
 // and within one day in the lowest-numbered partition: a partition's order
-// of the day is dropped if another partition saw it first before the day,
-// or in the day at a lower partition number.
-func merge(day events.Date, parts []*partitionTally) (Result, error) {
+// of the day loses if another partition saw it first before the day, or in
+// the day at a lower partition number. The losers, by partition, are
+// returned: their numbers are still in the summary and must be taken back
+// out (Function.takeBack). Normally there are none.
+func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int64]struct{}) {
 	res := Result{Summary: events.NewSummary(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {
-		if p.err != nil {
-			return Result{}, p.err
-		}
 		res.OrdersRead += p.read
 		for reason, n := range p.skipped {
 			res.SkippedRecords += n
@@ -283,27 +259,31 @@ func merge(day events.Date, parts []*partitionTally) (Result, error) {
 				res.Conflicts = append(res.Conflicts, c)
 			}
 		}
-	}
-	shared := sharedIDs(parts)
-	for _, p := range parts {
-		sales := p.sales
-		if shared.dup != nil {
-			sales = append([]events.Sales(nil), p.sales...)
-			for id, v := range p.inDay {
-				if shared.maybe(id) && !counts(parts, p, id) {
-					vendor, n, _ := unpack(v)
-					sales[vendor].NOrdenes--
-					sales[vendor].NSopaipillas -= n
-				}
-			}
-		}
-		for v, s := range sales {
+		for v, s := range p.sales {
 			if s.NOrdenes > 0 {
 				res.Summary.Add(p.names[v], s)
 			}
 		}
 	}
-	return res, nil
+	var losers map[int32]map[int64]struct{}
+	shared := sharedIDs(parts)
+	if shared.dup == nil {
+		return res, nil
+	}
+	for _, p := range parts {
+		p.inDay.each(func(id int64, _ uint32) {
+			if shared.maybe(id) && !counts(parts, p, id) {
+				if losers == nil {
+					losers = map[int32]map[int64]struct{}{}
+				}
+				if losers[p.partition] == nil {
+					losers[p.partition] = map[int64]struct{}{}
+				}
+				losers[p.partition][id] = struct{}{}
+			}
+		})
+	}
+	return res, losers
 }
 
 // counts reports whether p's version of order id, in the day, is the one
@@ -313,10 +293,7 @@ func counts(parts []*partitionTally, p *partitionTally, id int64) bool {
 		if q == p {
 			continue
 		}
-		if _, ok := q.before[id]; ok {
-			return false
-		}
-		if _, ok := q.inDay[id]; ok && q.partition < p.partition {
+		if q.before.has(id) || q.inDay.has(id) && q.partition < p.partition {
 			return false
 		}
 	}
@@ -338,7 +315,7 @@ type idFilter struct {
 func sharedIDs(parts []*partitionTally) idFilter {
 	total := 0
 	for _, p := range parts {
-		total += len(p.inDay) + len(p.before)
+		total += p.inDay.len() + p.before.len()
 	}
 	if len(parts) < 2 || total == 0 {
 		return idFilter{}
@@ -353,18 +330,12 @@ func sharedIDs(parts []*partitionTally) idFilter {
 		// An id is in at most one of a partition's sets: look all of a
 		// partition's up before marking them, so that none of them looks
 		// shared with itself.
-		for id := range p.inDay {
-			f.check(seen, id)
-		}
-		for id := range p.before {
-			f.check(seen, id)
-		}
-		for id := range p.inDay {
-			f.mark(seen, id)
-		}
-		for id := range p.before {
-			f.mark(seen, id)
-		}
+		check := func(id int64, _ uint32) { f.check(seen, id) }
+		mark := func(id int64, _ uint32) { f.mark(seen, id) }
+		p.inDay.each(check)
+		p.before.each(check)
+		p.inDay.each(mark)
+		p.before.each(mark)
 	}
 	return f
 }

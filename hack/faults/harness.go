@@ -26,6 +26,8 @@ var scenarios = []scenario{
 	{"4b", "two dailySummary replicas; summaries during a cluster-node restart", scenarioSummaryCluster},
 	{"5", "poison records on the order topic among valid orders", scenarioPoison},
 	{"6", "SMTP down and sendMail SIGKILLed mid-fan-out (300 vendors)", scenarioMail},
+	{"7", "timestamp disorder: future poison, late copies, skewed orders on a CreateTime topic", scenarioTimestamps},
+	{"8", "transactional producer: committed and aborted orders, markers last", scenarioTransactions},
 }
 
 // harness owns everything a run starts: brokers, function processes and the
@@ -35,7 +37,7 @@ type harness struct {
 	logs string
 	pids string
 
-	single  *kafkaCluster // one node: scenarios 1, 3, 4a, 5, 6
+	single  *kafkaCluster // one node: scenarios 1, 3, 4a, 5, 6, 7, 8
 	cluster *kafkaCluster // three nodes: scenarios 2, 4b
 
 	tag       string         // the scenario run going on: its id, "-2" added when run again

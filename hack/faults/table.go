@@ -70,7 +70,9 @@ const legend = "sent: distinct orders (emails due in 6); 2xx: orders acknowledge
 	"counted: orders in the summary (emails received in 6); lost: acknowledged but missing from the topic or the summary " +
 	"(vendors without email in 6); double-counted: counted minus distinct orders on the topic (extra emails in 6); " +
 	"longest unavailability: longest time newOrder gave no 2xx to any client while the fault was on, " +
-	"whether requests failed or hung."
+	"whether requests failed or hung. In 7 and 8 sent and 2xx also hold the orders written straight onto the topic " +
+	"(acknowledged by Kafka, or in a committed transaction), every order has its own vendor so that the summaries show " +
+	"where each counted, and an aborted order counted is double-counted."
 
 func count(n int) string {
 	if n == na {

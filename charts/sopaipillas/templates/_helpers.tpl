@@ -52,3 +52,25 @@ KAFKA_CLIENT_ID, which names the function in broker logs and quotas.
 {{- dict "host" .Values.sendMail.smtp.host "port" .Values.sendMail.smtp.port "tls" .Values.sendMail.smtp.tls | toJson -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+sopaipillas.goMemLimit is 90% of a Kubernetes memory quantity (the context,
+e.g. 512Mi, 0.5Gi, 1G or a number of bytes) in Go's GOMEMLIMIT syntax, whole
+MiB rounded down: 512Mi gives 460MiB.
+*/}}
+{{- define "sopaipillas.goMemLimit" -}}
+{{- $units := dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 -}}
+{{- $limit := . -}}
+{{- $q := . -}}
+{{- if not (kindIs "string" $q) }}{{ $q = printf "%f" (float64 $q) }}{{ end -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $number $q -}}
+{{- if or (not $number) (not (hasKey $units $unit)) -}}
+{{- fail (printf "memory limit %v is not a quantity GOMEMLIMIT can be derived from" $limit) -}}
+{{- end -}}
+{{- $mib := floor (divf (mulf (float64 $number) (get $units $unit) 0.9) 1048576) | int64 -}}
+{{- if lt $mib 1 -}}
+{{- fail (printf "memory limit %v is too small for a GOMEMLIMIT" $limit) -}}
+{{- end -}}
+{{- printf "%dMiB" $mib -}}
+{{- end }}

@@ -32,7 +32,8 @@ const fetchMaxBytes = 1 << 20
 
 // ReadCommitted reads every partition of topic from its log start offset up
 // to its last stable offset as of the call, and hands each committed data
-// record to the Visit that visitor(r) returns for the partition's Range.
+// record to the Visit that visitor(r) returns for the partition's Range (a
+// nil Visit skips the partition).
 // It is read_committed (KIP-98): records of aborted transactions and control
 // markers are never visited. The end is fixed by offsets, not timestamps,
 // and reached whatever lies just before it (a commit marker, an aborted
@@ -77,7 +78,11 @@ func ReadCommitted(ctx context.Context, client sarama.Client, bootstrap []string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := readRange(ctx, clients[i%len(clients)], topic, r, visitor(r)); err != nil {
+			visit := visitor(r)
+			if visit == nil {
+				return // the caller needs nothing of this partition
+			}
+			if err := readRange(ctx, clients[i%len(clients)], topic, r, visit); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
 		}()
