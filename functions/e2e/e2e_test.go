@@ -300,8 +300,19 @@ func (s *system) delivered() []devstack.Caught {
 	return got
 }
 
-// report is the numbers an email carries, read from its plain-text part.
-type report struct{ To, Fecha, Ordenes, Sopaipillas string }
+// report is what an email says, read from its subject and its plain-text
+// part.
+type report struct {
+	To, Kind, Fecha, Estado, Ordenes, Sopaipillas string
+	// Vendedores are a cook's rows: "vendor orders sopaipillas".
+	Vendedores []string
+}
+
+// Report kinds, by the subject's title.
+const (
+	vendorReport = "Reporte de sopaipillas"
+	cookReport   = "Reporte de cocina"
+)
 
 func parseReport(t *testing.T, raw []byte) report {
 	t.Helper()
@@ -339,18 +350,38 @@ func parseReport(t *testing.T, raw []byte) report {
 	if diff := cmp.Diff([]string{"text/plain", "text/html"}, parts); diff != "" {
 		t.Errorf("parts (-want, +got):\n%s", diff)
 	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("subject: %v", err)
+	}
 	r := report{To: msg.Header.Get("To")}
-	for _, line := range strings.Split(text, "\n") {
+	r.Kind, _, _ = strings.Cut(subject, " — ")
+	inTable := false
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		if inTable {
+			if f := strings.Fields(line); len(f) == 3 {
+				r.Vendedores = append(r.Vendedores, strings.Join(f, " "))
+				continue
+			}
+			inTable = false
+		}
 		k, v, ok := strings.Cut(line, ": ")
 		switch {
+		case strings.HasPrefix(line, "Vendedor "):
+			inTable = true
 		case !ok:
 		case k == "Fecha":
 			r.Fecha = strings.TrimSpace(v)
-		case k == "Cantidad de ordenes recibidas":
+		case k == "Estado":
+			r.Estado = strings.TrimSpace(v)
+		case k == "Cantidad de ordenes recibidas", k == "Cantidad de ordenes cocinadas":
 			r.Ordenes = strings.TrimSpace(v)
-		case k == "Cantidad de sopaipillas vendidas":
+		case k == "Cantidad de sopaipillas vendidas", k == "Cantidad de sopaipillas cocinadas":
 			r.Sopaipillas = strings.TrimSpace(v)
 		}
+	}
+	if want := r.Kind + " — " + r.Fecha + " — " + r.Estado; subject != want {
+		t.Errorf("subject %q, want %q", subject, want)
 	}
 	return r
 }

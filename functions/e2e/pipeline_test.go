@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 )
 
 // TestPipeline: orders → newOrder → topic order → dailySummary → topic
@@ -63,6 +64,14 @@ func TestPipeline(t *testing.T) {
 			if diff := cmp.Diff(wantToday, gotToday.Summary); diff != "" {
 				t.Errorf("today's summary (-want, +got):\n%s", diff)
 			}
+			if gotToday.ReportStatus != events.StatusPartial {
+				t.Errorf("today's report is %q, want partial", gotToday.ReportStatus)
+			}
+			// Another vendor orders today: asked again, only the readers
+			// whose numbers changed (that vendor and the cook) get a new
+			// partial report; vendor_tarea2's is unchanged.
+			s.order(tStart.Add(2*time.Minute), 21, "otra@yopmail.com", 4)
+			laterToday := s.summarize(today)
 
 			// The summary topic holds exactly the contract's JSON.
 			onTopic := s.summaryEvents()
@@ -71,23 +80,39 @@ func TestPipeline(t *testing.T) {
 				t.Errorf("summary event data (-want, +got):\n%s", diff)
 			}
 
-			// One email per vendor per distinct summary: 3 for yesterday
-			// (published twice with the same id), 1 for today.
+			// Yesterday (published twice with the same content): one final
+			// email per vendor and one for the cook. Today: a partial per
+			// reader, and a second one for the readers whose numbers the
+			// later order changed.
 			mails := s.delivered()
 			var reports []report
 			for _, m := range mails {
 				reports = append(reports, parseReport(t, m.Raw))
 			}
-			sort.Slice(reports, func(i, j int) bool { return reports[i].Fecha+reports[i].To < reports[j].Fecha+reports[j].To })
+			hour := func(r dailysummary.Response) string { return r.CountedUntil.In(santiago).Format("15:04") }
+			const cook = "<asdasdasda@yopmail.com>"
+			final, partial := "Resumen final", "Resumen parcial, hasta las "
 			wantReports := []report{
-				{To: "<otra@yopmail.com>", Fecha: yesterday.String(), Ordenes: "2", Sopaipillas: "12"},
-				{To: "<tarde@yopmail.com>", Fecha: yesterday.String(), Ordenes: "1", Sopaipillas: "2"},
-				{To: "<vendor_tarea2@yopmail.com>", Fecha: yesterday.String(), Ordenes: "1", Sopaipillas: "101"},
-				{To: "<vendor_tarea2@yopmail.com>", Fecha: today.String(), Ordenes: "1", Sopaipillas: "9"},
+				{To: "<otra@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: final, Ordenes: "2", Sopaipillas: "12"},
+				{To: "<tarde@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: final, Ordenes: "1", Sopaipillas: "2"},
+				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: final, Ordenes: "1", Sopaipillas: "101"},
+				{To: cook, Kind: cookReport, Fecha: yesterday.String(), Estado: final, Ordenes: "4", Sopaipillas: "115",
+					Vendedores: []string{"otra@yopmail.com 2 12", "tarde@yopmail.com 1 2", "vendor_tarea2@yopmail.com 1 101"}},
+				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: today.String(), Estado: partial + hour(gotToday), Ordenes: "1", Sopaipillas: "9"},
+				{To: cook, Kind: cookReport, Fecha: today.String(), Estado: partial + hour(gotToday), Ordenes: "1", Sopaipillas: "9",
+					Vendedores: []string{"vendor_tarea2@yopmail.com 1 9"}},
+				{To: "<otra@yopmail.com>", Kind: vendorReport, Fecha: today.String(), Estado: partial + hour(laterToday), Ordenes: "1", Sopaipillas: "4"},
+				{To: cook, Kind: cookReport, Fecha: today.String(), Estado: partial + hour(laterToday), Ordenes: "2", Sopaipillas: "13",
+					Vendedores: []string{"otra@yopmail.com 1 4", "vendor_tarea2@yopmail.com 1 9"}},
 			}
-			sort.Slice(wantReports, func(i, j int) bool {
-				return wantReports[i].Fecha+wantReports[i].To < wantReports[j].Fecha+wantReports[j].To
-			})
+			order := func(rs []report) {
+				sort.Slice(rs, func(i, j int) bool {
+					a, b := rs[i], rs[j]
+					return a.Fecha+a.To+a.Ordenes+a.Estado < b.Fecha+b.To+b.Ordenes+b.Estado
+				})
+			}
+			order(reports)
+			order(wantReports)
 			if diff := cmp.Diff(wantReports, reports); diff != "" {
 				t.Errorf("emails (-want, +got):\n%s", diff)
 			}
