@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 )
 
 const testFrom = "reportes@sopaipillas.example"
+
+var topicUnsafe = regexp.MustCompile(`[^a-z0-9._-]+`)
 
 // ledgerKinds are the ledgers every delivery test runs against: the
 // protocol in memory, and in Kafka (the in-process kfake broker, or the real
@@ -37,7 +40,9 @@ func newTestLedger(t *testing.T, kind string, lease time.Duration, now func() ti
 		j := &memJournal{}
 		return testLedger{Ledger: newProtocolLedger(j, lease, now), mem: j}
 	}
-	topic := "mail-sent-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())) + "-" + randomID()
+	// Kafka takes ASCII letters, digits, '.', '_' and '-', up to 249.
+	name := topicUnsafe.ReplaceAllString(strings.ToLower(t.Name()), "-")
+	topic := "mail-sent-" + name[:min(len(name), 200)] + "-" + randomID()
 	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
 	if os.Getenv("KAFKA_BROKERS") == "" {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
