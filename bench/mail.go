@@ -82,7 +82,7 @@ func (b *bench) mail(ctx context.Context) error {
 	for i := range vendors {
 		s.Ventas[vendorAddr(i)] = events.Sales{NOrdenes: int64(i + 1), NSopaipillas: int64(10 * (i + 1))}
 	}
-	e, err := events.NewSummaryEvent(s)
+	e, err := events.NewSummaryEvent(s, events.ReportMeta{Status: events.StatusFinal, CountedUntil: time.Now(), Computed: time.Now()})
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,49 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
+
+// decodeStrict decodes a report's data into v as its schema reads it: names
+// match exactly (encoding/json would take "N_SOPAIPILLAS" for
+// n_sopaipillas), members the type does not name are refused at any depth,
+// and so are duplicate names and invalid UTF-8 (encoding/json/v2's
+// defaults). Errors name the member, as a JSON Pointer.
+func decodeStrict(data []byte, v any) error {
+	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+	if err == nil {
+		return nil
+	}
+	var ptr jsontext.Pointer
+	var se *jsonv2.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &se):
+		ptr = se.JSONPointer
+	case errors.As(err, &syn):
+		ptr = syn.JSONPointer
+	}
+	return &ValidationError{Fields: []FieldError{{Field: fieldName(ptr), Detail: "does not match the schema: " + err.Error()}}}
+}
+
+// fieldName writes a JSON Pointer as the field names of Validate: members
+// keyed by an address in brackets, others after a dot:
+// /ventas/a@b.cl/n_ordenes is ventas[a@b.cl].n_ordenes.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		switch {
+		case b.Len() == 0:
+			b.WriteString(tok)
+		case strings.Contains(tok, "@"):
+			b.WriteString("[" + tok + "]")
+		default:
+			b.WriteString("." + tok)
+		}
+	}
+	return b.String()
+}
 
 // decodeObject splits a JSON object into its members, refusing what
 // encoding/json would silently accept: invalid UTF-8, duplicate keys at any

@@ -48,7 +48,7 @@ func compileSchemas(t *testing.T) map[string]*jsonschema.Schema {
 		}
 		out[name] = s
 	}
-	if diff := cmp.Diff([]string{"order.json", "summary-request.json", "summary.json"}, sortedKeys(out)); diff != "" {
+	if diff := cmp.Diff([]string{"cookreport.json", "order.json", "summary-request.json", "summary.json"}, sortedKeys(out)); diff != "" {
 		t.Errorf("schemas (-want, +got):\n%s", diff)
 	}
 	return out
@@ -89,6 +89,13 @@ func TestSchemasAgreeWithGo(t *testing.T) {
 		e.SetType(TypeSummaryCreated)
 		e.DataEncoded = []byte(doc)
 		_, err := SummaryFromEvent(e)
+		return err == nil
+	}
+	goCooks := func(doc string) bool {
+		e := cloudevents.NewEvent()
+		e.SetType(TypeCookReportCreated)
+		e.DataEncoded = []byte(doc)
+		_, err := CookReportFromEvent(e)
 		return err == nil
 	}
 	tests := []struct {
@@ -159,6 +166,19 @@ func TestSchemasAgreeWithGo(t *testing.T) {
 		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":1,"total":1}},"fecha":"13/11/2021"}`},
 		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":2}},"fecha":"13/11/2021"}`, goStricter: "a schema cannot compare two fields"},
 		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{},"fecha":"31/02/2025"}`, goStricter: "a pattern cannot know the calendar"},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":3,"n_ordenes":1,"N_SOPAIPILLAS":999}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"N_Sopaipillas":3,"N_Ordenes":1}},"fecha":"13/11/2021"}`},
+
+		{schema: "cookreport.json", goValid: goCooks, want: true, doc: `{"cocineros":{},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, want: true, doc: `{"cocineros":{"c@d.cl":{"n_sopaipillas":15,"n_ordenes":2,"vendedores":{"a@b.cl":{"n_sopaipillas":10,"n_ordenes":1},"e@f.cl":{"n_sopaipillas":5,"n_ordenes":1}}}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{"c@d.cl":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{"cook":{"n_sopaipillas":1,"n_ordenes":1,"vendedores":{}}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{"c@d.cl":{"n_sopaipillas":1,"n_ordenes":1,"vendedores":{"vendor":{"n_sopaipillas":1,"n_ordenes":1}}}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{"c@d.cl":{"n_sopaipillas":0,"n_ordenes":1,"vendedores":{}}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{"c@d.cl":{"n_sopaipillas":1,"n_ordenes":1,"vendedores":{},"extra":1}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{"c@d.cl":{"N_SOPAIPILLAS":1,"n_sopaipillas":1,"n_ordenes":1,"vendedores":{}}},"fecha":"13/11/2021"}`},
+		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocineros":{},"fecha":"2021-11-13"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema+" "+tt.doc[:min(len(tt.doc), 60)], func(t *testing.T) {

@@ -1,10 +1,6 @@
 package events
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -74,39 +70,35 @@ func (s Summary) Validate() error {
 	return nil
 }
 
-// SummaryEventID is the CloudEvent id of a summary: the day and a hash of the
-// content. Publishing the same summary twice gives the same id (sendMail
-// treats it as a redelivery); a summary with changed numbers gets a new one.
+// SummaryEventID is the CloudEvent id of a final summary: the day and a
+// hash of the content. Publishing the same summary twice gives the same id
+// (sendMail treats it as a redelivery); a summary with changed numbers gets
+// a new one. A partial summary's id also says "partial" (see reportID).
 func SummaryEventID(s Summary) (string, error) {
 	d, err := ParseDate(s.Fecha)
 	if err != nil {
 		return "", err
 	}
-	b, err := json.Marshal(s) // map keys are sorted: the bytes are canonical
-	if err != nil {
-		return "", fmt.Errorf("encoding summary: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return "summary-" + d.ISO() + "-" + hex.EncodeToString(sum[:8]), nil
+	return reportID("summary", d, StatusFinal, s)
 }
 
-// NewSummaryEvent builds the event dailySummary publishes.
-func NewSummaryEvent(s Summary) (cloudevents.Event, error) {
+// NewSummaryEvent builds the event dailySummary publishes: the seed's JSON
+// as data, meta as the time and the report extensions.
+func NewSummaryEvent(s Summary, meta ReportMeta) (cloudevents.Event, error) {
 	if err := s.Validate(); err != nil {
 		return cloudevents.Event{}, fmt.Errorf("building summary event: %w", err)
 	}
-	id, err := SummaryEventID(s)
+	d, err := ParseDate(s.Fecha)
+	if err != nil {
+		return cloudevents.Event{}, err
+	}
+	id, err := reportID("summary", d, meta.Status, s)
 	if err != nil {
 		return cloudevents.Event{}, err
 	}
 	e := cloudevents.NewEvent()
-	e.SetID(id)
-	e.SetType(TypeSummaryCreated)
-	e.SetSource(SourceDailySummary)
-	e.SetSubject(s.Fecha)
-	e.SetExtension(PartitionKeyExtension, s.Fecha)
-	if err := e.SetData(cloudevents.ApplicationJSON, s); err != nil {
-		return cloudevents.Event{}, fmt.Errorf("encoding summary: %w", err)
+	if err := setReport(&e, id, TypeSummaryCreated, s.Fecha, meta, s); err != nil {
+		return cloudevents.Event{}, fmt.Errorf("building summary event: %w", err)
 	}
 	return e, nil
 }
@@ -126,10 +118,8 @@ func SummaryFromEvent(e cloudevents.Event) (Summary, error) {
 		}
 	}
 	var s Summary
-	dec := json.NewDecoder(bytes.NewReader(e.Data()))
-	dec.DisallowUnknownFields() // the schema refuses fields it does not name, inside ventas too
-	if err := dec.Decode(&s); err != nil {
-		return Summary{}, &ValidationError{Fields: []FieldError{{Detail: "data does not match the summary shape: " + err.Error()}}}
+	if err := decodeStrict(e.Data(), &s); err != nil {
+		return Summary{}, err
 	}
 	return s, s.Validate()
 }

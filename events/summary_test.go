@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
@@ -92,7 +93,7 @@ func TestSummaryEventID(t *testing.T) {
 }
 
 func TestNewSummaryEvent(t *testing.T) {
-	e, err := NewSummaryEvent(seedSummaryValue())
+	e, err := NewSummaryEvent(seedSummaryValue(), testFinal)
 	if err != nil {
 		t.Fatalf("NewSummaryEvent: %v", err)
 	}
@@ -120,7 +121,7 @@ func TestNewSummaryEvent(t *testing.T) {
 		"vendor not email":  {Ventas: map[string]Sales{"vendor": {1, 1}}, Fecha: "13/11/2021"},
 		"vendor zero sales": {Ventas: map[string]Sales{"a@b.cl": {0, 0}}, Fecha: "13/11/2021"},
 	} {
-		if _, err := NewSummaryEvent(s); err == nil {
+		if _, err := NewSummaryEvent(s, testFinal); err == nil {
 			t.Errorf("NewSummaryEvent(%s) succeeded", name)
 		}
 	}
@@ -140,17 +141,20 @@ func TestSummaryFromEventRefuses(t *testing.T) {
 		{name: "duplicate fecha", typ: TypeSummaryCreated, data: `{"ventas":{},"fecha":"13/11/2021","fecha":"14/11/2021"}`, field: "fecha"},
 		{name: "ventas missing", typ: TypeSummaryCreated, data: `{"fecha":"13/11/2021"}`, field: "ventas"},
 		{name: "ventas null", typ: TypeSummaryCreated, data: `{"ventas":null,"fecha":"13/11/2021"}`, field: "ventas"},
-		{name: "ventas array", typ: TypeSummaryCreated, data: `{"ventas":[],"fecha":"13/11/2021"}`, field: ""},
+		{name: "ventas array", typ: TypeSummaryCreated, data: `{"ventas":[],"fecha":"13/11/2021"}`, field: "ventas"},
 		{name: "fecha missing", typ: TypeSummaryCreated, data: `{"ventas":{}}`, field: "fecha"},
 		{name: "fecha not a day", typ: TypeSummaryCreated, data: `{"ventas":{},"fecha":"31/02/2025"}`, field: "fecha"},
-		{name: "fecha number", typ: TypeSummaryCreated, data: `{"ventas":{},"fecha":13112021}`, field: ""},
+		{name: "fecha number", typ: TypeSummaryCreated, data: `{"ventas":{},"fecha":13112021}`, field: "fecha"},
 		{name: "extra field", typ: TypeSummaryCreated, data: `{"ventas":{},"fecha":"13/11/2021","total":1}`, field: "total"},
 		{name: "vendor not an address", typ: TypeSummaryCreated, data: `{"ventas":{"Ana <a@b.cl>":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021"}`, field: "ventas[Ana <a@b.cl>]"},
 		{name: "vendor with CRLF", typ: TypeSummaryCreated, data: `{"ventas":{"a@b.cl\r\nBcc: x@y.cl":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021"}`, field: "ventas[a@b.cl\r\nBcc: x@y.cl]"},
 		{name: "zero orders", typ: TypeSummaryCreated, data: `{"ventas":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":0}},"fecha":"13/11/2021"}`, field: "ventas[a@b.cl]"},
 		{name: "fewer sopaipillas than orders", typ: TypeSummaryCreated, data: `{"ventas":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":2}},"fecha":"13/11/2021"}`, field: "ventas[a@b.cl]"},
 		{name: "negative", typ: TypeSummaryCreated, data: `{"ventas":{"a@b.cl":{"n_sopaipillas":-1,"n_ordenes":-1}},"fecha":"13/11/2021"}`, field: "ventas[a@b.cl]"},
-		{name: "fractional", typ: TypeSummaryCreated, data: `{"ventas":{"a@b.cl":{"n_sopaipillas":1.5,"n_ordenes":1}},"fecha":"13/11/2021"}`, field: ""},
+		{name: "fractional", typ: TypeSummaryCreated, data: `{"ventas":{"a@b.cl":{"n_sopaipillas":1.5,"n_ordenes":1}},"fecha":"13/11/2021"}`, field: "ventas[a@b.cl].n_sopaipillas"},
+		// Names match exactly: encoding/json would take these for n_sopaipillas.
+		{name: "upper-case duplicate of a count", typ: TypeSummaryCreated, data: `{"ventas":{"v@example.com":{"n_sopaipillas":3,"n_ordenes":1,"N_SOPAIPILLAS":999}},"fecha":"13/11/2021"}`, field: "ventas[v@example.com].N_SOPAIPILLAS"},
+		{name: "counts in another case", typ: TypeSummaryCreated, data: `{"ventas":{"v@example.com":{"N_Sopaipillas":3,"N_Ordenes":1}},"fecha":"13/11/2021"}`, field: "ventas[v@example.com].N_Sopaipillas"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,3 +180,6 @@ func TestSummaryFromEventRefuses(t *testing.T) {
 		})
 	}
 }
+
+// testFinal is the meta of a report of a closed day.
+var testFinal = ReportMeta{Status: StatusFinal, CountedUntil: time.Date(2021, 11, 14, 3, 0, 0, 0, time.UTC), Computed: time.Date(2021, 11, 14, 4, 5, 0, 0, time.UTC)}

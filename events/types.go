@@ -9,6 +9,9 @@ const (
 	// TypeSummaryCreated is the type of the event dailySummary publishes for
 	// each summarized day.
 	TypeSummaryCreated = "cl.sopaipillas.summary.created.v1"
+	// TypeCookReportCreated is the type of the event dailySummary publishes
+	// beside each summary: the day's orders by cook (CookReport).
+	TypeCookReportCreated = "cl.sopaipillas.cookreport.created.v1"
 	// TypePing is the type a Knative PingSource sends; dailySummary takes it as
 	// the scheduled trigger that closes the previous day.
 	TypePing = "dev.knative.sources.ping"

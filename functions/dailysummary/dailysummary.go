@@ -34,6 +34,13 @@ type Response struct {
 	Response string         `json:"response"`
 	Summary  events.Summary `json:"summary"`
 	EventID  string         `json:"event_id"`
+	// ReportStatus is "partial" for a day not over yet, "final" after;
+	// CountedUntil the instant the counts go up to (events.ReportMeta).
+	ReportStatus string    `json:"report_status"`
+	CountedUntil time.Time `json:"counted_until"`
+	// CookReport is the same day by cook, published as its own event.
+	CookReport        events.CookReport `json:"cook_report"`
+	CookReportEventID string            `json:"cook_report_event_id"`
 	// OrdersRead counts the day's order records, retries included.
 	OrdersRead int `json:"orders_read"`
 	// SkippedRecords counts the day's records that are not orders, and
@@ -123,16 +130,16 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.WriteUnavailable(w, 5*time.Second, "the orders of "+day.String()+" could not all be read; retry")
 		return
 	}
-	event, err := events.NewSummaryEvent(res.Summary)
-	if err == nil {
-		err = f.publisher.Publish(ctx, f.opts.SummaryTopic, event)
-	}
+	start, end := day.Bounds(f.opts.Location)
+	meta := events.NewReportMeta(start, end, now)
+	event, cookEvent, err := f.publish(ctx, res, meta)
 	if err != nil {
 		f.logger.Warn("summary not published", "fecha", day.String(), "error", err)
 		problem.WriteUnavailable(w, 5*time.Second, "the summary was not published; retry")
 		return
 	}
-	f.logger.Info("summary published", "event_id", event.ID(), "fecha", day.String(), "vendors", len(res.Summary.Ventas),
+	f.logger.Info("summary published", "event_id", event.ID(), "cook_report_event_id", cookEvent.ID(), "fecha", day.String(),
+		"status", meta.Status, "vendors", len(res.Summary.Ventas), "cooks", len(res.Cooks.Cocineros),
 		"orders_read", res.OrdersRead, "skipped", res.SkippedRecords, "conflicts", res.ConflictsTotal)
 	if res.SkippedRecords > 0 {
 		// A migration or a foreign producer losing orders shows here.
@@ -140,9 +147,33 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(Response{
-		Response: Generated, Summary: res.Summary, EventID: event.ID(), OrdersRead: res.OrdersRead,
+		Response: Generated, Summary: res.Summary, EventID: event.ID(),
+		ReportStatus: meta.Status, CountedUntil: meta.CountedUntil,
+		CookReport: res.Cooks, CookReportEventID: cookEvent.ID(), OrdersRead: res.OrdersRead,
 		SkippedRecords: res.SkippedRecords, SkippedByReason: res.SkippedByReason, Conflicts: res.Conflicts, ConflictsTotal: res.ConflictsTotal,
 	})
+}
+
+// publish publishes the day's summary, then its cook report, and returns
+// once the broker acknowledged both. Both ids come from the content: a
+// retry after a failure publishes the same events again, which sendMail
+// recognises.
+func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMeta) (cloudevents.Event, cloudevents.Event, error) {
+	summary, err := events.NewSummaryEvent(res.Summary, meta)
+	if err != nil {
+		return summary, summary, err
+	}
+	cooks, err := events.NewCookReportEvent(res.Cooks, meta)
+	if err != nil {
+		return summary, cooks, err
+	}
+	if err := f.publisher.Publish(ctx, f.opts.SummaryTopic, summary); err != nil {
+		return summary, cooks, fmt.Errorf("summary: %w", err)
+	}
+	if err := f.publisher.Publish(ctx, f.opts.SummaryTopic, cooks); err != nil {
+		return summary, cooks, fmt.Errorf("cook report: %w", err)
+	}
+	return summary, cooks, nil
 }
 
 // Summarize reads and counts the orders of day: every committed record the
@@ -200,11 +231,13 @@ func (f *Function) takeBack(ctx context.Context, start, end time.Time, res *Resu
 				return
 			}
 			delete(pending, order.OrderID) // the first valid version is the one counted
+			back := events.Sales{NOrdenes: -1, NSopaipillas: -order.NumeroSopaipillas}
 			mu.Lock()
-			res.Summary.Add(order.EmailVendedor, events.Sales{NOrdenes: -1, NSopaipillas: -order.NumeroSopaipillas})
+			res.Summary.Add(order.EmailVendedor, back)
 			if res.Summary.Ventas[order.EmailVendedor].NOrdenes == 0 {
 				delete(res.Summary.Ventas, order.EmailVendedor)
 			}
+			res.Cooks.Add(order.EmailCocinero, order.EmailVendedor, back)
 			mu.Unlock()
 		}
 	})

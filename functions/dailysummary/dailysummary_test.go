@@ -17,6 +17,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
@@ -113,10 +114,24 @@ func (p *fakePublisher) Publish(ctx context.Context, topic string, e cloudevents
 	return nil
 }
 
-func (p *fakePublisher) Sent() []cloudevents.Event {
+// Sent returns the summary events acknowledged.
+func (p *fakePublisher) Sent() []cloudevents.Event { return p.ofType(events.TypeSummaryCreated) }
+
+// CookReports returns the cook report events acknowledged.
+func (p *fakePublisher) CookReports() []cloudevents.Event {
+	return p.ofType(events.TypeCookReportCreated)
+}
+
+func (p *fakePublisher) ofType(typ string) []cloudevents.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]cloudevents.Event(nil), p.sent...)
+	var out []cloudevents.Event
+	for _, e := range p.sent {
+		if e.Type() == typ {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // topic builds the records of an order topic with three partitions; each
@@ -138,8 +153,14 @@ func (tp *topic) put(p int32, ts time.Time, e *cloudevents.Event) *topic {
 // order appends an order accepted at ts, as newOrder publishes it.
 func (tp *topic) order(ts string, id int64, vendor string, n int64) *topic {
 	tp.t.Helper()
+	return tp.cooked(ts, id, vendor, seedCook, n)
+}
+
+// cooked appends an order for cook.
+func (tp *topic) cooked(ts string, id int64, vendor, cook string, n int64) *topic {
+	tp.t.Helper()
 	accepted := at(tp.t, ts)
-	e, err := events.NewOrderEvent(events.Order{OrderID: id, EmailVendedor: vendor, EmailCocinero: seedCook, NumeroSopaipillas: n}, accepted)
+	e, err := events.NewOrderEvent(events.Order{OrderID: id, EmailVendedor: vendor, EmailCocinero: cook, NumeroSopaipillas: n}, accepted)
 	if err != nil {
 		tp.t.Fatal(err)
 	}
@@ -424,15 +445,19 @@ func TestSummaries(t *testing.T) {
 				wantReasons = map[string]int{}
 			}
 			wantRes := Response{Response: Generated, Summary: want, EventID: wantID, OrdersRead: tt.read, SkippedRecords: tt.skipped, SkippedByReason: wantReasons, Conflicts: wantConflicts, ConflictsTotal: len(wantConflicts)}
-			if diff := cmp.Diff(wantRes, res); diff != "" {
+			// The day asked is over: final, counted up to its end. The
+			// cook report is checked in TestCookReport.
+			d, _ := events.ParseDate(want.Fecha)
+			_, dayEnd := d.Bounds(santiago(t))
+			wantRes.ReportStatus, wantRes.CountedUntil = events.StatusFinal, dayEnd.UTC()
+			if diff := cmp.Diff(wantRes, res, cmpopts.IgnoreFields(Response{}, "CookReport", "CookReportEventID")); diff != "" {
 				t.Errorf("answer (-want, +got):\n%s", diff)
 			}
 			if !strings.Contains(string(body), `"summary":`+tt.want) {
 				t.Errorf("answer %s does not carry the summary %s as published", body, tt.want)
 			}
 
-			// The window read: the day, an hour of lookback, a minute of skew.
-			d, _ := events.ParseDate(want.Fecha)
+			// The day the tally is sized for.
 			start, end := d.Bounds(santiago(t))
 			if diff := cmp.Diff([][2]time.Time{{start, end}}, fx.log.scans); diff != "" {
 				t.Errorf("windows scanned (-want, +got):\n%s", diff)
@@ -669,6 +694,79 @@ func TestHostileRequests(t *testing.T) {
 			}
 			if n := len(fx.pub.Sent()); n != 1 {
 				t.Errorf("%d summaries published in all, want exactly 1", n)
+			}
+		})
+	}
+}
+
+// TestCookReport: the cook report beside each summary counts the same
+// orders by cook and vendor, with the same status; a day not over is
+// partial, counted up to the request, and its ids differ from the final
+// ones (README, "Partial and final reports").
+func TestCookReport(t *testing.T) {
+	records := newTopic(t).
+		cooked("2021-11-13T10:00:00-03:00", 1, "ana@b.cl", "luis@c.cl", 10).
+		cooked("2021-11-13T11:00:00-03:00", 2, "ana@b.cl", "LUIS@c.cl", 5).   // one cook, whatever the case
+		cooked("2021-11-13T12:00:00-03:00", 3, "pedro@b.cl", "luis@c.cl", 7). // two vendors for luis
+		cooked("2021-11-13T12:30:00-03:00", 4, "pedro@b.cl", "rosa@c.cl", 2).
+		cooked("2021-11-13T12:31:00-03:00", 4, "pedro@b.cl", "rosa@c.cl", 2). // a retry
+		cooked("2021-11-12T12:00:00-03:00", 5, "pedro@b.cl", "rosa@c.cl", 9). // the day before
+		records
+	wantCooks := events.CookReport{Fecha: "13/11/2021", Cocineros: map[string]events.CookSales{
+		"luis@c.cl": {NSopaipillas: 22, NOrdenes: 3, Vendedores: map[string]events.Sales{"ana@b.cl": {NSopaipillas: 15, NOrdenes: 2}, "pedro@b.cl": {NSopaipillas: 7, NOrdenes: 1}}},
+		"rosa@c.cl": {NSopaipillas: 2, NOrdenes: 1, Vendedores: map[string]events.Sales{"pedro@b.cl": {NSopaipillas: 2, NOrdenes: 1}}},
+	}}
+	tests := []struct {
+		name       string
+		now        string    // the clock
+		wantStatus string    // report_status
+		wantUntil  time.Time // counted_until
+	}{
+		{name: "during the day", now: "2021-11-13T14:32:00-03:00", wantStatus: events.StatusPartial, wantUntil: at(t, "2021-11-13T14:32:00-03:00")},
+		{name: "the next morning", now: now13, wantStatus: events.StatusFinal, wantUntil: at(t, "2021-11-14T00:00:00-03:00")},
+	}
+	ids := map[string]bool{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t, at(t, tt.now), "", records)
+			status, _, body := fx.post(t, nil, fecha("13/11/2021"))
+			if status != http.StatusOK {
+				t.Fatalf("status %d, body %s", status, body)
+			}
+			var res Response
+			if err := json.Unmarshal(body, &res); err != nil {
+				t.Fatal(err)
+			}
+			summaries, cooks := fx.pub.Sent(), fx.pub.CookReports()
+			if len(summaries) != 1 || len(cooks) != 1 {
+				t.Fatalf("published %d summaries and %d cook reports, want 1 and 1", len(summaries), len(cooks))
+			}
+			got, err := events.CookReportFromEvent(cooks[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(wantCooks, got); d != "" {
+				t.Errorf("cook report published (-want, +got):\n%s", d)
+			}
+			if d := cmp.Diff(wantCooks, res.CookReport); d != "" {
+				t.Errorf("cook report answered (-want, +got):\n%s", d)
+			}
+			for _, e := range []cloudevents.Event{summaries[0], cooks[0]} {
+				meta, err := events.ReportMetaOf(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := events.ReportMeta{Status: tt.wantStatus, CountedUntil: tt.wantUntil.UTC(), Computed: at(t, tt.now).UTC()}
+				if d := cmp.Diff(want, meta); d != "" {
+					t.Errorf("%s meta (-want, +got):\n%s", e.Type(), d)
+				}
+				if ids[e.ID()] {
+					t.Errorf("%s id %s already used by the other status", e.Type(), e.ID())
+				}
+				ids[e.ID()] = true
+			}
+			if res.ReportStatus != tt.wantStatus || !res.CountedUntil.Equal(tt.wantUntil) || res.CookReportEventID != cooks[0].ID() {
+				t.Errorf("answered status %q until %s cook report %s; want %q until %s and %s", res.ReportStatus, res.CountedUntil, res.CookReportEventID, tt.wantStatus, tt.wantUntil, cooks[0].ID())
 			}
 		})
 	}

@@ -171,6 +171,10 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	if d := cmp.Diff(want, res.Summary.Ventas); d != "" {
 		t.Errorf("merged ventas (-want, +got):\n%s", d)
 	}
+	wantCooks := map[string]events.CookSales{seedCook: {NOrdenes: 4, NSopaipillas: 130, Vendedores: want}}
+	if d := cmp.Diff(wantCooks, res.Cooks.Cocineros); d != "" {
+		t.Errorf("merged cook report (-want, +got):\n%s", d)
+	}
 }
 
 // TestOrderWithoutRequiredAttributesIsSkipped: a record with the order type

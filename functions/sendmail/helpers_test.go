@@ -94,7 +94,7 @@ func newTestFunction(t *testing.T, srv *smtptest.Server, ledger Ledger, opts Opt
 
 func summaryEvent(t *testing.T, s events.Summary) cloudevents.Event {
 	t.Helper()
-	e, err := events.NewSummaryEvent(s)
+	e, err := events.NewSummaryEvent(s, events.ReportMeta{Status: events.StatusFinal, CountedUntil: time.Now(), Computed: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
