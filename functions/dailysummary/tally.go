@@ -251,8 +251,8 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, hint 
 // Result is a summary with what was seen while making it.
 type Result struct {
 	Summary events.Summary
-	// Cooks is the same day by cook (the cook report).
-	Cooks events.CookReport
+	// Cooks is the same day by cook (published as one report per cook).
+	Cooks events.CookDay
 	// OrdersRead counts the order records stamped in the day, retries and
 	// conflicting versions included.
 	OrdersRead int
@@ -273,7 +273,7 @@ type Result struct {
 // returned: their numbers are still in the summary and must be taken back
 // out (Function.takeBack). Normally there are none.
 func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int64]struct{}) {
-	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookReport(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
+	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookDay(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {
 		res.OrdersRead += p.read
 		for reason, n := range p.skipped {
