@@ -18,6 +18,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sopaipillas/sopaipillas/events"
@@ -189,7 +190,7 @@ func TestHTTPAnswers(t *testing.T) {
 // configErr is what a sender returns for a configuration error: marked
 // ErrConfig, as package mail marks a refused AUTH or sender.
 func configErr() error {
-	return fmt.Errorf("%w: %w", errConfigStandIn, fmt.Errorf("%w: 535 authentication failed", mail.ErrPermanent))
+	return fmt.Errorf("%w: 535 5.7.8 authentication failed", mail.ErrConfig)
 }
 
 // brokenSender fails every send with err while it is set.
@@ -209,7 +210,7 @@ func (s *brokenSender) Send(ctx context.Context, m mail.Message) error {
 	return s.Sender.Send(ctx, m)
 }
 
-func (s *brokenSender) fix() { s.mu.Lock(); s.err = nil; s.mu.Unlock() }
+func (s *brokenSender) set(err error) { s.mu.Lock(); s.err = err; s.mu.Unlock() }
 
 // logRecords keeps the level and message of every log record.
 type logRecords struct {
@@ -242,54 +243,79 @@ func (l *logRecords) find(level slog.Level, msg string) (map[string]string, bool
 	return nil, false
 }
 
-// TestConfigErrorIsNotTheRecipients: a sender failing with a configuration
-// error (refused AUTH) answers 503, records nobody as failed, logs the
-// error at ERROR level and the 503 at WARN with the recipients; once fixed,
-// the same event mails everyone once.
+// TestConfigErrorIsNotTheRecipients: a configuration error (our sender
+// refused by the SMTP server, or any error package mail marks ErrConfig)
+// answers 503, records nobody as failed, is logged at ERROR level and the
+// 503 at WARN with the recipients; once fixed, the same event mails
+// everyone once.
 func TestConfigErrorIsNotTheRecipients(t *testing.T) {
+	tests := []struct {
+		name string
+		brk  func(*smtptest.Server, *brokenSender) // makes every send fail with a configuration error
+		fix  func(*smtptest.Server, *brokenSender)
+	}{
+		{
+			name: "SMTP 550 to MAIL FROM",
+			brk: func(srv *smtptest.Server, _ *brokenSender) {
+				srv.FailMail(smtptest.Reply{Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}, Message: "Sender address rejected"})
+			},
+			fix: func(srv *smtptest.Server, _ *brokenSender) { srv.FailMail(smtptest.Reply{}) },
+		},
+		{
+			name: "sender error marked ErrConfig",
+			brk:  func(_ *smtptest.Server, s *brokenSender) { s.set(configErr()) },
+			fix:  func(_ *smtptest.Server, s *brokenSender) { s.set(nil) },
+		},
+	}
 	for _, kind := range ledgerKinds {
 		for _, rk := range readerKinds {
-			t.Run(kind+"/"+rk.name, func(t *testing.T) {
-				srv := smtptest.Start(t)
-				ledger := newTestLedger(t, kind, time.Minute, time.Now)
-				sender := &brokenSender{Sender: smtpSender(t, srv, Options{}), err: configErr()}
-				logs := &logRecords{}
-				f := newTestFunctionWith(t, sender, ledger, Options{}, slog.New(logs))
-				rs := recipientsOf(rk)
-				evs := rk.events(t, rs, finalMeta)
-				for range 2 {
-					for _, e := range evs {
-						if code := f.Receive(context.Background(), e).Status; code != 503 {
-							t.Fatalf("answered %d with a configuration error, want 503", code)
+			for _, tc := range tests {
+				t.Run(kind+"/"+rk.name+"/"+tc.name, func(t *testing.T) {
+					srv := smtptest.Start(t)
+					ledger := newTestLedger(t, kind, time.Minute, time.Now)
+					sender := &brokenSender{Sender: smtpSender(t, srv, Options{})}
+					logs := &logRecords{}
+					f := newTestFunctionWith(t, sender, ledger, Options{}, slog.New(logs))
+					rs := recipientsOf(rk)
+					evs := rk.events(t, rs, finalMeta)
+					tc.brk(srv, sender)
+					for range 2 {
+						for _, e := range evs {
+							if code := f.Receive(context.Background(), e).Status; code != 503 {
+								t.Fatalf("answered %d with a configuration error, want 503", code)
+							}
 						}
 					}
-				}
-				var outcomes []Outcome
-				for _, e := range evs {
-					rep, _ := decodeReport(e, santiago)
-					book, err := ledger.Open(context.Background(), rep.book(), time.Time{})
-					if err != nil {
-						t.Fatal(err)
+					var outcomes []Outcome
+					for _, e := range evs {
+						rep, _ := decodeReport(e, santiago)
+						book, err := ledger.Open(context.Background(), rep.book(), time.Time{})
+						if err != nil {
+							t.Fatal(err)
+						}
+						outcomes = append(outcomes, dones(book, letterIDs(rep))...)
 					}
-					outcomes = append(outcomes, dones(book, letterIDs(rep))...)
-				}
-				if diff := cmp.Diff(make([]Outcome, len(rs)), outcomes); diff != "" {
-					t.Errorf("ledger after the configuration errors (-want, +got):\n%s", diff)
-				}
-				if _, ok := logs.find(slog.LevelError, "configuration"); !ok {
-					t.Error("no ERROR log naming a configuration error")
-				}
-				if attrs, ok := logs.find(slog.LevelWarn, "answering 503"); !ok || !strings.Contains(attrs["to_retry"], "***@example.com") {
-					t.Errorf("WARN log of the 503 = %v (found %v), want one listing the masked recipients", attrs, ok)
-				}
-				sender.fix()
-				for _, e := range evs {
-					deliverUntilAccepted(t, f, e)
-				}
-				if diff := cmp.Diff(onceEach(rs...), perRecipient(srv)); diff != "" {
-					t.Errorf("emails per reader after the fix (-want, +got):\n%s", diff)
-				}
-			})
+					if diff := cmp.Diff(make([]Outcome, len(rs)), outcomes); diff != "" {
+						t.Errorf("ledger after the configuration errors (-want, +got):\n%s", diff)
+					}
+					if _, ok := logs.find(slog.LevelError, "configuration"); !ok {
+						t.Error("no ERROR log naming a configuration error")
+					}
+					if attrs, ok := logs.find(slog.LevelWarn, "answering 503"); !ok || !strings.Contains(attrs["to_retry"], "***@example.com") {
+						t.Errorf("WARN log of the 503 = %v (found %v), want one listing the masked recipients", attrs, ok)
+					}
+					if n := len(srv.Messages()); n != 0 {
+						t.Errorf("%d emails delivered while broken", n)
+					}
+					tc.fix(srv, sender)
+					for _, e := range evs {
+						deliverUntilAccepted(t, f, e)
+					}
+					if diff := cmp.Diff(onceEach(rs...), perRecipient(srv)); diff != "" {
+						t.Errorf("emails per reader after the fix (-want, +got):\n%s", diff)
+					}
+				})
+			}
 		}
 	}
 }

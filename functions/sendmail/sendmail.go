@@ -347,28 +347,18 @@ const (
 	configuration                   // ours or the provider's, for every email: retry, and tell an operator
 )
 
-// failureOf classifies a send error. Only a refusal of the recipient is
-// permanent; everything else, a configuration error included, is retried.
+// failureOf classifies a send error (see mail.Sender). Only a refusal of
+// the recipient is permanent; everything else, a configuration or provider
+// error included, is retried.
 func failureOf(err error) failure {
 	switch {
-	case isConfigError(err):
+	case mail.IsConfigError(err):
 		return configuration
 	case mail.IsPermanent(err):
 		return recipientRefused
 	}
 	return transient
 }
-
-// isConfigError is mail.IsConfigError once package mail tells a recipient's
-// refusal from a configuration error.
-//
-// ADAPTER(mail-transport): package mail on main marks both as
-// mail.ErrPermanent; until the mail-transport branch lands, a configuration
-// error is recognised by errConfigStandIn alone (only tests make one).
-// Replace with mail.IsConfigError when it is on main.
-func isConfigError(err error) bool { return errors.Is(err, errConfigStandIn) }
-
-var errConfigStandIn = errors.New("mail configuration error")
 
 // recipients lists the letters' recipients for a log line, masked (logs
 // carry no full addresses) and at most 20 of them.
