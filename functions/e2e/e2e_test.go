@@ -70,6 +70,29 @@ type system struct {
 	clock        *clock
 	brokers      []string
 	group        string
+
+	deadMu sync.Mutex
+	// dead collects the dead letters once expectDeadLetters was called;
+	// before, a dead letter fails the test.
+	dead []deadLetter
+}
+
+// deadLetter is an event the KafkaSource gave up on.
+type deadLetter struct{ Type, Data, Reason string }
+
+// expectDeadLetters makes dead letters expected: deadLetters returns them.
+func (s *system) expectDeadLetters() {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	if s.dead == nil {
+		s.dead = []deadLetter{}
+	}
+}
+
+func (s *system) deadLetters() []deadLetter {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	return append([]deadLetter(nil), s.dead...)
 }
 
 type clock struct {
@@ -156,7 +179,13 @@ func newSystem(t *testing.T, brokers []string) *system {
 		Brokers: brokers, Topic: s.summaryTopic, Group: s.group, Sink: sendMail.URL,
 		Retry: 5, Backoff: 50 * time.Millisecond, Log: log,
 		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) {
-			t.Errorf("dead-lettered %s: %s", e.ID(), reason)
+			s.deadMu.Lock()
+			defer s.deadMu.Unlock()
+			if s.dead == nil {
+				t.Errorf("dead-lettered %s: %s", e.ID(), reason)
+				return
+			}
+			s.dead = append(s.dead, deadLetter{Type: e.Type(), Data: string(e.Data()), Reason: reason})
 		},
 	}
 	done := make(chan struct{})
@@ -384,4 +413,20 @@ func parseReport(t *testing.T, raw []byte) report {
 		t.Errorf("subject %q, want %q", subject, want)
 	}
 	return r
+}
+
+// produceRaw writes each value onto the summary topic as a plain record,
+// without CloudEvent headers, as a foreign producer or a replay tool would.
+func (s *system) produceRaw(values ...string) {
+	s.t.Helper()
+	p, err := sarama.NewSyncProducerFromClient(s.client)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer p.Close()
+	for _, v := range values {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: s.summaryTopic, Value: sarama.StringEncoder(v)}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"sort"
 	"strings"
@@ -150,6 +151,50 @@ func TestBadOrdersReachNoTopic(t *testing.T) {
 			}
 			if n := s.topicRecords(s.orderTopic); n != 0 {
 				t.Errorf("order topic holds %d records after only bad requests, want 0", n)
+			}
+		})
+	}
+}
+
+// TestWrappedRecords: records on the summary topic that are not CloudEvents
+// reach sendMail wrapped by the KafkaSource (type dev.knative.kafka.event).
+// A raw copy of a summary or cook report already mailed mails nothing; a
+// raw report never mailed is mailed as final; any other record is refused
+// with 400 and dead-lettered.
+func TestWrappedRecords(t *testing.T) {
+	for name, b := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newSystem(t, b)
+			s.expectDeadLetters()
+			yesterday := events.DateOf(time.Now(), santiago).AddDays(-1)
+			yStart, _ := yesterday.Bounds(santiago)
+			s.order(yStart.Add(10*time.Hour), 3, "vendor_tarea2@yopmail.com", 101)
+			got := s.summarize(yesterday)
+			onTopic := s.summaryEvents()
+			cook := events.CookReport{Cocinero: "asdasdasda@yopmail.com", NSopaipillas: 101, NOrdenes: 1, Fecha: yesterday.String(),
+				Vendedores: map[string]events.Sales{"vendor_tarea2@yopmail.com": {NSopaipillas: 101, NOrdenes: 1}}}
+			cookData, _ := json.Marshal(cook)
+			neverMailed := `{"ventas":{"nuevo@yopmail.com":{"n_sopaipillas":5,"n_ordenes":1}},"fecha":"` + yesterday.String() + `"}`
+			order := `{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 101}`
+			s.produceRaw(string(onTopic[got.EventID]), string(cookData), neverMailed, order)
+
+			var reports []report
+			for _, m := range s.delivered() {
+				reports = append(reports, parseReport(t, m.Raw))
+			}
+			sort.Slice(reports, func(i, j int) bool { return reports[i].To < reports[j].To })
+			want := []report{
+				{To: "<asdasdasda@yopmail.com>", Kind: cookReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "101",
+					Vendedores: []string{"vendor_tarea2@yopmail.com 1 101"}},
+				{To: "<nuevo@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "5"},
+				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "101"},
+			}
+			if diff := cmp.Diff(want, reports); diff != "" {
+				t.Errorf("emails (-want, +got):\n%s", diff)
+			}
+			dead := s.deadLetters()
+			if len(dead) != 1 || dead[0].Type != "dev.knative.kafka.event" || dead[0].Data != order || !strings.Contains(dead[0].Reason, "400") {
+				t.Errorf("dead letters %+v, want the order record alone, refused with 400", dead)
 			}
 		})
 	}
