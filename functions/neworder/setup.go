@@ -21,6 +21,8 @@ type Config struct {
 	// PublishTimeout bounds the wait for Kafka's acknowledgement; past it the
 	// client gets 503 and retries.
 	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"5s"`
+	// AuthConfig is the vendor registry: who may place orders (auth.go).
+	AuthConfig
 }
 
 // Setup connects newOrder to Kafka and returns its handler.
@@ -40,8 +42,16 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		client.Close()
 		return nil, nil, err
 	}
+	authz, stopAuth, err := openAuth(cfg.AuthConfig, log)
+	if err != nil {
+		pub.Close()
+		client.Close()
+		return nil, nil, err
+	}
 	f := New(pub, cfg.OrderTopic, cfg.PublishTimeout, time.Now, log)
+	f.SetAuthorizer(authz)
 	return f.Handler(), runner.CloserFunc(func() error {
+		stopAuth.Close()
 		pub.Close()
 		return client.Close()
 	}), nil
