@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -24,7 +25,26 @@ type Publisher struct {
 	mu       sync.RWMutex // held for reading while sending to producer.Input()
 	producer sarama.AsyncProducer
 	renewed  time.Time
+
+	// maxPending bounds pending: records handed to the producer whose
+	// outcome is not known yet (0: no bound).
+	maxPending int64
+	pending    atomic.Int64
 }
+
+// ErrOverloaded is returned at once when MaxPending records already wait
+// for the broker: during a stall, newOrder sheds load instead of holding
+// every request and its record in memory. It wraps ErrNotAcknowledged.
+var ErrOverloaded = fmt.Errorf("%w: too many writes waiting for Kafka", ErrNotAcknowledged)
+
+// SetMaxPending bounds the records waiting for the broker's answer; past
+// it Publish returns ErrOverloaded at once. A record counts until the
+// producer reports its outcome, not just until its caller stops waiting:
+// that is what bounds memory during a long stall. Call it before Publish.
+func (p *Publisher) SetMaxPending(n int) { p.maxPending = int64(n) }
+
+// Pending is how many records wait for the broker's answer.
+func (p *Publisher) Pending() int { return int(p.pending.Load()) }
 
 // ErrNotAcknowledged wraps every publish failure: the record may or may not
 // be on the topic, so the caller must answer "retry".
@@ -55,12 +75,14 @@ func (p *Publisher) start() (sarama.AsyncProducer, error) {
 		defer p.done.Done()
 		for m := range producer.Successes() {
 			m.Metadata.(chan error) <- nil
+			p.pending.Add(-1)
 		}
 	}()
 	go func() {
 		defer p.done.Done()
 		for e := range producer.Errors() {
 			e.Msg.Metadata.(chan error) <- e.Err
+			p.pending.Add(-1)
 		}
 	}()
 	return producer, nil
@@ -76,6 +98,10 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&event), msg); err != nil {
 		return fmt.Errorf("encoding event %s: %w", event.ID(), err)
 	}
+	if n := p.pending.Add(1); p.maxPending > 0 && n > p.maxPending {
+		p.pending.Add(-1)
+		return fmt.Errorf("%w: event %s", ErrOverloaded, event.ID())
+	}
 	p.mu.RLock()
 	producer := p.producer
 	select {
@@ -83,6 +109,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 		p.mu.RUnlock()
 	case <-ctx.Done():
 		p.mu.RUnlock()
+		p.pending.Add(-1)
 		return fmt.Errorf("%w: event %s: %w", ErrNotAcknowledged, event.ID(), ctx.Err())
 	}
 	select {
