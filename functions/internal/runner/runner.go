@@ -136,15 +136,15 @@ func setUp[C any](ctx context.Context, timeout time.Duration, setup Setup[C], cf
 					r.c.Close()
 				}
 			}()
-			return nil, nil, fmt.Errorf("not set up within STARTUP_TIMEOUT (%s): %w", timeout, ctx.Err())
+			r.err = ctx.Err()
 		}
-	}
-	if r.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return nil, nil, fmt.Errorf("not set up within STARTUP_TIMEOUT (%s): %w", timeout, r.err)
 	}
 	if r.err == nil && ctx.Err() != nil {
 		r.c.Close()
-		return nil, nil, fmt.Errorf("not set up within STARTUP_TIMEOUT (%s): %w", timeout, ctx.Err())
+		r.err = ctx.Err()
+	}
+	if r.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, nil, fmt.Errorf("not set up within STARTUP_TIMEOUT (%s): %w", timeout, r.err)
 	}
 	return r.h, r.c, r.err
 }
