@@ -220,7 +220,7 @@ func scenarioFreeze(ctx context.Context, h *harness, row *Row) error {
 		}
 		h.onClose(thaw) // never leave a broker stopped
 		frozen := time.Now()
-		logf("broker SIGSTOPped for %s at %d orders acknowledged", freeze, l.next.Load())
+		logf("broker SIGSTOPped for %s at %d orders sent", freeze, l.next.Load())
 		c.summaryDuring(ctx, &wg, label+" (at +1s)", p.summary.url("/dailySummary"), time.Second)
 		c.summaryDuring(ctx, &wg, label+" (at +"+(freeze-12*time.Second).String()+")", p.summary.url("/dailySummary"), freeze-12*time.Second)
 		_ = sleep(ctx, 2*time.Second)

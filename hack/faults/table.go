@@ -30,8 +30,8 @@ type Row struct {
 	PeakRSS   int64
 	PeakRSSOf string
 	Took      time.Duration
-	Notes       string
-	Pass        bool
+	Notes     string
+	Pass      bool
 }
 
 // note appends a remark to the row's notes.
