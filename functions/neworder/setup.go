@@ -58,9 +58,12 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 }
 
 // Memory one order costs while it waits for Kafka's acknowledgement: the
-// request (goroutine, buffers, body) and the record in the producer,
-// measured at about 35-50 KiB under load; rounded up.
-const pendingCost = 64 << 10
+// request (goroutine, buffers, body), the record in the producer and its
+// retries, and the share of the clients' connections and retries shed
+// meanwhile. Fault scenario 9 (200 new orders a second, every client
+// retrying, a 45 s freeze) peaked at about 110 KiB per waiting order;
+// rounded up.
+const pendingCost = 128 << 10
 
 // defaultMaxPending applies when there is no memory limit to derive from.
 const defaultMaxPending = 1000
@@ -68,7 +71,7 @@ const defaultMaxPending = 1000
 // maxPending is the bound on orders waiting for Kafka: configured if set,
 // else half of the Go memory limit (GOMEMLIMIT; the chart sets it to 90%
 // of limits.memory) divided by what one waiting order costs, so that a
-// stall never takes the process past its limit: 256Mi gives 1840.
+// stall never takes the process past its limit: 256Mi gives 920.
 func maxPending(configured int, memoryLimit int64) int {
 	if configured > 0 {
 		return configured

@@ -2,7 +2,11 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"syscall"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -52,13 +56,42 @@ func bounded[T any](ctx context.Context, call func() (T, error), abandon func(),
 // connections but never answers (frozen, or behind a silent partition)
 // makes it return ctx's error instead of waiting out every retry. A client
 // that connects after ctx is done is closed.
+// Until ctx is done, a failure to reach any broker is retried: a broker
+// that is restarting or thawing is waited for, up to STARTUP_TIMEOUT.
 func Connect(ctx context.Context, brokers []string, cfg *sarama.Config) (sarama.Client, error) {
-	client, err := bounded(ctx, func() (sarama.Client, error) { return sarama.NewClient(brokers, cfg) },
-		nil, func(c sarama.Client) { c.Close() })
+	client, err := retryUnreachable(ctx, func() (sarama.Client, error) {
+		return bounded(ctx, func() (sarama.Client, error) { return sarama.NewClient(brokers, cfg) },
+			nil, func(c sarama.Client) { c.Close() })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)
 	}
 	return client, nil
+}
+
+// retryUnreachable calls f again, after a second, while it fails because
+// no broker could be reached and ctx is not done. The last error is
+// returned.
+func retryUnreachable[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	for {
+		v, err := f()
+		if err == nil || ctx.Err() != nil || !unreachable(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// unreachable reports an error that says no broker answered, as opposed to
+// one a broker gave.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, sarama.ErrOutOfBrokers) || errors.Is(err, sarama.ErrNotConnected) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &ne)
 }
 
 // RefreshMetadata is client.RefreshMetadata(topic) bounded by ctx.

@@ -25,6 +25,7 @@ type Publisher struct {
 	mu       sync.RWMutex // held for reading while sending to producer.Input()
 	producer sarama.AsyncProducer
 	renewed  time.Time
+	closed   bool
 
 	// maxPending bounds pending: records handed to the producer whose
 	// outcome is not known yet (0: no bound).
@@ -71,7 +72,7 @@ func (p *Publisher) start() (sarama.AsyncProducer, error) {
 		return nil, fmt.Errorf("starting producer: %w", err)
 	}
 	p.done.Add(2)
-	go func() {
+	go func() { // results of this producer only, even after it is replaced
 		defer p.done.Done()
 		for m := range producer.Successes() {
 			m.Metadata.(chan error) <- nil
@@ -83,6 +84,12 @@ func (p *Publisher) start() (sarama.AsyncProducer, error) {
 		for e := range producer.Errors() {
 			e.Msg.Metadata.(chan error) <- e.Err
 			p.pending.Add(-1)
+			if errors.Is(e.Err, breaker.ErrBreakerOpen) {
+				// Whether or not its caller still waits: after a stall every
+				// caller may have given up (or been shed), and nobody else
+				// would replace the tripped producer.
+				go p.renew(producer)
+			}
 		}
 	}()
 	return producer, nil
@@ -134,7 +141,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 func (p *Publisher) renew(tripped sarama.AsyncProducer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.producer != tripped || time.Since(p.renewed) < renewEvery {
+	if p.closed || p.producer != tripped || time.Since(p.renewed) < renewEvery {
 		return // another caller renewed it already
 	}
 	fresh, err := p.start()
@@ -148,6 +155,7 @@ func (p *Publisher) renew(tripped sarama.AsyncProducer) {
 // Close flushes what is in flight and stops the producer.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
+	p.closed = true
 	p.producer.AsyncClose()
 	p.mu.Unlock()
 	p.done.Wait()

@@ -37,9 +37,12 @@ func EnsureTopics(brokers []string, cfg *sarama.Config, replication int16, topic
 }
 
 // EnsureTopicsContext is EnsureTopics bounded by ctx: a broker that accepts
-// connections but does not answer makes it return ctx's error.
+// connections but does not answer makes it return ctx's error. Until then
+// a broker that cannot be reached is tried again.
 func EnsureTopicsContext(ctx context.Context, brokers []string, cfg *sarama.Config, replication int16, topics ...Topic) error {
-	_, err := bounded(ctx, func() (struct{}, error) { return struct{}{}, ensureTopics(ctx, brokers, cfg, replication, topics) }, nil, nil)
+	_, err := retryUnreachable(ctx, func() (struct{}, error) {
+		return bounded(ctx, func() (struct{}, error) { return struct{}{}, ensureTopics(ctx, brokers, cfg, replication, topics) }, nil, nil)
+	})
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("creating topics at %v: %w", brokers, err)
 	}
