@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
+	"net"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
@@ -134,9 +134,10 @@ func (c *stallChecks) lateStart(ctx context.Context, wg *sync.WaitGroup, h *harn
 			probes++
 			slowestProbe = max(slowestProbe, took)
 			if err != nil {
-				// Refused is an answer (not listening yet, or gone); a probe
-				// that hangs is what must never happen.
-				if !errors.Is(err, syscall.ECONNREFUSED) {
+				// Refused or closed is an answer (not listening yet, or
+				// exiting); a probe that hangs is what must never happen.
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
 					c.fail("newOrder started %s: /readyz probe got no answer in %s: %v", label, took.Round(time.Millisecond), err)
 				}
 			} else {
