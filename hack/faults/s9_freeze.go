@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
-	"net"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
