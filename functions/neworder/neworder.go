@@ -87,7 +87,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
 	if err := f.publisher.Publish(ctx, f.topic, event); err != nil {
-		f.log.Warn("order not acknowledged", "event_id", event.ID(), "error", err)
+		f.notAcknowledged(event.ID(), err)
 		problem.WriteUnavailable(w, time.Second, "the order was not stored; retry the same request")
 		return
 	}
