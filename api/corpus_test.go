@@ -233,7 +233,7 @@ func corpus() []body {
 		return `{"ventas": {` + v + `: {"n_sopaipillas": ` + n + `, "n_ordenes": ` + o + `}}, "fecha": "13/11/2021"}`
 	}
 	cooks := func(k, v, n, o string) string {
-		return `{"cocineros": {` + k + `: {"n_sopaipillas": ` + n + `, "n_ordenes": ` + o + `, "vendedores": {` + v + `: {"n_sopaipillas": ` + n + `, "n_ordenes": ` + o + `}}}}, "fecha": "13/11/2021"}`
+		return `{"cocinero": ` + k + `, "n_sopaipillas": ` + n + `, "n_ordenes": ` + o + `, "vendedores": {` + v + `: {"n_sopaipillas": ` + n + `, "n_ordenes": ` + o + `}}, "fecha": "13/11/2021"}`
 	}
 	for _, n := range []string{`101`, `101.0`, `1.01e2`, `1`, `0`, `-1`, `1.5`, `9007199254740991`, `9007199254740992`, `9223372036854775807`, `9223372036854775808`, `1e400`, `"101"`, `null`, `true`} {
 		s("n_sopaipillas "+n, sales(`"vendor_tarea2@yopmail.com"`, n, `1`))
@@ -253,7 +253,7 @@ func corpus() []body {
 	}
 	for _, d := range []string{"13/11/2021", "31/02/2025", "29/02/2023", "29/02/2024", "13/13/2021", "2021-11-13", "13/11/0000", "13/11/2021\n"} {
 		s("fecha "+d, `{"ventas": {}, "fecha": "`+strings.ReplaceAll(d, "\n", `\n`)+`"}`)
-		c("fecha "+d, `{"cocineros": {}, "fecha": "`+strings.ReplaceAll(d, "\n", `\n`)+`"}`)
+		c("fecha "+d, `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "`+strings.ReplaceAll(d, "\n", `\n`)+`"}`)
 	}
 	for name, data := range sorted(map[string]string{
 		"seed":                       `{"ventas":{"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"13/11/2021"}`,
@@ -276,15 +276,20 @@ func corpus() []body {
 		s(name, data)
 	}
 	for name, data := range sorted(map[string]string{
-		"missing cocineros":      `{"fecha": "13/11/2021"}`,
-		"missing vendedores":     `{"cocineros": {"c@d.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021"}`,
-		"vendedores null":        `{"cocineros": {"c@d.cl": {"n_sopaipillas": 1, "n_ordenes": 1, "vendedores": null}}, "fecha": "13/11/2021"}`,
-		"empty vendedores":       `{"cocineros": {"c@d.cl": {"n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {}}}, "fecha": "13/11/2021"}`,
-		"extra member in a cook": `{"cocineros": {"c@d.cl": {"n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {}, "x": 1}}, "fecha": "13/11/2021"}`,
-		"extra member":           `{"cocineros": {}, "fecha": "13/11/2021", "x": 1}`,
-		"duplicate cook":         `{"cocineros": {"c@d.cl": {"n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {}}, "c@d.cl": {"n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {}}}, "fecha": "13/11/2021"}`,
-		"cook over sopaipillas":  cooks(`"c@d.cl"`, `"a@b.cl"`, `1`, `2`),
-		"upper-case member":      `{"cocineros": {"c@d.cl": {"N_SOPAIPILLAS": 1, "n_ordenes": 1, "vendedores": {}}}, "fecha": "13/11/2021"}`,
+		"missing cocinero":         `{"n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021"}`,
+		"missing vendedores":       `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "fecha": "13/11/2021"}`,
+		"vendedores null":          `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": null, "fecha": "13/11/2021"}`,
+		"empty vendedores":         `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {}, "fecha": "13/11/2021"}`,
+		"missing fecha":            `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}}`,
+		"extra member":             `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021", "x": 1}`,
+		"extra member in a vendor": `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1, "x": 1}}, "fecha": "13/11/2021"}`,
+		"duplicate vendor":         `{"cocinero": "c@d.cl", "n_sopaipillas": 2, "n_ordenes": 2, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}, "a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021"}`,
+		"duplicate cocinero":       `{"cocinero": "c@d.cl", "cocinero": "e@f.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021"}`,
+		"cook over sopaipillas":    cooks(`"c@d.cl"`, `"a@b.cl"`, `1`, `2`),
+		"upper-case member":        `{"cocinero": "c@d.cl", "N_SOPAIPILLAS": 1, "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021"}`,
+		"cocinero not a string":    `{"cocinero": 7, "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": {"a@b.cl": {"n_sopaipillas": 1, "n_ordenes": 1}}, "fecha": "13/11/2021"}`,
+		"vendedores an array":      `{"cocinero": "c@d.cl", "n_sopaipillas": 1, "n_ordenes": 1, "vendedores": [], "fecha": "13/11/2021"}`,
+		"old shape: cocineros":     `{"cocineros": {}, "fecha": "13/11/2021"}`,
 	}) {
 		c(name, data)
 	}

@@ -10,8 +10,9 @@
 //   - TypeSummaryCreated on topic "summary", one per summarized day, built by
 //     NewSummaryEvent. Its id comes from the day and the content, so the same
 //     summary published twice carries the same id.
-//   - TypeCookReportCreated on topic "summary" beside each summary, built by
-//     NewCookReportEvent: the day's orders by cook and vendor.
+//   - TypeCookReportCreated on topic "summary" beside each summary, one per
+//     cook with orders that day, built by NewCookReportEvent: the cook's
+//     orders in all and by vendor.
 //
 // Both reports carry their computation time as the event's time and the
 // extensions ExtensionReportStatus (partial while the day is not over,

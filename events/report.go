@@ -113,14 +113,11 @@ func reportID(kind string, d Date, status string, data any) (string, error) {
 	return id + hex.EncodeToString(sum[:8]), nil
 }
 
-// CookReport is one calendar day of the sopaipillas each cook made, by
-// vendor, the data of a TypeCookReportCreated event (schemas/cookreport.json):
-//
-//	{"cocineros": {"cook@x": {"n_sopaipillas": 15, "n_ordenes": 2,
-//	  "vendedores": {"vendor@x": {"n_sopaipillas": 15, "n_ordenes": 2}}}}, "fecha": "13/11/2021"}
-//
-// Cooks without orders are absent; a day without orders has "cocineros": {}.
-type CookReport struct {
+// CookDay is one calendar day of the sopaipillas each cook made, by vendor:
+// what dailySummary counts beside the summary. It is published as one
+// CookReport event per cook (Reports), so that no event grows with the
+// number of cooks and each cook's report stands alone.
+type CookDay struct {
 	Cocineros map[string]CookSales `json:"cocineros"`
 	Fecha     string               `json:"fecha"`
 }
@@ -132,43 +129,57 @@ type CookSales struct {
 	Vendedores   map[string]Sales `json:"vendedores"`
 }
 
-// NewCookReport returns an empty cook report of day d.
-func NewCookReport(d Date) CookReport {
-	return CookReport{Cocineros: map[string]CookSales{}, Fecha: d.String()}
+// NewCookDay returns an empty cook day of d.
+func NewCookDay(d Date) CookDay {
+	return CookDay{Cocineros: map[string]CookSales{}, Fecha: d.String()}
 }
 
 // Add adds sales of vendor's orders cooked by cook; negative sales take
 // them back, and a cook or vendor left with no orders is removed.
-func (r *CookReport) Add(cook, vendor string, sales Sales) {
-	c := r.Cocineros[cook]
-	if c.Vendedores == nil {
-		c.Vendedores = map[string]Sales{}
+func (c *CookDay) Add(cook, vendor string, sales Sales) {
+	cs := c.Cocineros[cook]
+	if cs.Vendedores == nil {
+		cs.Vendedores = map[string]Sales{}
 	}
-	c.NOrdenes += sales.NOrdenes
-	c.NSopaipillas += sales.NSopaipillas
-	v := c.Vendedores[vendor]
+	cs.NOrdenes += sales.NOrdenes
+	cs.NSopaipillas += sales.NSopaipillas
+	v := cs.Vendedores[vendor]
 	v.NOrdenes += sales.NOrdenes
 	v.NSopaipillas += sales.NSopaipillas
 	if v.NOrdenes == 0 {
-		delete(c.Vendedores, vendor)
+		delete(cs.Vendedores, vendor)
 	} else {
-		c.Vendedores[vendor] = v
+		cs.Vendedores[vendor] = v
 	}
-	if c.NOrdenes == 0 {
-		delete(r.Cocineros, cook)
+	if cs.NOrdenes == 0 {
+		delete(c.Cocineros, cook)
 		return
 	}
-	r.Cocineros[cook] = c
+	c.Cocineros[cook] = cs
 }
 
-// Cooks returns the cooks with orders, sorted.
-func (r CookReport) Cooks() []string {
-	cs := make([]string, 0, len(r.Cocineros))
-	for c := range r.Cocineros {
-		cs = append(cs, c)
+// Reports returns each cook's report, sorted by cook.
+func (c CookDay) Reports() []CookReport {
+	out := make([]CookReport, 0, len(c.Cocineros))
+	for cook, cs := range c.Cocineros {
+		out = append(out, CookReport{Cocinero: cook, NSopaipillas: cs.NSopaipillas, NOrdenes: cs.NOrdenes, Vendedores: cs.Vendedores, Fecha: c.Fecha})
 	}
-	sort.Strings(cs)
-	return cs
+	sort.Slice(out, func(i, j int) bool { return out[i].Cocinero < out[j].Cocinero })
+	return out
+}
+
+// CookReport is one cook's day: the sopaipillas and orders they made, in
+// all and by vendor. It is the data of a TypeCookReportCreated event
+// (schemas/cookreport.json):
+//
+//	{"cocinero": "cook@x", "n_sopaipillas": 15, "n_ordenes": 2,
+//	 "vendedores": {"vendor@x": {"n_sopaipillas": 15, "n_ordenes": 2}}, "fecha": "13/11/2021"}
+type CookReport struct {
+	Cocinero     string           `json:"cocinero"`
+	NSopaipillas int64            `json:"n_sopaipillas"`
+	NOrdenes     int64            `json:"n_ordenes"`
+	Vendedores   map[string]Sales `json:"vendedores"`
+	Fecha        string           `json:"fecha"`
 }
 
 // Validate checks a cook report read from the wire against the rules of
@@ -178,30 +189,22 @@ func (r CookReport) Validate() error {
 	if _, err := ParseDate(r.Fecha); err != nil {
 		bad = append(bad, FieldError{Field: "fecha", Detail: err.Error()})
 	}
-	if r.Cocineros == nil {
-		bad = append(bad, FieldError{Field: "cocineros", Detail: "is required"})
+	if msg := validateEmail(r.Cocinero); msg != "" {
+		bad = append(bad, FieldError{Field: "cocinero", Detail: msg})
 	}
-	positive := func(field string, s Sales) {
+	if r.NOrdenes < 1 || r.NSopaipillas < 1 {
+		bad = append(bad, FieldError{Field: "n_ordenes", Detail: "needs n_ordenes >= 1 and n_sopaipillas >= 1"})
+	}
+	if len(r.Vendedores) == 0 {
+		bad = append(bad, FieldError{Field: "vendedores", Detail: "needs at least one vendor"})
+	}
+	for v, s := range r.Vendedores {
+		field := "vendedores[" + v + "]"
+		if msg := validateEmail(v); msg != "" {
+			bad = append(bad, FieldError{Field: field, Detail: "vendor " + msg})
+		}
 		if s.NOrdenes < 1 || s.NSopaipillas < 1 {
 			bad = append(bad, FieldError{Field: field, Detail: "needs n_ordenes >= 1 and n_sopaipillas >= 1"})
-		}
-	}
-	for _, c := range r.Cooks() {
-		field := "cocineros[" + c + "]"
-		cs := r.Cocineros[c]
-		if msg := validateEmail(c); msg != "" {
-			bad = append(bad, FieldError{Field: field, Detail: "cook " + msg})
-		}
-		positive(field, Sales{NSopaipillas: cs.NSopaipillas, NOrdenes: cs.NOrdenes})
-		if cs.Vendedores == nil {
-			bad = append(bad, FieldError{Field: field + ".vendedores", Detail: "is required"})
-		}
-		for v, s := range cs.Vendedores {
-			vf := field + ".vendedores[" + v + "]"
-			if msg := validateEmail(v); msg != "" {
-				bad = append(bad, FieldError{Field: vf, Detail: "vendor " + msg})
-			}
-			positive(vf, s)
 		}
 	}
 	if len(bad) > 0 {
@@ -211,8 +214,10 @@ func (r CookReport) Validate() error {
 	return nil
 }
 
-// NewCookReportEvent builds the cook report event dailySummary publishes
-// beside the day's summary (same source, day and status).
+// NewCookReportEvent builds the event of one cook's report, which
+// dailySummary publishes beside the day's summary (same source, day and
+// report status). Its id comes from the day, the status and the content
+// (the cook included): cookreport-<yyyy-mm-dd>[-partial]-<hash>.
 func NewCookReportEvent(r CookReport, meta ReportMeta) (cloudevents.Event, error) {
 	if err := r.Validate(); err != nil {
 		return cloudevents.Event{}, fmt.Errorf("building cook report event: %w", err)
@@ -233,7 +238,8 @@ func NewCookReportEvent(r CookReport, meta ReportMeta) (cloudevents.Event, error
 }
 
 // CookReportFromEvent returns the validated cook report an event carries.
-// Unknown fields, at any depth, and duplicate keys are refused.
+// Names match exactly; unknown members, at any depth, and duplicate names
+// are refused.
 func CookReportFromEvent(e cloudevents.Event) (CookReport, error) {
 	if e.Type() != TypeCookReportCreated {
 		return CookReport{}, &ValidationError{Fields: []FieldError{{Field: "type", Detail: fmt.Sprintf("must be %q, got %q", TypeCookReportCreated, e.Type())}}}

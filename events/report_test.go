@@ -38,10 +38,16 @@ func TestReportEvents(t *testing.T) {
 	start := time.Date(2021, 11, 13, 3, 0, 0, 0, time.UTC)
 	partial := NewReportMeta(start, start.Add(24*time.Hour), start.Add(14*time.Hour+32*time.Minute))
 	final := NewReportMeta(start, start.Add(24*time.Hour), start.Add(25*time.Hour))
-	cooks := NewCookReport(day)
-	cooks.Add("c@d.cl", "a@b.cl", Sales{NSopaipillas: 10, NOrdenes: 1})
-	cooks.Add("c@d.cl", "e@f.cl", Sales{NSopaipillas: 5, NOrdenes: 1})
-	wantCooks := `{"cocineros":{"c@d.cl":{"n_sopaipillas":15,"n_ordenes":2,"vendedores":{"a@b.cl":{"n_sopaipillas":10,"n_ordenes":1},"e@f.cl":{"n_sopaipillas":5,"n_ordenes":1}}}},"fecha":"13/11/2021"}`
+	cookDay := NewCookDay(day)
+	cookDay.Add("c@d.cl", "a@b.cl", Sales{NSopaipillas: 10, NOrdenes: 1})
+	cookDay.Add("c@d.cl", "e@f.cl", Sales{NSopaipillas: 5, NOrdenes: 1})
+	cookDay.Add("g@h.cl", "a@b.cl", Sales{NSopaipillas: 1, NOrdenes: 1})
+	reports := cookDay.Reports()
+	if len(reports) != 2 || reports[0].Cocinero != "c@d.cl" || reports[1].Cocinero != "g@h.cl" {
+		t.Fatalf("reports %+v, want c@d.cl's then g@h.cl's", reports)
+	}
+	cooks := reports[0]
+	wantCooks := `{"cocinero":"c@d.cl","n_sopaipillas":15,"n_ordenes":2,"vendedores":{"a@b.cl":{"n_sopaipillas":10,"n_ordenes":1},"e@f.cl":{"n_sopaipillas":5,"n_ordenes":1}},"fecha":"13/11/2021"}`
 	ids := map[string]string{}
 	for _, meta := range []ReportMeta{partial, final} {
 		se, err := NewSummaryEvent(seedSummaryValue(), meta)
@@ -88,8 +94,10 @@ func TestReportEvents(t *testing.T) {
 	if id, _ := SummaryEventID(seedSummaryValue()); ids[id] != "summary final" {
 		t.Errorf("SummaryEventID %s is not the final summary's id (%v)", id, ids)
 	}
-	cooks.Add("c@d.cl", "a@b.cl", Sales{NSopaipillas: -10, NOrdenes: -1})
-	if d := cmp.Diff(map[string]Sales{"e@f.cl": {NSopaipillas: 5, NOrdenes: 1}}, cooks.Cocineros["c@d.cl"].Vendedores); d != "" {
-		t.Errorf("taking a vendor's orders back (-want, +got):\n%s", d)
+	cookDay.Add("c@d.cl", "a@b.cl", Sales{NSopaipillas: -10, NOrdenes: -1})
+	cookDay.Add("g@h.cl", "a@b.cl", Sales{NSopaipillas: -1, NOrdenes: -1})
+	want := map[string]CookSales{"c@d.cl": {NSopaipillas: 5, NOrdenes: 1, Vendedores: map[string]Sales{"e@f.cl": {NSopaipillas: 5, NOrdenes: 1}}}}
+	if d := cmp.Diff(want, cookDay.Cocineros); d != "" {
+		t.Errorf("taking orders back (-want, +got):\n%s", d)
 	}
 }

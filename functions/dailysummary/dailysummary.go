@@ -18,6 +18,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
@@ -38,9 +39,10 @@ type Response struct {
 	// CountedUntil the instant the counts go up to (events.ReportMeta).
 	ReportStatus string    `json:"report_status"`
 	CountedUntil time.Time `json:"counted_until"`
-	// CookReport is the same day by cook, published as its own event.
-	CookReport        events.CookReport `json:"cook_report"`
-	CookReportEventID string            `json:"cook_report_event_id"`
+	// CookReports is the same day by cook; each cook's report is published
+	// as an event of its own, CookReportEventIDs in order of cook.
+	CookReports        events.CookDay `json:"cook_reports"`
+	CookReportEventIDs []string       `json:"cook_report_event_ids"`
 	// OrdersRead counts the day's order records, retries included.
 	OrdersRead int `json:"orders_read"`
 	// SkippedRecords counts the day's records that are not orders, and
@@ -134,13 +136,13 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start, end := day.Bounds(f.opts.Location)
 	meta := events.NewReportMeta(start, end, now)
-	event, cookEvent, err := f.publish(ctx, res, meta)
+	event, cookIDs, err := f.publish(ctx, res, meta)
 	if err != nil {
 		f.logger.Warn("summary not published", "fecha", day.String(), "error", err)
 		problem.WriteUnavailable(w, 5*time.Second, "the summary was not published; retry")
 		return
 	}
-	f.logger.Info("summary published", "event_id", event.ID(), "cook_report_event_id", cookEvent.ID(), "fecha", day.String(),
+	f.logger.Info("summary published", "event_id", event.ID(), "cook_reports", len(cookIDs), "fecha", day.String(),
 		"status", meta.Status, "vendors", len(res.Summary.Ventas), "cooks", len(res.Cooks.Cocineros),
 		"orders_read", res.OrdersRead, "skipped", res.SkippedRecords, "conflicts", res.ConflictsTotal)
 	if res.SkippedRecords > 0 {
@@ -151,31 +153,41 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(Response{
 		Response: Generated, Summary: res.Summary, EventID: event.ID(),
 		ReportStatus: meta.Status, CountedUntil: meta.CountedUntil,
-		CookReport: res.Cooks, CookReportEventID: cookEvent.ID(), OrdersRead: res.OrdersRead,
+		CookReports: res.Cooks, CookReportEventIDs: cookIDs, OrdersRead: res.OrdersRead,
 		SkippedRecords: res.SkippedRecords, SkippedByReason: res.SkippedByReason, Conflicts: res.Conflicts, ConflictsTotal: res.ConflictsTotal,
 	})
 }
 
-// publish publishes the day's summary, then its cook report, and returns
-// once the broker acknowledged both. Both ids come from the content: a
-// retry after a failure publishes the same events again, which sendMail
-// recognises.
-func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMeta) (cloudevents.Event, cloudevents.Event, error) {
+// publish publishes the day's summary, then each cook's report, and
+// returns once the broker acknowledged them all. Every id comes from the
+// content: a retry after a failure publishes the same events again, which
+// sendMail recognises.
+func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMeta) (cloudevents.Event, []string, error) {
 	summary, err := events.NewSummaryEvent(res.Summary, meta)
 	if err != nil {
-		return summary, summary, err
+		return summary, nil, err
 	}
-	cooks, err := events.NewCookReportEvent(res.Cooks, meta)
-	if err != nil {
-		return summary, cooks, err
+	reports := res.Cooks.Reports()
+	cooks := make([]cloudevents.Event, len(reports))
+	ids := make([]string, len(reports))
+	for i, r := range reports {
+		if cooks[i], err = events.NewCookReportEvent(r, meta); err != nil {
+			return summary, nil, err
+		}
+		ids[i] = cooks[i].ID()
 	}
 	if err := f.publisher.Publish(ctx, f.opts.SummaryTopic, summary); err != nil {
-		return summary, cooks, fmt.Errorf("summary: %w", err)
+		return summary, nil, fmt.Errorf("summary: %w", err)
 	}
-	if err := f.publisher.Publish(ctx, f.opts.SummaryTopic, cooks); err != nil {
-		return summary, cooks, fmt.Errorf("cook report: %w", err)
+	// Concurrently: the publisher batches them, and each waits for its ack.
+	g, gctx := errgroup.WithContext(ctx)
+	for _, e := range cooks {
+		g.Go(func() error { return f.publisher.Publish(gctx, f.opts.SummaryTopic, e) })
 	}
-	return summary, cooks, nil
+	if err := g.Wait(); err != nil {
+		return summary, nil, fmt.Errorf("cook report: %w", err)
+	}
+	return summary, ids, nil
 }
 
 // Summarize reads and counts the orders of day: every committed record the

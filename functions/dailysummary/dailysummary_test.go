@@ -450,7 +450,7 @@ func TestSummaries(t *testing.T) {
 			d, _ := events.ParseDate(want.Fecha)
 			_, dayEnd := d.Bounds(santiago(t))
 			wantRes.ReportStatus, wantRes.CountedUntil = events.StatusFinal, dayEnd.UTC()
-			if diff := cmp.Diff(wantRes, res, cmpopts.IgnoreFields(Response{}, "CookReport", "CookReportEventID")); diff != "" {
+			if diff := cmp.Diff(wantRes, res, cmpopts.IgnoreFields(Response{}, "CookReports", "CookReportEventIDs")); diff != "" {
 				t.Errorf("answer (-want, +got):\n%s", diff)
 			}
 			if !strings.Contains(string(body), `"summary":`+tt.want) {
@@ -712,7 +712,7 @@ func TestCookReport(t *testing.T) {
 		cooked("2021-11-13T12:31:00-03:00", 4, "pedro@b.cl", "rosa@c.cl", 2). // a retry
 		cooked("2021-11-12T12:00:00-03:00", 5, "pedro@b.cl", "rosa@c.cl", 9). // the day before
 		records
-	wantCooks := events.CookReport{Fecha: "13/11/2021", Cocineros: map[string]events.CookSales{
+	wantCooks := events.CookDay{Fecha: "13/11/2021", Cocineros: map[string]events.CookSales{
 		"luis@c.cl": {NSopaipillas: 22, NOrdenes: 3, Vendedores: map[string]events.Sales{"ana@b.cl": {NSopaipillas: 15, NOrdenes: 2}, "pedro@b.cl": {NSopaipillas: 7, NOrdenes: 1}}},
 		"rosa@c.cl": {NSopaipillas: 2, NOrdenes: 1, Vendedores: map[string]events.Sales{"pedro@b.cl": {NSopaipillas: 2, NOrdenes: 1}}},
 	}}
@@ -738,20 +738,34 @@ func TestCookReport(t *testing.T) {
 				t.Fatal(err)
 			}
 			summaries, cooks := fx.pub.Sent(), fx.pub.CookReports()
-			if len(summaries) != 1 || len(cooks) != 1 {
-				t.Fatalf("published %d summaries and %d cook reports, want 1 and 1", len(summaries), len(cooks))
+			if len(summaries) != 1 || len(cooks) != 2 {
+				t.Fatalf("published %d summaries and %d cook reports, want 1 and 2", len(summaries), len(cooks))
 			}
-			got, err := events.CookReportFromEvent(cooks[0])
-			if err != nil {
-				t.Fatal(err)
+			got := events.NewCookDay(events.Date{Year: 2021, Month: 11, Day: 13})
+			var cookIDs []string
+			for _, e := range cooks {
+				r, err := events.CookReportFromEvent(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for v, s := range r.Vendedores {
+					got.Add(r.Cocinero, v, s)
+				}
+				cookIDs = append(cookIDs, e.ID())
 			}
 			if d := cmp.Diff(wantCooks, got); d != "" {
-				t.Errorf("cook report published (-want, +got):\n%s", d)
+				t.Errorf("cook reports published (-want, +got):\n%s", d)
 			}
-			if d := cmp.Diff(wantCooks, res.CookReport); d != "" {
-				t.Errorf("cook report answered (-want, +got):\n%s", d)
+			if d := cmp.Diff(wantCooks, res.CookReports); d != "" {
+				t.Errorf("cook reports answered (-want, +got):\n%s", d)
 			}
-			for _, e := range []cloudevents.Event{summaries[0], cooks[0]} {
+			sort.Strings(cookIDs)
+			answered := append([]string(nil), res.CookReportEventIDs...)
+			sort.Strings(answered)
+			if d := cmp.Diff(cookIDs, answered); d != "" {
+				t.Errorf("cook report ids answered (-published, +answered):\n%s", d)
+			}
+			for _, e := range append([]cloudevents.Event{summaries[0]}, cooks...) {
 				meta, err := events.ReportMetaOf(e)
 				if err != nil {
 					t.Fatal(err)
@@ -765,8 +779,8 @@ func TestCookReport(t *testing.T) {
 				}
 				ids[e.ID()] = true
 			}
-			if res.ReportStatus != tt.wantStatus || !res.CountedUntil.Equal(tt.wantUntil) || res.CookReportEventID != cooks[0].ID() {
-				t.Errorf("answered status %q until %s cook report %s; want %q until %s and %s", res.ReportStatus, res.CountedUntil, res.CookReportEventID, tt.wantStatus, tt.wantUntil, cooks[0].ID())
+			if res.ReportStatus != tt.wantStatus || !res.CountedUntil.Equal(tt.wantUntil) {
+				t.Errorf("answered status %q until %s; want %q until %s", res.ReportStatus, res.CountedUntil, tt.wantStatus, tt.wantUntil)
 			}
 		})
 	}

@@ -82,9 +82,11 @@ type partitionTally struct {
 	inDay      *idTable // body hash of the first version
 	before     *idTable // first version stamped before the day
 	after      *idTable // first version stamped after the day
-	// known holds (vendor, cook) address pairs as written that passed
-	// events.DecodeOrder, with their index in pairs once counted (noPair
-	// before): validity is a property of the addresses, checked once.
+	// valid holds addresses as written that passed events.DecodeOrder:
+	// validity is a property of the address, checked once. known holds
+	// (vendor, cook) pairs of valid addresses as written, with their index
+	// in pairs once counted (noPair before).
+	valid      map[string]struct{}
 	known      map[string]map[string]uint32
 	nKnown     int
 	pairIdx    map[[2]string]uint32 // canonical (vendor, cook) → index in pairs
@@ -100,7 +102,7 @@ type partitionTally struct {
 func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
 		inDay: newIDTable(expect.Day, true), before: newIDTable(expect.Before, false), after: newIDTable(expect.After, false),
-		known: map[string]map[string]uint32{}, pairIdx: map[[2]string]uint32{}, skipped: map[string]int{}}
+		valid: map[string]struct{}{}, known: map[string]map[string]uint32{}, pairIdx: map[[2]string]uint32{}, skipped: map[string]int{}}
 }
 
 // add counts one record. Anything that is not a valid order is skipped and
@@ -166,7 +168,7 @@ func (r Record) validOrder() (events.Order, bool) {
 }
 
 // fastValid checks a fast-path record's addresses with events.DecodeOrder
-// the first time the pair is seen, and returns its index in pairs if it
+// the first time each is seen, and returns the pair's index in pairs if it
 // has one (noPair if not).
 func (t *partitionTally) fastValid(o *fastOrder) (uint32, bool) {
 	if cooks, ok := t.known[string(o.vendor)]; ok {
@@ -174,8 +176,16 @@ func (t *partitionTally) fastValid(o *fastOrder) (uint32, bool) {
 			return i, true
 		}
 	}
-	if _, err := events.DecodeOrder(o.value); err != nil {
-		return noPair, false
+	_, vendorOK := t.valid[string(o.vendor)]
+	_, cookOK := t.valid[string(o.cook)]
+	if !vendorOK || !cookOK {
+		if _, err := events.DecodeOrder(o.value); err != nil {
+			return noPair, false
+		}
+		if len(t.valid) < maxKnownAddresses {
+			t.valid[string(o.vendor)] = struct{}{}
+			t.valid[string(o.cook)] = struct{}{}
+		}
 	}
 	t.remember(o.vendor, o.cook, noPair)
 	return noPair, true
@@ -251,8 +261,8 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, hint 
 // Result is a summary with what was seen while making it.
 type Result struct {
 	Summary events.Summary
-	// Cooks is the same day by cook (the cook report).
-	Cooks events.CookReport
+	// Cooks is the same day by cook (published as one report per cook).
+	Cooks events.CookDay
 	// OrdersRead counts the order records stamped in the day, retries and
 	// conflicting versions included.
 	OrdersRead int
@@ -273,7 +283,7 @@ type Result struct {
 // returned: their numbers are still in the summary and must be taken back
 // out (Function.takeBack). Normally there are none.
 func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int64]struct{}) {
-	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookReport(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
+	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookDay(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {
 		res.OrdersRead += p.read
 		for reason, n := range p.skipped {

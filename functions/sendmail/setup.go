@@ -69,6 +69,9 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if len(cfg.Brokers) == 0 {
 		return nil, nil, fmt.Errorf("KAFKA_BROKERS is required: sendMail keeps its delivery ledger in Kafka")
 	}
+	if err := cfg.check(); err != nil {
+		return nil, nil, err
+	}
 	sender, closeSender, err := newSender(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -105,6 +108,26 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		closeLedger()
 		return client.Close()
 	}), nil
+}
+
+// check refuses, at start, settings that would otherwise fail every email
+// later, naming the variable.
+func (c Config) check() error {
+	if err := mail.ValidateAddress(c.From); err != nil {
+		return fmt.Errorf("MAIL_FROM %s", err)
+	}
+	if c.Backend != "smtp" {
+		return nil
+	}
+	switch c.SMTPTLS {
+	case mail.TLSStartTLS, mail.TLSImplicit, mail.TLSNone:
+	default:
+		return fmt.Errorf("SMTP_TLS must be %s, %s or %s, got %q", mail.TLSStartTLS, mail.TLSImplicit, mail.TLSNone, c.SMTPTLS)
+	}
+	if c.SMTPPort < 1 || c.SMTPPort > 65535 {
+		return fmt.Errorf("SMTP_PORT must be between 1 and 65535, got %d", c.SMTPPort)
+	}
+	return nil
 }
 
 func newSender(cfg Config) (mail.Sender, func() error, error) {

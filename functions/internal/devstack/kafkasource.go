@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -15,17 +18,27 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
-// KafkaSource does locally what a Knative KafkaSource does in the cluster:
-// it consumes a topic with a consumer group and POSTs each record to a sink
-// as a binary-mode CloudEvent, retrying with exponential backoff on the
-// answers Knative retries (5xx, 404, 408, 409, 429, network errors) and
+// KafkaSource does locally what a Knative KafkaSource does in the cluster
+// (the eventing-kafka-broker data plane, Knative 1.13+): it consumes a topic
+// read_committed with a consumer group and POSTs each record to a sink as a
+// binary-mode CloudEvent, retrying with exponential backoff on the answers
+// Knative retries (5xx, 404, 408, 409, 429, network errors) and
 // dead-lettering the rest. Offsets are committed only after the sink
 // settled the event, so delivery is at least once.
+//
+// A record that is a valid CloudEvent (Kafka protocol binding, binary or
+// structured) is forwarded as it is, plus the extensions
+// knativekafkapartition and knativekafkaoffset. Any other record is
+// wrapped in a new CloudEvent (see wrapRecord), as the real source does.
 type KafkaSource struct {
 	Brokers []string
 	Topic   string
 	Group   string
 	Sink    string
+	// Namespace and Name are the KafkaSource object's, used in the source
+	// of wrapped records; empty means the deployed object's,
+	// sopaipillas/summary-to-sendmail (k8s/app/kafkasource.yaml).
+	Namespace, Name string
 	// Retry is how many times a failed delivery is retried; Backoff is the
 	// first delay, doubled on each retry (Knative's "exponential" policy).
 	Retry   int
@@ -44,12 +57,21 @@ func (s *KafkaSource) Run(ctx context.Context) error {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Enable = true // marks are committed; only marked offsets count
 	cfg.Consumer.Return.Errors = true
+	// The real source's consumer: isolation.level=read_committed
+	// (data-plane/config/source/100-config-kafka-source-data-plane.yaml).
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	group, err := sarama.NewConsumerGroup(s.Brokers, s.Group, cfg)
 	if err != nil {
 		return fmt.Errorf("kafkasource: joining group %q: %w", s.Group, err)
 	}
 	defer group.Close()
-	client, err := cloudevents.NewClientHTTP(cehttp.WithClient(http.Client{Timeout: deliveryTimeout}))
+	// Not NewClientHTTP: its defaults (WithTimeNow, WithUUIDs) would add a
+	// time or an id the record's event does not have.
+	protocol, err := cehttp.New(cehttp.WithClient(http.Client{Timeout: deliveryTimeout}))
+	if err != nil {
+		return fmt.Errorf("kafkasource: %w", err)
+	}
+	client, err := cloudevents.NewClient(protocol)
 	if err != nil {
 		return fmt.Errorf("kafkasource: %w", err)
 	}
@@ -83,19 +105,120 @@ func (h *sourceHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil 
 // KafkaSource's "ordered" delivery mode.
 func (h *sourceHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	for m := range claim.Messages() {
-		event, err := binding.ToEvent(sess.Context(), kafka_sarama.NewMessageFromConsumerMessage(m))
-		if err != nil {
-			h.source.Log.Warn("kafkasource: record is not a CloudEvent, skipped", "partition", m.Partition, "offset", m.Offset, "error", err)
-			sess.MarkMessage(m, "")
-			continue
-		}
-		if !h.source.deliver(sess.Context(), h.client, *event) {
+		event := h.source.toEvent(m)
+		if !h.source.deliver(sess.Context(), h.client, event) {
 			return nil // ctx done: leave unmarked, redelivered next time
 		}
 		sess.MarkMessage(m, "")
 	}
 	return nil
 }
+
+// The rules below follow knative-extensions/eventing-kafka-broker,
+// data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/
+// dispatcher/impl/consumer/: CloudEventDeserializer.java (a record the
+// CloudEvents Kafka binding refuses is "invalid"), NullCloudEventInterceptor
+// (a null value may still be a binary CloudEvent), KeyDeserializer (the key
+// as a UTF-8 string; empty is none), InvalidCloudEventInterceptor.java (the
+// wrapping) and CloudEventOverridesMutator.java (the two extensions, added
+// to every event, wrapped ones included, as the interceptor runs first).
+
+// wrappedType is the type of a record that was not a CloudEvent.
+const wrappedType = "dev.knative.kafka.event"
+
+// toEvent is the event the real source sends for m.
+func (s *KafkaSource) toEvent(m *sarama.ConsumerMessage) cloudevents.Event {
+	e, ok := recordEvent(m)
+	if !ok {
+		e = s.wrapRecord(m)
+	}
+	e.SetExtension("knativekafkapartition", strconv.FormatInt(int64(m.Partition), 10))
+	e.SetExtension("knativekafkaoffset", strconv.FormatInt(m.Offset, 10))
+	return e
+}
+
+// recordEvent reads m as a CloudEvent of the Kafka protocol binding: a
+// structured one (content-type application/cloudevents...) or a binary one
+// (a ce_specversion header), valid by the spec's rules.
+func recordEvent(m *sarama.ConsumerMessage) (cloudevents.Event, bool) {
+	headers := make(map[string][]byte, len(m.Headers))
+	var contentType string
+	for _, h := range m.Headers {
+		k := strings.ToLower(string(h.Key))
+		if k == "content-type" {
+			contentType = string(h.Value)
+		}
+		headers[k] = h.Value
+	}
+	// kafka_sarama.NewMessage, not NewMessageFromConsumerMessage: that one
+	// adds kafkatopic, kafkapartition and kafkaoffset extensions the real
+	// source does not send.
+	e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessage(m.Value, contentType, headers))
+	if err != nil || e.Validate() != nil {
+		return cloudevents.Event{}, false
+	}
+	return *e, true
+}
+
+// wrapRecord builds the event of a record that is not a CloudEvent, as
+// InvalidCloudEventInterceptor.validRecord does: id
+// "partition:<p>/offset:<o>", source
+// "/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>", subject
+// "partition:<p>#<o>", time the record's timestamp, the key (when not
+// empty) as extensions key and partitionkey, each header but content-type
+// as kafkaheader<name> (name lower-cased, all but a-z and 0-9 dropped; a
+// later header of the same name wins), content-type as the datacontenttype
+// (lower-cased), and the raw value as data.
+func (s *KafkaSource) wrapRecord(m *sarama.ConsumerMessage) cloudevents.Event {
+	ns, name := s.Namespace, s.Name
+	if ns == "" {
+		ns = "sopaipillas"
+	}
+	if name == "" {
+		name = "summary-to-sendmail"
+	}
+	e := cloudevents.NewEvent()
+	e.SetID(fmt.Sprintf("partition:%d/offset:%d", m.Partition, m.Offset))
+	e.SetTime(time.UnixMilli(m.Timestamp.UnixMilli()).UTC())
+	e.SetType(wrappedType)
+	e.SetSource(fmt.Sprintf("/apis/v1/namespaces/%s/kafkasources/%s#%s", ns, name, m.Topic))
+	e.SetSubject(fmt.Sprintf("partition:%d#%d", m.Partition, m.Offset))
+	if len(m.Key) > 0 {
+		e.SetExtension("partitionkey", javaString(m.Key))
+		e.SetExtension("key", javaString(m.Key))
+	}
+	contentType := ""
+	for _, h := range m.Headers {
+		if strings.EqualFold(string(h.Key), "content-type") {
+			contentType = strings.ToLower(javaString(h.Value))
+			continue
+		}
+		e.SetExtension("kafkaheader"+extensionSuffix(string(h.Key)), javaString(h.Value))
+	}
+	if contentType != "" {
+		e.SetDataContentType(contentType)
+	}
+	if m.Value != nil {
+		e.DataEncoded = m.Value
+	}
+	return e
+}
+
+// extensionSuffix is InvalidCloudEventInterceptor.replaceBadChars: each
+// character lower-cased, then only a-z and 0-9 kept.
+func extensionSuffix(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		r = unicode.ToLower(r)
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// javaString is new String(b, UTF_8): each invalid byte becomes U+FFFD.
+func javaString(b []byte) string { return string([]rune(string(b))) }
 
 // deliver sends e until the sink settles it; false if ctx ended first.
 func (s *KafkaSource) deliver(ctx context.Context, client cloudevents.Client, e cloudevents.Event) bool {

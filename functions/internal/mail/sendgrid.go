@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -55,18 +56,22 @@ func NewSendGrid(cfg SendGridConfig) (*SendGrid, error) {
 }
 
 // Send posts m to SendGrid. sendgrid-go returns a nil error for any HTTP
-// answer, so the status decides: 202 is accepted; 400 naming a recipient
-// field (invalid address) is permanent; everything else — 401/403 (a key or
-// sender problem: our configuration, the same for every vendor), other 4xx,
-// 429, 5xx, network errors — is transient, so no email is written off for a
-// fault that is not the recipient's.
+// answer, so the status decides (see Sender for the classes):
+//   - 202 (or 200): accepted.
+//   - 400 whose errors all name the recipient field
+//     (personalizations.N.to.N.email: an invalid address): permanent.
+//   - any other 400 (our request), 401 and 403 (the API key, or a sender
+//     not verified: SENDGRID_API_KEY, MAIL_FROM), 413 (our message too
+//     big), 429 (over the account's rate: MAIL_RATE_PER_SECOND) and 5xx
+//     (SendGrid's outage): a configuration or provider error, transient.
+//   - other 4xx, network errors, timeouts: transient.
 func (s *SendGrid) Send(ctx context.Context, m Message) error {
 	if err := m.check(); err != nil {
-		return fmt.Errorf("%w: %w", ErrPermanent, err)
+		return err
 	}
 	body, err := json.Marshal(sendGridMail(m))
 	if err != nil {
-		return fmt.Errorf("%w: encoding SendGrid request: %w", ErrPermanent, err)
+		return config(fmt.Errorf("encoding SendGrid request: %w", err))
 	}
 	req := sendgrid.GetRequest(s.key, "/v3/mail/send", s.baseURL)
 	req.Method = rest.Post
@@ -75,15 +80,19 @@ func (s *SendGrid) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("calling SendGrid: %w", err)
 	}
+	status := resp.StatusCode
 	switch {
-	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK:
+	case status == http.StatusAccepted || status == http.StatusOK:
 		return nil
-	case resp.StatusCode == http.StatusBadRequest && recipientRejected(resp.Body):
-		return fmt.Errorf("%w: SendGrid refused the recipient: %s", ErrPermanent, sendGridErrors(resp.Body))
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("SendGrid refused the API key or sender (check SENDGRID_API_KEY and MAIL_FROM): %d %s", resp.StatusCode, sendGridErrors(resp.Body))
+	case status == http.StatusBadRequest && recipientRejected(resp.Body):
+		return permanent(fmt.Errorf("SendGrid refused the recipient: %s", sendGridErrors(resp.Body)))
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return config(fmt.Errorf("SendGrid refused the API key or sender (check SENDGRID_API_KEY and MAIL_FROM): %d %s", status, sendGridErrors(resp.Body)))
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge ||
+		status == http.StatusTooManyRequests || status >= 500:
+		return config(fmt.Errorf("SendGrid answered %d: %s", status, sendGridErrors(resp.Body)))
 	default:
-		return fmt.Errorf("SendGrid answered %d: %s", resp.StatusCode, sendGridErrors(resp.Body))
+		return fmt.Errorf("SendGrid answered %d: %s", status, sendGridErrors(resp.Body))
 	}
 }
 
@@ -115,17 +124,25 @@ func parseSendGridErrors(body string) []sendGridError {
 	return e.Errors
 }
 
-// recipientRejected reports whether a 400's errors name a recipient, e.g.
-// field "personalizations.0.to.0.email". Any other 400 is our request's
-// fault, the same for every vendor.
+// recipientRejected reports whether a 400's errors all name the
+// recipient, e.g. field "personalizations.0.to.0.email" (SendGrid's v3
+// error format). Any other field (from, subject, content, a
+// personalization's headers) is our request's fault, the same for every
+// vendor; so is a 400 that names the recipient and something else too.
 func recipientRejected(body string) bool {
-	for _, e := range parseSendGridErrors(body) {
-		if strings.HasPrefix(e.Field, "personalizations.") {
-			return true
+	errs := parseSendGridErrors(body)
+	for _, e := range errs {
+		if !recipientField.MatchString(e.Field) {
+			return false
 		}
 	}
-	return false
+	return len(errs) > 0
 }
+
+// recipientField matches the fields of a personalization's recipient list:
+// "personalizations.0.to", "personalizations.0.to.0.email",
+// "personalizations[0].to[0].email".
+var recipientField = regexp.MustCompile(`^personalizations(\.\d+|\[\d+\])?\.to((\.\d+|\[\d+\])(\.email)?)?$`)
 
 // sendGridErrors summarises an error body for logs, without addresses.
 func sendGridErrors(body string) string {

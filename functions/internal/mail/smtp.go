@@ -3,9 +3,16 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"regexp"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -47,6 +54,7 @@ type SMTPConfig struct {
 // has a connection to itself.
 type SMTP struct {
 	client      *gomail.Client // settings only; connections live in idle
+	timeout     time.Duration
 	maxIdle     int
 	idleTimeout time.Duration
 
@@ -68,7 +76,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(timeout)}
+	// WithoutNoop: Send checks kept connections itself (conn), and a new
+	// one needs no check.
+	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(timeout), gomail.WithoutNoop()}
 	if cfg.TLSConfig != nil {
 		opts = append(opts, gomail.WithTLSConfig(cfg.TLSConfig))
 	}
@@ -94,7 +104,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SMTP settings: %w", err)
 	}
-	s := &SMTP{client: client, maxIdle: cfg.MaxIdle, idleTimeout: cfg.IdleTimeout}
+	s := &SMTP{client: client, timeout: timeout, maxIdle: cfg.MaxIdle, idleTimeout: cfg.IdleTimeout}
 	if s.maxIdle <= 0 {
 		s.maxIdle = 4
 	}
@@ -104,23 +114,25 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	return s, nil
 }
 
-// Send delivers m, on a kept connection when there is one. A kept connection
-// the server has closed meanwhile is replaced once, transparently.
+// Send delivers m, on a kept connection when one still works: each kept
+// connection is checked with RSET (which also clears what a refused
+// transaction left) before it is used, and one that fails the check — the
+// server closed it while idle, or its deadline passed — is closed and the
+// next one tried, then a new one dialled. A stale connection is never an
+// error to the caller.
 //
-// Classification: a 5xx answer to RCPT TO or to the message data is
-// permanent (no such mailbox, message refused for this recipient); anything
-// else — refused connection, timeout, TLS or AUTH failure, 4xx, 5xx to MAIL
-// FROM (our own sender or settings, the same for every vendor) — is
-// transient, so nothing is dropped for a fault that is not the recipient's.
+// The error's class follows Sender; the SMTP rules are in classifySend and
+// classifyDial.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	msg, err := s.build(m)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPermanent, err)
+		return err
 	}
-	for attempt := 0; ; attempt++ {
-		conn, reused, err := s.conn(ctx)
+	fresh := false
+	for {
+		conn, reused, err := s.conn(ctx, fresh)
 		if err != nil {
-			return fmt.Errorf("connecting to SMTP server: %w", err)
+			return classifyDial(err)
 		}
 		err = s.client.SendWithSMTPClient(conn, msg)
 		if err == nil {
@@ -135,54 +147,244 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		}
 		var se *gomail.SendError
 		isSendErr := errors.As(err, &se)
-		if reused && attempt == 0 && isSendErr && se.Reason == gomail.ErrConnCheck {
-			// The kept connection went stale (server idle timeout): the
-			// message was not started, so a fresh connection is safe.
-			s.discard(conn)
+		if reused && isSendErr && brokeBeforeTransaction(se) {
+			// The kept connection passed its check and died before MAIL
+			// FROM was answered: nothing was sent, a new one is safe.
+			s.drop(conn)
+			fresh = true
 			continue
 		}
 		if isSendErr && se.ErrorCode() >= 400 && se.Reason != gomail.ErrSMTPReset {
-			// The server answered and go-mail reset the session: reusable.
+			// The server answered: the connection still works (the next
+			// use checks it with RSET).
 			s.put(conn)
 		} else {
 			s.discard(conn)
 		}
-		if isSendErr && isPermanent(se) {
-			return fmt.Errorf("%w: %w", ErrPermanent, err)
-		}
-		return fmt.Errorf("sending through SMTP: %w", err)
+		return classifySend(redact(err, m.To), se)
 	}
 }
 
-func isPermanent(se *gomail.SendError) bool {
-	code := se.ErrorCode()
-	if code < 500 || code > 599 {
+// redacted is an error whose message hides the recipient's address: go-mail
+// lists the affected recipients, and servers often quote the address in
+// their reply ("550 <x@y>: Recipient address rejected"). Logs never carry
+// full addresses.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+func redact(err error, addr string) error {
+	msg := err.Error()
+	if addr == "" || !strings.Contains(strings.ToLower(msg), strings.ToLower(addr)) {
+		return err
+	}
+	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(addr))
+	return &redacted{msg: re.ReplaceAllString(msg, "recipient"), err: err}
+}
+
+// brokeBeforeTransaction reports whether the connection failed at or before
+// MAIL FROM — no answer, or 421 "closing transmission channel" (RFC 5321
+// §3.8, the reply of a server dropping an idle connection) — so no part of
+// the message went out.
+func brokeBeforeTransaction(se *gomail.SendError) bool {
+	if se.Reason == gomail.ErrConnCheck {
+		return true
+	}
+	return se.Reason == gomail.ErrSMTPMailFrom && (se.ErrorCode() == 0 || se.ErrorCode() == 421)
+}
+
+// classifySend classifies a failed transaction (see Sender). err is what
+// go-mail returned; se is err as a *gomail.SendError, or nil.
+//
+//   - MAIL FROM: a 5xx (RFC 5321 §4.2.2: 550, 553 sender refused; RFC 4954
+//     §6: 530 authentication required) refuses our sender, the same for
+//     every vendor: a configuration error. A 4xx is transient.
+//   - RCPT TO: see rcptClass.
+//   - DATA and the end of the data: see dataClass.
+//   - no reply at all (connection lost, timeout): transient.
+func classifySend(err error, se *gomail.SendError) error {
+	err = fmt.Errorf("sending through SMTP: %w", err)
+	if se == nil {
+		return err
+	}
+	code, enh := se.ErrorCode(), se.EnhancedStatusCode()
+	switch se.Reason {
+	case gomail.ErrGetSender, gomail.ErrGetRcpts, gomail.ErrNoUnencoded:
+		return config(err) // our message as built
+	case gomail.ErrSMTPMailFrom:
+		if code >= 500 {
+			return config(err)
+		}
+	case gomail.ErrSMTPRcptTo:
+		return rcptClass(code, enh)(err)
+	case gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+		return dataClass(code, enh)(err)
+	}
+	return err
+}
+
+func transient(err error) error { return err }
+
+// rcptClass classifies a reply to RCPT TO. A 5xx refuses the recipient
+// (RFC 5321 §4.2.2, §4.2.3: 550 mailbox unavailable, 551 user not local,
+// 553 mailbox name not allowed, 554; 501 a syntax error in the address;
+// RFC 7504: 556 domain does not accept mail), except:
+//   - 552, which RFC 5321 §4.5.3.1.10 says to treat as temporary at RCPT
+//     (too many recipients);
+//   - 530, 535, 538 (RFC 4954 §6: authentication required, credentials
+//     invalid, encryption required) and 500, 502, 503, 504 (our client's
+//     command: unrecognised, not implemented, bad sequence), which are ours;
+//   - an enhanced status code (RFC 3463) that blames the sender or the
+//     message rather than the recipient (senderOrMessage).
+func rcptClass(code int, enhanced string) func(error) error {
+	switch {
+	case code < 500, code == 552:
+		return transient
+	case code == 530, code == 535, code == 538, code == 500, code == 502, code == 503, code == 504:
+		return config
+	case senderOrMessage(enhanced):
+		return config
+	}
+	return permanent
+}
+
+// dataClass classifies a 5xx to DATA or to the end of the data. Our
+// messages have one recipient, so a refusal of the message (RFC 5321
+// §4.2.3: 550 mailbox unavailable or rejected for policy reasons, 552
+// storage allocation exceeded, 554 transaction failed) is a refusal of this
+// message to this recipient: permanent. Ours instead, a configuration
+// error: a protocol reply (500-504, RFC 5321 §4.2.2), an authentication
+// reply (530, 535, 538, RFC 4954 §6), and any enhanced status code that
+// blames the sender or the message (senderOrMessage), such as 5.3.4
+// message too big or 5.7.26 DMARC: those hit every vendor alike.
+func dataClass(code int, enhanced string) func(error) error {
+	switch {
+	case code < 500:
+		return transient
+	case code <= 504, code == 530, code == 535, code == 538:
+		return config
+	case senderOrMessage(enhanced):
+		return config
+	}
+	return permanent
+}
+
+// senderOrMessage reports whether an RFC 3463 enhanced status code (with
+// the RFC 7372 and IANA registry additions) blames the sender or the
+// message, not the recipient:
+//   - X.1.7, X.1.8: bad sender mailbox or system address;
+//   - X.2.3: message longer than the mailbox's administrative limit;
+//   - X.3.4: message too big for the system;
+//   - X.5.*: protocol status (our client's commands);
+//   - X.6.*: message content or media (our encoding);
+//   - X.7.8, X.7.9, X.7.11: authentication invalid, too weak, encryption
+//     required; X.7.20-X.7.27: DKIM, SPF, reverse DNS, DMARC or null-MX
+//     checks of the sender; X.7.30: REQUIRETLS.
+func senderOrMessage(enhanced string) bool {
+	parts := strings.Split(enhanced, ".")
+	if len(parts) != 3 {
 		return false
 	}
-	switch se.Reason {
-	case gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
+	subject, detail := parts[1], parts[2]
+	switch subject {
+	case "1":
+		return detail == "7" || detail == "8"
+	case "2":
+		return detail == "3"
+	case "3":
+		return detail == "4"
+	case "5", "6":
 		return true
+	case "7":
+		switch detail {
+		case "8", "9", "11", "20", "21", "22", "23", "24", "25", "26", "27", "30":
+			return true
+		}
 	}
 	return false
 }
 
-// conn returns a kept connection or dials a new one.
-func (s *SMTP) conn(ctx context.Context) (c *gosmtp.Client, reused bool, err error) {
-	now := time.Now()
-	s.mu.Lock()
-	for len(s.idle) > 0 {
-		ic := s.idle[len(s.idle)-1]
-		s.idle = s.idle[:len(s.idle)-1]
-		if now.Sub(ic.since) < s.idleTimeout {
-			s.mu.Unlock()
+// classifyDial classifies a failure to open a working connection: dial,
+// greeting, EHLO, TLS, AUTH. A lost or refused connection, a timeout or a
+// 4xx (421 service not available, RFC 5321 §4.2.3; 454 temporary
+// authentication failure, RFC 4954 §6) is transient. Everything else is a
+// configuration error: a certificate that does not verify, a server that
+// does not speak the TLS mode set (SMTP_TLS, SMTP_PORT), no STARTTLS or
+// AUTH offered, and a 5xx such as 535 authentication credentials invalid
+// (RFC 4954 §6).
+func classifyDial(err error) error {
+	werr := fmt.Errorf("connecting to SMTP server: %w", err)
+	var (
+		reply   *textproto.Error
+		netErr  net.Error
+		verify  *tls.CertificateVerificationError
+		alert   tls.AlertError
+		header  tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &reply):
+		if reply.Code >= 500 {
+			return config(werr)
+		}
+		return werr
+	case errors.As(err, &verify), errors.As(err, &alert), errors.As(err, &header),
+		errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid):
+		return config(werr)
+	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return werr
+	}
+	// go-mail's own refusals: the server offers no STARTTLS or no AUTH
+	// mechanism we may use.
+	return config(werr)
+}
+
+// conn returns a kept connection that passed a check, or dials a new one
+// (always when fresh).
+func (s *SMTP) conn(ctx context.Context, fresh bool) (c *gosmtp.Client, reused bool, err error) {
+	for !fresh {
+		ic, ok := s.take()
+		if !ok {
+			break
+		}
+		if time.Since(ic.since) >= s.idleTimeout {
+			go s.discard(ic.c)
+			continue
+		}
+		// A kept connection's deadline is from its last use: renew it
+		// first, or the check fails on a connection that works.
+		if ic.c.UpdateDeadline(s.timeout) == nil && ic.c.Reset() == nil {
 			return ic.c, true, nil
 		}
-		go s.discard(ic.c)
+		s.drop(ic.c)
 	}
-	s.mu.Unlock()
 	c, err = s.client.DialToSMTPClientWithContext(ctx)
 	return c, false, err
 }
+
+// take pops the most recently kept connection.
+func (s *SMTP) take() (idleConn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idle) == 0 {
+		return idleConn{}, false
+	}
+	ic := s.idle[len(s.idle)-1]
+	s.idle = s.idle[:len(s.idle)-1]
+	return ic, true
+}
+
+// drop closes a connection known to be broken, without a QUIT that could
+// only wait for a timeout.
+func (s *SMTP) drop(c *gosmtp.Client) { _ = c.Close() }
 
 // put keeps c for the next send, or closes it when enough are kept.
 func (s *SMTP) put(c *gosmtp.Client) {
@@ -224,10 +426,10 @@ func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 	}
 	msg := gomail.NewMsg()
 	if err := msg.FromFormat(m.FromName, m.From); err != nil {
-		return nil, fmt.Errorf("from address: %w", err)
+		return nil, config(fmt.Errorf("from address: %w", err))
 	}
 	if err := msg.To(m.To); err != nil {
-		return nil, fmt.Errorf("to address: %w", err)
+		return nil, permanent(fmt.Errorf("to address: %w", err))
 	}
 	msg.Subject(m.Subject)
 	msg.SetMessageIDWithValue(m.MessageID)

@@ -232,32 +232,6 @@ func parseEmail(t *testing.T, raw []byte) parsedEmail {
 	return p
 }
 
-func TestSMTPFailureClasses(t *testing.T) {
-	tests := []struct {
-		name          string
-		setup         func(*smtptest.Server) // how the server misbehaves
-		wantPermanent bool
-	}{
-		{name: "550 no such user", setup: func(s *smtptest.Server) { s.RcptError("vendor@example.com", 550) }, wantPermanent: true},
-		{name: "451 try later", setup: func(s *smtptest.Server) { s.RcptError("vendor@example.com", 451) }},
-		{name: "connection refused", setup: func(s *smtptest.Server) { s.Refuse() }},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t)
-			s := newTestSMTP(t, srv, nil)
-			tc.setup(srv)
-			err := s.Send(context.Background(), testMessage("vendor@example.com"))
-			if err == nil {
-				t.Fatal("Send succeeded")
-			}
-			if got := IsPermanent(err); got != tc.wantPermanent {
-				t.Errorf("IsPermanent(%v) = %v, want %v", err, got, tc.wantPermanent)
-			}
-		})
-	}
-}
-
 // TestSMTPReusesConnections sends sequentially and concurrently and counts
 // the connections the server saw; a connection the server dropped is
 // replaced without failing the send.

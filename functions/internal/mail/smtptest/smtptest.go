@@ -1,8 +1,10 @@
 // Package smtptest is a real SMTP server on loopback that keeps what it
 // receives: the mail catcher of tests and of the local dev runner. It can
-// refuse connections for a while, answer a chosen recipient with an error
-// (550 no such user, 451 try later), speak STARTTLS or implicit TLS, and
-// require AUTH PLAIN.
+// refuse connections for a while, answer MAIL FROM, a chosen recipient's
+// RCPT TO or the end of its data with a chosen reply (550 no such user, 451
+// try later, 552 5.3.4 message too big), speak STARTTLS or implicit TLS,
+// require AUTH PLAIN (a wrong password gets 535 5.7.8), and drop idle
+// connections as real servers do.
 package smtptest
 
 import (
@@ -38,6 +40,10 @@ type Options struct {
 	// Username and Password, when set, are required (AUTH PLAIN) before
 	// MAIL FROM.
 	Username, Password string
+	// IdleTimeout, when set, closes a connection on which the client sent
+	// nothing for that long, as real servers do (Postfix: 300s; many
+	// providers: far less). It applies to every read, the data included.
+	IdleTimeout time.Duration
 	// OnMessage, when set, is called with each accepted message (the dev
 	// runner saves .eml files with it). It must not block for long.
 	OnMessage func(Message)
@@ -53,8 +59,32 @@ type Server struct {
 	ln          net.Listener
 	served      chan struct{}
 	msgs        []Message
-	rcptErrs    map[string]int
+	mailReply   Reply
+	rcptReplies map[string]Reply
+	dataReplies map[string]Reply
 	connections int
+	open        int
+}
+
+// Reply is an SMTP reply the server gives instead of accepting a command.
+// The zero Reply means "accept".
+type Reply struct {
+	Code int // 4xx or 5xx (RFC 5321 §4.2)
+	// Enhanced is the RFC 3463 status code; zero derives one from Code
+	// (5.0.0, 4.0.0).
+	Enhanced smtp.EnhancedCode
+	Message  string // "" for a generic text
+}
+
+func (r Reply) err() error {
+	if r.Code == 0 {
+		return nil
+	}
+	msg := r.Message
+	if msg == "" {
+		msg = "Refused by the test server"
+	}
+	return &smtp.SMTPError{Code: r.Code, EnhancedCode: r.Enhanced, Message: msg}
 }
 
 // New starts a server on addr ("127.0.0.1:0" picks a free port).
@@ -62,7 +92,7 @@ func New(addr string) (*Server, error) { return NewWithOptions(addr, Options{}) 
 
 // NewWithOptions starts a server on addr with opts.
 func NewWithOptions(addr string, opts Options) (*Server, error) {
-	s := &Server{opts: opts, rcptErrs: map[string]int{}}
+	s := &Server{opts: opts, rcptReplies: map[string]Reply{}, dataReplies: map[string]Reply{}}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtptest: listening on %s: %w", addr, err)
@@ -114,15 +144,50 @@ func (s *Server) Connections() int {
 	return s.connections
 }
 
-// RcptError makes the server answer RCPT TO:<rcpt> with code (550 no such
-// user, 451 try again later); 0 accepts rcpt again.
-func (s *Server) RcptError(rcpt string, code int) {
+// Open is how many connections are open now: accepted and not yet closed
+// by either side.
+func (s *Server) Open() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if code == 0 {
-		delete(s.rcptErrs, rcpt)
+	return s.open
+}
+
+// RcptError makes the server answer RCPT TO:<rcpt> with code (550 5.1.1
+// no such user, 451 4.3.0 try again later); 0 accepts rcpt again.
+func (s *Server) RcptError(rcpt string, code int) {
+	switch {
+	case code >= 500:
+		s.FailRcpt(rcpt, Reply{Code: code, Enhanced: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"})
+	case code >= 400:
+		s.FailRcpt(rcpt, Reply{Code: code, Enhanced: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"})
+	default:
+		s.FailRcpt(rcpt, Reply{})
+	}
+}
+
+// FailRcpt makes the server answer RCPT TO:<rcpt> with r; the zero Reply
+// accepts rcpt again.
+func (s *Server) FailRcpt(rcpt string, r Reply) { s.setReply(s.rcptReplies, rcpt, r) }
+
+// FailData makes the server answer the end of the data of a message to
+// rcpt with r, refusing the message; the zero Reply accepts again.
+func (s *Server) FailData(rcpt string, r Reply) { s.setReply(s.dataReplies, rcpt, r) }
+
+// FailMail makes the server answer every MAIL FROM with r; the zero Reply
+// accepts again.
+func (s *Server) FailMail(r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mailReply = r
+}
+
+func (s *Server) setReply(m map[string]Reply, rcpt string, r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Code == 0 {
+		delete(m, rcpt)
 	} else {
-		s.rcptErrs[rcpt] = code
+		m[rcpt] = r
 	}
 }
 
@@ -167,6 +232,9 @@ func (s *Server) serve(ln net.Listener) {
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "localhost"
 	srv.ReadTimeout = 30 * time.Second
+	if s.opts.IdleTimeout > 0 {
+		srv.ReadTimeout = s.opts.IdleTimeout
+	}
 	srv.WriteTimeout = 30 * time.Second
 	srv.MaxMessageBytes = 10 << 20
 	srv.MaxRecipients = 50
@@ -192,6 +260,7 @@ func (s *Server) serve(ln net.Listener) {
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	s.connections++
+	s.open++
 	s.mu.Unlock()
 	sess := &session{srv: s, conn: c}
 	if s.opts.Username != "" {
@@ -212,19 +281,22 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.srv.opts.Username != "" && ss.user == "" {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	}
+	ss.srv.mu.Lock()
+	r := ss.srv.mailReply
+	ss.srv.mu.Unlock()
+	if err := r.err(); err != nil {
+		return err
+	}
 	ss.from, ss.to = from, nil
 	return nil
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.srv.mu.Lock()
-	code := ss.srv.rcptErrs[to]
+	r := ss.srv.rcptReplies[to]
 	ss.srv.mu.Unlock()
-	switch {
-	case code >= 500:
-		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
-	case code >= 400:
-		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+	if err := r.err(); err != nil {
+		return err
 	}
 	ss.to = append(ss.to, to)
 	return nil
@@ -234,6 +306,17 @@ func (ss *session) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	ss.srv.mu.Lock()
+	var refused error
+	for _, rcpt := range ss.to {
+		if refused = ss.srv.dataReplies[rcpt].err(); refused != nil {
+			break
+		}
+	}
+	ss.srv.mu.Unlock()
+	if refused != nil {
+		return refused
 	}
 	_, isTLS := ss.conn.TLSConnectionState()
 	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, User: ss.user, TLS: isTLS}
@@ -246,8 +329,13 @@ func (ss *session) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
-func (ss *session) Logout() error { return nil }
+func (ss *session) Reset() { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error {
+	ss.srv.mu.Lock()
+	ss.srv.open--
+	ss.srv.mu.Unlock()
+	return nil
+}
 
 type authSession struct{ *session }
 
