@@ -1,11 +1,7 @@
 // Package api holds the published contract of sopaipillas: openapi.yaml
 // (the HTTP API of newOrder, dailySummary and sendMail) and asyncapi.yaml
 // (the Kafka topics), whose payloads are the JSON Schemas in
-// events/schemas. Its tests validate both documents against their official
-// JSON Schemas, bind them to the code (paths, statuses, topics, event
-// types, headers), judge a corpus of bodies with an independent JSON Schema
-// validator and with the functions, and fuzz the live functions from
-// openapi.yaml.
+// events/schemas. The tests in functions/contract bind them to the code.
 package api
 
 import _ "embed"

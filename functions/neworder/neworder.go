@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -163,10 +164,17 @@ func readOrderBody(r *http.Request) ([]byte, error) {
 		}
 		return event.Data(), nil
 	}
-	if r.Header.Get("Ce-Specversion") != "" {
+	if v := r.Header.Get("Ce-Specversion"); v != "" {
 		// A CloudEvent of a version the SDK does not know must not pass as
 		// plain JSON.
-		return nil, badEvent("cloudevent", "invalid CloudEvent: unsupported specversion "+r.Header.Get("Ce-Specversion"))
+		return nil, badEvent("cloudevent", "invalid CloudEvent: unsupported specversion "+v)
+	}
+	for name := range r.Header {
+		if strings.HasPrefix(name, "Ce-") {
+			// Nor may attributes without a specversion: Ce-Type of another
+			// type would otherwise slip through as a plain order.
+			return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" without Ce-Specversion")
+		}
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return nil, unsupported("Content-Type must be application/json")

@@ -1,4 +1,4 @@
-"""The independent judge of the differential test (api/differential_test.go).
+"""The independent judge of the differential test (functions/contract/differential_test.go).
 
 Reads JSON lines {"id", "schema", "body" (base64)} on stdin and writes one
 line per body: {"id", "valid", "why", "rules"}. "valid" is the verdict of

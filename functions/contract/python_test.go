@@ -1,4 +1,4 @@
-package api
+package contract
 
 import (
 	"os"
@@ -30,5 +30,5 @@ func repoRoot(t *testing.T) string {
 	if !ok {
 		t.Fatal("no caller")
 	}
-	return filepath.Dir(filepath.Dir(file))
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }

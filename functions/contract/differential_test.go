@@ -1,4 +1,4 @@
-package api
+package contract
 
 import (
 	"bytes"
@@ -187,4 +187,3 @@ type emptyLog struct{}
 func (emptyLog) Scan(context.Context, time.Time, time.Time, func(int32, dailysummary.Expect) func(dailysummary.Record)) error {
 	return nil
 }
-
