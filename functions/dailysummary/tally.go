@@ -58,15 +58,13 @@ const maxConflictsReported = 100
 // maxKnownAddresses bounds the addresses a partition remembers as valid.
 const maxKnownAddresses = 1 << 16
 
-// pair is a vendor and a cook, canonical, and the sales of their orders of
-// the day: the summary adds them up by vendor, the cook report by cook.
+// pair is a vendor and a cook (indexes into partitionTally.names) and the
+// sales of their orders of the day: the summary adds them up by vendor,
+// the cook reports by cook.
 type pair struct {
-	vendor, cook string
+	vendor, cook uint32
 	sales        events.Sales
 }
-
-// noPair marks a known address pair not counted yet.
-const noPair = ^uint32(0)
 
 // partitionTally counts one partition, read whole in offset order. The
 // first record of an order_id in the partition is the order's version
@@ -83,13 +81,14 @@ type partitionTally struct {
 	before     *idTable // first version stamped before the day
 	after      *idTable // first version stamped after the day
 	// valid holds addresses as written that passed events.DecodeOrder:
-	// validity is a property of the address, checked once. known holds
-	// (vendor, cook) pairs of valid addresses as written, with their index
-	// in pairs once counted (noPair before).
+	// validity is a property of the address, checked once. Addresses of
+	// counted orders are interned: addrIdx maps them as written, canonIdx
+	// canonically, to their index in names (canonical).
 	valid      map[string]struct{}
-	known      map[string]map[string]uint32
-	nKnown     int
-	pairIdx    map[[2]string]uint32 // canonical (vendor, cook) → index in pairs
+	addrIdx    map[string]uint32
+	canonIdx   map[string]uint32
+	names      []string
+	pairIdx    map[uint64]uint32 // vendor<<32 | cook → index in pairs
 	pairs      []pair
 	skipped    map[string]int
 	conflicts  []Conflict
@@ -102,7 +101,8 @@ type partitionTally struct {
 func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
 		inDay: newIDTable(expect.Day, true), before: newIDTable(expect.Before, false), after: newIDTable(expect.After, false),
-		valid: map[string]struct{}{}, known: map[string]map[string]uint32{}, pairIdx: map[[2]string]uint32{}, skipped: map[string]int{}}
+		valid: map[string]struct{}{}, addrIdx: map[string]uint32{}, canonIdx: map[string]uint32{}, pairIdx: map[uint64]uint32{},
+		skipped: map[string]int{}}
 }
 
 // add counts one record. Anything that is not a valid order is skipped and
@@ -112,8 +112,8 @@ func (t *partitionTally) add(r Record) {
 	at := r.Timestamp.UnixMilli()
 	inDay := at >= t.start && at < t.end
 	if r.fast.ok {
-		if hint, ok := t.fastValid(&r.fast); ok {
-			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.cook, hint, r.fast.n, at, r, string(r.fast.eventID))
+		if t.fastValid(&r.fast) {
+			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.cook, r.fast.n, at, r, string(r.fast.eventID))
 		} else if inDay {
 			t.skipped[SkipInvalidOrder]++
 		}
@@ -133,7 +133,7 @@ func (t *partitionTally) add(r Record) {
 		}
 		return
 	}
-	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), []byte(order.EmailCocinero), noPair, order.NumeroSopaipillas, at, r, eventID)
+	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), []byte(order.EmailCocinero), order.NumeroSopaipillas, at, r, eventID)
 }
 
 // decode returns the order a record that is not of the fast shape carries,
@@ -168,64 +168,63 @@ func (r Record) validOrder() (events.Order, bool) {
 }
 
 // fastValid checks a fast-path record's addresses with events.DecodeOrder
-// the first time each is seen, and returns the pair's index in pairs if it
-// has one (noPair if not).
-func (t *partitionTally) fastValid(o *fastOrder) (uint32, bool) {
-	if cooks, ok := t.known[string(o.vendor)]; ok {
-		if i, ok := cooks[string(o.cook)]; ok {
-			return i, true
-		}
+// the first time each is seen.
+func (t *partitionTally) fastValid(o *fastOrder) bool {
+	_, vendorOK := t.addrIdx[string(o.vendor)]
+	if !vendorOK {
+		_, vendorOK = t.valid[string(o.vendor)]
 	}
-	_, vendorOK := t.valid[string(o.vendor)]
-	_, cookOK := t.valid[string(o.cook)]
-	if !vendorOK || !cookOK {
-		if _, err := events.DecodeOrder(o.value); err != nil {
-			return noPair, false
-		}
-		if len(t.valid) < maxKnownAddresses {
-			t.valid[string(o.vendor)] = struct{}{}
-			t.valid[string(o.cook)] = struct{}{}
-		}
+	_, cookOK := t.addrIdx[string(o.cook)]
+	if !cookOK {
+		_, cookOK = t.valid[string(o.cook)]
 	}
-	t.remember(o.vendor, o.cook, noPair)
-	return noPair, true
+	if vendorOK && cookOK {
+		return true
+	}
+	if _, err := events.DecodeOrder(o.value); err != nil {
+		return false
+	}
+	if len(t.valid) < maxKnownAddresses {
+		t.valid[string(o.vendor)] = struct{}{}
+		t.valid[string(o.cook)] = struct{}{}
+	}
+	return true
 }
 
-// remember records a valid address pair, up to maxKnownAddresses of them.
-func (t *partitionTally) remember(vendor, cook []byte, i uint32) {
-	cooks, ok := t.known[string(vendor)]
+// addr interns a valid address under its canonical form.
+func (t *partitionTally) addr(raw []byte) uint32 {
+	if i, ok := t.addrIdx[string(raw)]; ok {
+		return i
+	}
+	canon := events.CanonicalEmail(string(raw))
+	i, ok := t.canonIdx[canon]
 	if !ok {
-		if t.nKnown >= maxKnownAddresses {
-			return
-		}
-		cooks = map[string]uint32{}
-		t.known[string(vendor)] = cooks
+		i = uint32(len(t.names))
+		t.names = append(t.names, canon)
+		t.canonIdx[canon] = i
 	}
-	if _, ok := cooks[string(cook)]; !ok {
-		if t.nKnown >= maxKnownAddresses {
-			return
-		}
-		t.nKnown++
+	if len(t.addrIdx) < maxKnownAddresses {
+		t.addrIdx[string(raw)] = i
 	}
-	cooks[string(cook)] = i
+	return i
 }
 
-// pair returns the index of the pair of canonical addresses, adding it.
+// pair returns the index in pairs of a vendor and a cook, adding it.
 func (t *partitionTally) pair(vendor, cook []byte) uint32 {
-	key := [2]string{events.CanonicalEmail(string(vendor)), events.CanonicalEmail(string(cook))}
+	v, c := t.addr(vendor), t.addr(cook)
+	key := uint64(v)<<32 | uint64(c)
 	i, ok := t.pairIdx[key]
 	if !ok {
 		i = uint32(len(t.pairs))
-		t.pairs = append(t.pairs, pair{vendor: key[0], cook: key[1]})
+		t.pairs = append(t.pairs, pair{vendor: v, cook: c})
 		t.pairIdx[key] = i
 	}
-	t.remember(vendor, cook, i)
 	return i
 }
 
 // count keeps the first version of an order and reports later ones with
 // another body as conflicts of the day's orders.
-func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, hint uint32, n int64, at int64, r Record, eventID string) {
+func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int64, at int64, r Record, eventID string) {
 	inDay := at >= t.start && at < t.end
 	if inDay {
 		t.read++
@@ -250,11 +249,9 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, hint 
 		t.after.add(id, 0)
 	default:
 		t.inDay.addAt(slot, id, uint32(hash))
-		if hint == noPair {
-			hint = t.pair(vendor, cook)
-		}
-		t.pairs[hint].sales.NOrdenes++
-		t.pairs[hint].sales.NSopaipillas += n
+		p := &t.pairs[t.pair(vendor, cook)]
+		p.sales.NOrdenes++
+		p.sales.NSopaipillas += n
 	}
 }
 
@@ -298,8 +295,8 @@ func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int6
 		}
 		for _, pr := range p.pairs {
 			if pr.sales.NOrdenes > 0 {
-				res.Summary.Add(pr.vendor, pr.sales)
-				res.Cooks.Add(pr.cook, pr.vendor, pr.sales)
+				res.Summary.Add(p.names[pr.vendor], pr.sales)
+				res.Cooks.Add(p.names[pr.cook], p.names[pr.vendor], pr.sales)
 			}
 		}
 	}
