@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): formatting, vet, the pinned tools the
-# manifest tests need, the Python tools of the contract tests, a real Apache Kafka broker (KRaft) on loopback for
-# the end-to-end tests, every Go test, short fuzzing, then the fault
+# manifest tests need, the Python tools of the contract tests, a real
+# Apache Kafka broker (KRaft) on loopback for the end-to-end tests, every Go
+# test, short fuzzing, then the fault
 # injection scenarios (hack/faults.sh) on brokers of their own. Every broker
 # is stopped on exit.
 set -o errexit -o nounset -o pipefail

@@ -153,6 +153,10 @@ func readOrderBody(r *http.Request) ([]byte, error) {
 		if err := event.Validate(); err != nil {
 			return nil, badEvent("cloudevent", "invalid CloudEvent: "+err.Error())
 		}
+		if name, ok := ceHeader(r.Header); ok && encoding == binding.EncodingStructured {
+			// Two sets of attributes could name two different events.
+			return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" beside a structured-mode event: send the attributes once, as Ce-* headers (binary mode) or in the body")
+		}
 		if event.Type() != events.TypeOrderCreated {
 			return nil, badEvent("type", "a CloudEvent must have type "+events.TypeOrderCreated+", not "+strconv.Quote(event.Type()))
 		}
@@ -169,17 +173,25 @@ func readOrderBody(r *http.Request) ([]byte, error) {
 		// plain JSON.
 		return nil, badEvent("cloudevent", "invalid CloudEvent: unsupported specversion "+v)
 	}
-	for name := range r.Header {
-		if strings.HasPrefix(name, "Ce-") {
-			// Nor may attributes without a specversion: Ce-Type of another
-			// type would otherwise slip through as a plain order.
-			return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" without Ce-Specversion")
-		}
+	if name, ok := ceHeader(r.Header); ok {
+		// Nor may attributes without a specversion: Ce-Type of another
+		// type would otherwise slip through as a plain order.
+		return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" without Ce-Specversion")
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return nil, unsupported("Content-Type must be application/json")
 	}
 	return io.ReadAll(r.Body)
+}
+
+// ceHeader returns the name of a CloudEvents attribute header, if any.
+func ceHeader(h http.Header) (string, bool) {
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "ce-") {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 func isJSON(contentType string) bool {

@@ -336,6 +336,8 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "CloudEvent with text data", header: binaryHeader("text/plain", ceHeaders...), body: []byte(seedOrder), status: s415, fields: []string{"Content-Type"}},
 		{name: "CloudEvent without datacontenttype, data not JSON", header: binaryHeader("", ceHeaders...), body: []byte("order_id=3"), status: s415, fields: []string{"Content-Type"}},
 		{name: "CloudEvent attributes without specversion", header: binaryHeader("application/json", "ce-type", "com.example.something.else"), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
+		{name: "structured CloudEvent with Ce-* headers too", header: http.Header{"Content-Type": {"application/cloudevents+json"}, "Ce-Type": {"none"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": events.TypeOrderCreated, "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"cloudevent"}},
 		{name: "CloudEvent of another type", header: binaryHeader("application/json", append(without(ceHeaders, "ce-type"), "ce-type", "com.example.something.else")...), body: []byte(seedOrder), status: s400, fields: []string{"type"}},
 		{name: "structured CloudEvent of another type", header: http.Header{"Content-Type": {"application/cloudevents+json"}},
 			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": "cl.sopaipillas.summary.created.v1", "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"type"}},
