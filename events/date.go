@@ -26,7 +26,7 @@ func ParseDate(s string) (Date, error) {
 		return Date{}, fmt.Errorf("%q is not a date in the form dd/mm/aaaa (e.g. 13/11/2021)", s)
 	}
 	t, err := time.Parse(DateLayout, s)
-	if err != nil {
+	if err != nil || t.Year() < 1 { // the Gregorian calendar has no year 0
 		return Date{}, fmt.Errorf("%q is not a day of the calendar", s)
 	}
 	return DateOf(t, time.UTC), nil

@@ -1,41 +1,94 @@
 package events
 
 import (
-	"net/mail"
+	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 )
 
-// maxEmailLength is the longest address SMTP can carry (RFC 5321 path limit).
-const maxEmailLength = 254
+// The address rule is schemas/email.json: the code reads its length and
+// patterns from there, so the schema other teams validate with and the
+// code cannot drift apart.
+var (
+	// maxEmailLength is the longest address SMTP can carry (RFC 5321 path
+	// limit): email.json's maxLength.
+	maxEmailLength int
+	// emailRules are email.json's allOf subschemas, in order.
+	emailRules []emailRule
+)
 
-// maxLocalLength is the longest local part, before the @ (RFC 5321).
-const maxLocalLength = 64
+// emailRule is one subschema of email.json: {"pattern": p} or
+// {"not": {"pattern": p}}, and its description, the error detail.
+type emailRule struct {
+	re     *regexp.Regexp
+	negate bool
+	detail string
+}
 
-// validateEmail accepts exactly one bare address: no display name, no angle
-// brackets, no list, no control characters. The address ends up in an email
-// header, so anything that could add a header or a recipient is refused.
+func init() {
+	maxEmailLength, emailRules = loadEmailRule()
+}
+
+func loadEmailRule() (int, []emailRule) {
+	data, err := Schemas.ReadFile("schemas/email.json")
+	if err != nil {
+		panic(err)
+	}
+	type pattern struct {
+		Pattern string `json:"pattern"`
+	}
+	var schema struct {
+		MaxLength int `json:"maxLength"`
+		AllOf     []struct {
+			Description string   `json:"description"`
+			Pattern     string   `json:"pattern"`
+			Not         *pattern `json:"not"`
+		} `json:"allOf"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		panic(fmt.Sprintf("schemas/email.json: %v", err))
+	}
+	rules := make([]emailRule, 0, len(schema.AllOf))
+	for _, s := range schema.AllOf {
+		r := struct {
+			pattern string
+			negate  bool
+			detail  string
+		}{pattern: s.Pattern, detail: s.Description}
+		if s.Not != nil {
+			r.pattern, r.negate = s.Not.Pattern, true
+		}
+		rules = append(rules, emailRule{re: regexp.MustCompile(r.pattern), negate: r.negate, detail: r.detail})
+	}
+	if schema.MaxLength == 0 || len(rules) == 0 {
+		panic("schemas/email.json: no maxLength or no rules")
+	}
+	return schema.MaxLength, rules
+}
+
+// validateEmail accepts exactly one bare address (schemas/email.json): no
+// display name, no angle brackets, no list, no control characters. The
+// address ends up in an email header, so anything that could add a header
+// or a recipient is refused. The detail names the first reason, checked in
+// the order a client can act on: an over-long non-ASCII address is refused
+// for being non-ASCII.
 func validateEmail(s string) string {
 	switch {
 	case s == "":
 		return "must not be empty"
-	case len(s) > maxEmailLength:
-		return "must be at most 254 characters"
+	case strings.ContainsFunc(s, func(r rune) bool { return r > 0x7f }):
+		// Non-ASCII addresses need SMTPUTF8 end to end.
+		return "must be ASCII (write an international domain in its xn-- form)"
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return "must not contain control characters (CR, LF, ...)"
-	case strings.ContainsFunc(s, func(r rune) bool { return r > 0x7f }):
-		// Non-ASCII addresses need SMTPUTF8 end to end, and schemas/order.json
-		// says "format": "email" (RFC 5321), not "idn-email".
-		return "must be ASCII (write an international domain in its xn-- form)"
-	case strings.LastIndexByte(s, '@') > maxLocalLength:
-		return "must have at most 64 characters before the @"
+	case len(s) > maxEmailLength: // ASCII: bytes are characters
+		return fmt.Sprintf("must be at most %d characters", maxEmailLength)
 	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Name != "" || addr.Address != s {
-		return "must be a single email address like vendor@example.com"
-	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 {
-		return "must be a single email address like vendor@example.com"
+	for _, r := range emailRules {
+		if r.re.MatchString(s) == r.negate {
+			return r.detail
+		}
 	}
 	return ""
 }

@@ -20,7 +20,7 @@ import (
 // and so are duplicate names and invalid UTF-8 (encoding/json/v2's
 // defaults). Errors name the member, as a JSON Pointer.
 func decodeStrict(data []byte, v any) error {
-	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true), integralCounts)
 	if err == nil {
 		return nil
 	}
@@ -35,6 +35,28 @@ func decodeStrict(data []byte, v any) error {
 	}
 	return &ValidationError{Fields: []FieldError{{Field: fieldName(ptr), Detail: "does not match the schema: " + err.Error()}}}
 }
+
+// integralCounts makes every int64 of a report read as JSON Schema's
+// "integer" with the contract's bound: any integral number up to 2^53-1,
+// however spelled (2, 2.0, 0.2e1), and nothing with a fraction.
+var integralCounts = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *int64) error {
+	if dec.PeekKind() != '0' {
+		return errors.ErrUnsupported // not a number: the default error names the type
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	n, ok, inRange := integral(tok.String(), -MaxSafeInteger, MaxSafeInteger)
+	switch {
+	case !ok:
+		return errors.New("must be a whole number (2, 2.0 or 0.2e1; not 2.5)")
+	case !inRange:
+		return fmt.Errorf("must be at most %d", int64(MaxSafeInteger))
+	}
+	*v = n
+	return nil
+}))
 
 // fieldName writes a JSON Pointer as the field names of Validate: members
 // keyed by an address in brackets, others after a dot:
@@ -119,37 +141,25 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
-// isIntegerLiteral reports whether s is a JSON integer: -?(0|[1-9][0-9]*).
-func isIntegerLiteral(s string) bool {
-	s = strings.TrimPrefix(s, "-")
-	if s == "" || (s[0] == '0' && len(s) > 1) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// decodeInt reads a JSON integer literal within [min, max]. Fractions,
-// exponents, strings and out-of-range values are refused rather than rounded.
+// decodeInt reads an integral JSON number within [min, max]: 15, 15.0 and
+// 1.5e1 are 15 (JSON Schema's "integer"). Fractions, strings and
+// out-of-range values are refused rather than rounded.
 func decodeInt(raw json.RawMessage, minV, maxV int64) (int64, string) {
 	if isNull(raw) {
 		return 0, "is required"
 	}
 	s := string(raw)
-	switch {
-	case s[0] == '"':
-		return 0, "must be a JSON number, not a string"
-	case s[0] != '-' && (s[0] < '0' || s[0] > '9'):
+	if s[0] != '-' && (s[0] < '0' || s[0] > '9') {
+		if s[0] == '"' {
+			return 0, "must be a JSON number, not a string"
+		}
 		return 0, "must be a JSON number"
-	case !isIntegerLiteral(s):
-		return 0, "must be an integer (no fraction or exponent)"
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < minV || n > maxV {
+	n, ok, inRange := integral(s, minV, maxV)
+	switch {
+	case !ok:
+		return 0, "must be a whole number (15, 15.0 or 1.5e1; not 15.5)"
+	case !inRange:
 		return 0, fmt.Sprintf("must be between %d and %d", minV, maxV)
 	}
 	return n, ""

@@ -14,9 +14,14 @@ import (
 const (
 	// MaxOrderID is the largest order_id: 2^53-1, the largest integer every
 	// JSON client (JavaScript included) represents exactly.
-	MaxOrderID = 1<<53 - 1
+	MaxOrderID = MaxSafeInteger
 	// MaxSopaipillas is the most sopaipillas one order may ask for.
 	MaxSopaipillas = 1000
+	// MaxExtraDepth is how deeply the value of a field beyond the contract
+	// may nest arrays and objects ([[1]] nests 2). Extra fields are kept and
+	// published, and every consumer of the order topic must be able to read
+	// them: a Python reader stops near 1,000 levels.
+	MaxExtraDepth = 8
 )
 
 // Field names of an order.
@@ -69,13 +74,17 @@ func DecodeOrder(data []byte) (Order, error) {
 		fail(field, msg)
 		*dst = CanonicalEmail(s)
 	}
+	for k, v := range members {
+		if d := nesting(v); d > MaxExtraDepth && !isContractField(k) {
+			fail(k, fmt.Sprintf("nests %d levels of arrays and objects; at most %d are allowed", d, MaxExtraDepth))
+		}
+	}
 	if len(bad) > 0 {
 		sort.Slice(bad, func(i, j int) bool { return bad[i].Field < bad[j].Field })
 		return Order{}, &ValidationError{Fields: bad}
 	}
 	for k, v := range members {
-		switch k {
-		case FieldOrderID, FieldEmailVendedor, FieldEmailCocinero, FieldNumeroSopaipillas:
+		if isContractField(k) {
 			continue
 		}
 		// Marshalling a RawMessage compacts it and escapes <, > and & the
@@ -91,6 +100,31 @@ func DecodeOrder(data []byte) (Order, error) {
 		o.Extra[k] = b
 	}
 	return o, nil
+}
+
+func isContractField(k string) bool {
+	return k == FieldOrderID || k == FieldEmailVendedor || k == FieldEmailCocinero || k == FieldNumeroSopaipillas
+}
+
+// nesting is how deeply a JSON value nests arrays and objects: 0 for a
+// scalar, 1 for [1] or {}, 2 for [[1]].
+func nesting(v json.RawMessage) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // MarshalJSON encodes the order canonically: all fields, keys sorted, no

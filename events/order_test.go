@@ -102,6 +102,30 @@ func TestDecodeOrderAccepts(t *testing.T) {
 		name: "plus sign and subdomain in addresses",
 		in:   `{"order_id":1,"email_vendedor":"ana+ventas@mail.sopaipillas.cl","email_cocinero":"jose.perez@cocina.cl","numero_sopaipillas":1}`,
 		want: Order{OrderID: 1, EmailVendedor: "ana+ventas@mail.sopaipillas.cl", EmailCocinero: "jose.perez@cocina.cl", NumeroSopaipillas: 1},
+	}, {
+		name: "integral numbers however spelled: 15.0, 1.5e1, 150e-1, 3E0",
+		in:   `{"order_id":3E0,"email_vendedor":"vendor_tarea2@yopmail.com","email_cocinero":"asdasdasda@yopmail.com","numero_sopaipillas":150e-1}`,
+		want: seedOrderValue(),
+	}, {
+		name: "largest order_id with a fraction of zeros and an exponent",
+		in:   `{"order_id":9.007199254740991000e15,"email_vendedor":"a@b.cl","email_cocinero":"c@d.cl","numero_sopaipillas":1.0e3}`,
+		want: Order{OrderID: MaxOrderID, EmailVendedor: "a@b.cl", EmailCocinero: "c@d.cl", NumeroSopaipillas: MaxSopaipillas},
+	}, {
+		name: "extra field nesting exactly MaxExtraDepth levels",
+		in:   orderWith("x", strings.Repeat("[", MaxExtraDepth)+strings.Repeat("]", MaxExtraDepth)),
+		want: func() Order {
+			o := seedOrderValue()
+			o.Extra = map[string]json.RawMessage{"x": json.RawMessage(strings.Repeat("[", MaxExtraDepth) + strings.Repeat("]", MaxExtraDepth))}
+			return o
+		}(),
+	}, {
+		name: "brackets inside strings do not nest",
+		in:   orderWith("x", `["[[[[[[[[[[\"{{{{{{{{{{"]`),
+		want: func() Order {
+			o := seedOrderValue()
+			o.Extra = map[string]json.RawMessage{"x": json.RawMessage(`["[[[[[[[[[[\"{{{{{{{{{{"]`)}
+			return o
+		}(),
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,8 +168,16 @@ func TestDecodeOrderRefuses(t *testing.T) {
 		{name: "order_id minus zero", in: orderWith("order_id", `-0`), want: []FieldError{{Field: "order_id"}}},
 		{name: "order_id negative", in: orderWith("order_id", `-3`), want: []FieldError{{Field: "order_id"}}},
 		{name: "order_id fraction", in: orderWith("order_id", `3.5`), want: []FieldError{{Field: "order_id"}}},
-		{name: "order_id integral fraction", in: orderWith("order_id", `3.0`), want: []FieldError{{Field: "order_id"}}},
-		{name: "order_id exponent", in: orderWith("order_id", `3e0`), want: []FieldError{{Field: "order_id"}}},
+		{name: "order_id fraction in an exponent", in: orderWith("order_id", `35e-1`), want: []FieldError{{Field: "order_id"}}},
+		{name: "order_id fraction past float precision", in: orderWith("order_id", `3.0000000000000000001`), want: []FieldError{{Field: "order_id"}}},
+		{name: "order_id 2^53 spelt with an exponent", in: orderWith("order_id", `9.007199254740992e15`), want: []FieldError{{Field: "order_id"}}},
+		{name: "order_id 2^53+1 that a float rounds to 2^53", in: orderWith("order_id", `9007199254740993.0`), want: []FieldError{{Field: "order_id"}}},
+		{name: "order_id huge exponent", in: orderWith("order_id", `1e99999999999999999999`), want: []FieldError{{Field: "order_id"}}},
+		{name: "order_id tiny exponent", in: orderWith("order_id", `1e-99999999999999999999`), want: []FieldError{{Field: "order_id"}}},
+		{name: "extra field nesting one level too deep", in: orderWith("x", strings.Repeat(`{"a":`, MaxExtraDepth+1)+"1"+strings.Repeat("}", MaxExtraDepth+1)), want: []FieldError{{Field: "x"}}},
+		{name: "email_vendedor over-long and non-ASCII", in: orderWith("email_vendedor", `"`+strings.Repeat("ñ", 200)+`@b.cl"`), want: []FieldError{{Field: "email_vendedor"}}},
+		{name: "email_vendedor address literal", in: orderWith("email_vendedor", `"a@[127.0.0.1]"`), want: []FieldError{{Field: "email_vendedor"}}},
+		{name: "email_vendedor domain label starts with a hyphen", in: orderWith("email_vendedor", `"a@-b.cl"`), want: []FieldError{{Field: "email_vendedor"}}},
 		{name: "order_id 2^53", in: orderWith("order_id", `9007199254740992`), want: []FieldError{{Field: "order_id"}}},
 		{name: "order_id 2^63", in: orderWith("order_id", `9223372036854775808`), want: []FieldError{{Field: "order_id"}}},
 		{name: "order_id 2^64 and more", in: orderWith("order_id", `123456789012345678901234567890`), want: []FieldError{{Field: "order_id"}}},

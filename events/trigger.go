@@ -5,12 +5,13 @@ import "bytes"
 // FieldFecha is the one field of a summary request.
 const FieldFecha = "fecha"
 
-// DecodeSummaryRequest parses the body of a summary request: empty, {} or
-// {"fecha": "dd/mm/YYYY"}. It returns the requested day and whether one was
+// DecodeSummaryRequest parses the body of a summary request: empty (or
+// only JSON whitespace), {} or {"fecha": "dd/mm/YYYY"}
+// (schemas/summary-request.json). It returns the requested day and whether one was
 // given. Unknown fields are refused: a mistyped "fecha" must not silently
 // summarize another day.
 func DecodeSummaryRequest(body []byte) (Date, bool, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
+	if len(bytes.Trim(body, " \t\r\n")) == 0 { // JSON's whitespace only: a body of U+00A0 is not empty
 		return Date{}, false, nil
 	}
 	members, err := decodeObject(body)

@@ -7,7 +7,7 @@
 # Environment:
 #   FAULTS_ARGS     extra harness flags, e.g. "-scenarios 1,3 -orders 20000"
 #   FAULTS_REPORT   also copy the markdown table to this path
-#   FAULTS_MINUTES  bound on the scenarios in minutes (default 10)
+#   FAULTS_MINUTES  bound on the scenarios in minutes (default 15)
 #   FAULTS_KEEP     1 keeps the temporary directory (logs) for a look
 set -o errexit -o nounset -o pipefail
 
@@ -64,7 +64,7 @@ go build -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary .
 "$root/hack/kafka.sh" fetch >/dev/null
 
 echo "== scenarios"
-minutes=${FAULTS_MINUTES:-10}
+minutes=${FAULTS_MINUTES:-15}
 # The harness stops itself at the bound and cleans up; timeout(1) is the
 # backstop should it hang.
 # shellcheck disable=SC2086

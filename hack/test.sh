@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): formatting, vet, the pinned tools the
-# manifest tests need, a real Apache Kafka broker (KRaft) on loopback for
-# the end-to-end tests, every Go test, short fuzzing, then the fault
+# manifest tests need, the Python tools of the contract tests, a real
+# Apache Kafka broker (KRaft) on loopback for the end-to-end tests, every Go
+# test, short fuzzing, then the fault
 # injection scenarios (hack/faults.sh) on brokers of their own. Every broker
 # is stopped on exit.
 set -o errexit -o nounset -o pipefail
@@ -22,6 +23,11 @@ go vet ./...
 
 echo "== tools"
 "$root/hack/tools.sh"
+
+echo "== Python tools (jsonschema, openapi-spec-validator, schemathesis)"
+# The contract tests (functions/contract) judge the schemas with them.
+SOPAIPILLAS_PYTHON=$("$root/hack/python.sh")
+export SOPAIPILLAS_PYTHON SOPAIPILLAS_REQUIRE_PYTHON=1
 
 echo "== Apache Kafka"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sopaipillas-kafka.XXXXXX")

@@ -38,13 +38,15 @@ type function struct {
 	// Public functions are reachable from outside the cluster.
 	Public bool
 	// GoMemLimit functions get the Go runtime's GOMEMLIMIT below their
-	// memory limit: their heap grows with the data they read.
+	// memory limit: their heap grows with the data they read (dailySummary)
+	// or with the orders waiting for Kafka (newOrder, whose shedding bound
+	// derives from it).
 	GoMemLimit bool
 }
 
 func functions() []function {
 	return []function{
-		{Service: "neworder", Config: &neworder.Config{}, Public: true},
+		{Service: "neworder", Config: &neworder.Config{}, Public: true, GoMemLimit: true},
 		{Service: "dailysummary", Config: &dailysummary.Config{}, GoMemLimit: true},
 		{Service: "sendmail", Config: &sendmail.Config{}},
 	}
@@ -82,6 +84,10 @@ const portVar = "PORT"
 // envconfig, reads it, so a manifest may set it besides the Config's
 // variables.
 const goMemLimitVar = "GOMEMLIMIT"
+
+// startupTimeoutVar bounds a function's start, not a request: Knative's
+// timeoutSeconds has nothing to do with it.
+const startupTimeoutVar = "STARTUP_TIMEOUT"
 
 // secretLike names the variables that must come from the Secret.
 var secretLike = regexp.MustCompile(`PASSWORD|TOKEN|SECRET|API_KEY|USERNAME`)
@@ -336,7 +342,7 @@ func checkService(t testing.TB, r rendering, fn function) []string {
 	// Knative must not cut a request the function still works on.
 	timeout, _ := get(spec, "timeoutSeconds").(float64)
 	for k, v := range want {
-		if !strings.HasSuffix(k, "_TIMEOUT") || v.Type != "time.Duration" || env[k].From == "secret" {
+		if !strings.HasSuffix(k, "_TIMEOUT") || v.Type != "time.Duration" || env[k].From == "secret" || k == startupTimeoutVar {
 			continue
 		}
 		if d, err := time.ParseDuration(env[k].Value); err == nil && time.Duration(timeout)*time.Second <= d {
@@ -564,6 +570,9 @@ func parseAs(typ, value string) error {
 	case "slog.Level":
 		var l slog.Level
 		return l.UnmarshalText([]byte(value))
+	case "time.Duration":
+		_, err := time.ParseDuration(value)
+		return err
 	default:
 		return fmt.Errorf("runner.Env has a field of type %s: teach parseAs about it", typ)
 	}
@@ -582,7 +591,8 @@ func renderedEnv(t *testing.T, r rendering) map[string]setting {
 		}
 		env, _ := containerEnv(r, get(svc.Fields, "spec", "template", "spec", "containers", 0))
 		for k, s := range env {
-			if prev, ok := all[k]; ok && prev != s && k != "KAFKA_CLIENT_ID" {
+			// Each function has its own client id and its own memory limit.
+			if prev, ok := all[k]; ok && prev != s && k != "KAFKA_CLIENT_ID" && k != goMemLimitVar {
 				t.Errorf("%s differs between %s (%q) and %s (%q)", k, owner[k], prev.Value, fn.Service, s.Value)
 			}
 			all[k], owner[k] = s, fn.Service

@@ -102,11 +102,13 @@ func New(log OrderLog, publisher Publisher, opts Options, logger *slog.Logger) *
 }
 
 // Handler routes POST /dailySummary, and POST / for a Knative route or a
-// PingSource sink.
+// PingSource sink (api/openapi.yaml). Other methods are 405, other paths
+// 404, both as problem+json.
 func (f *Function) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /dailySummary", f.ServeHTTP)
-	mux.HandleFunc("POST /{$}", f.ServeHTTP)
+	mux.Handle("/dailySummary", problem.Only(f, http.MethodPost))
+	mux.Handle("/{$}", problem.Only(f, http.MethodPost))
+	mux.HandleFunc("/", problem.NotFound)
 	return mux
 }
 

@@ -785,3 +785,51 @@ func TestCookReport(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherMethods checks that every path answers a method it does not
+// serve with 405, Allow and a problem, and an unknown path with 404,
+// without reading the topic.
+func TestOtherMethods(t *testing.T) {
+	fx := newFixture(t, at(t, now13), "", nil)
+	tests := []struct {
+		method, path string // the request
+		status       int    // the answer
+		allow        string // its Allow header
+	}{
+		{method: http.MethodGet, path: "/dailySummary", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodHead, path: "/dailySummary", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodPut, path: "/dailySummary", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodDelete, path: "/", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodGet, path: "/", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodPost, path: "/newOrder", status: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, fx.srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := fx.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var p problem.Details
+			if tt.method != http.MethodHead {
+				if err := json.NewDecoder(res.Body).Decode(&p); err != nil {
+					t.Fatalf("problem body: %v", err)
+				}
+			} else {
+				p.Status = tt.status
+			}
+			got := []any{res.StatusCode, res.Header.Get("Allow"), res.Header.Get("Content-Type"), p.Status}
+			want := []any{tt.status, tt.allow, problem.ContentType, tt.status}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("status, Allow, Content-Type, problem status (-want, +got):\n%s", diff)
+			}
+		})
+	}
+	if n := len(fx.pub.Sent()); n != 0 {
+		t.Errorf("%d events published, want 0", n)
+	}
+}

@@ -37,30 +37,35 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)
 	}
 	scfg := kafka.NewSaramaConfig(cfg.ClientID)
+	// A broker that stops answering fails each call within the summary's
+	// bound, so an abandoned call does not outlive the request by much.
+	kafka.SizeTimeouts(scfg, cfg.Timeout)
 	if cfg.CreateTopics {
-		if err := kafka.EnsureTopics(cfg.Brokers, scfg, cfg.ReplicationFactor, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec()); err != nil {
+		if err := kafka.EnsureTopicsContext(ctx, cfg.Brokers, scfg, cfg.ReplicationFactor, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec()); err != nil {
 			return nil, nil, err
 		}
 	}
 	// The read is right whatever the setting; the setting decides whose
 	// clock places an order in its day. Existing topics are not altered.
-	switch tt, err := kafka.TimestampType(cfg.Brokers, scfg, cfg.OrderTopic); {
+	switch tt, err := kafka.TimestampTypeContext(ctx, cfg.Brokers, scfg, cfg.OrderTopic); {
 	case err != nil:
 		log.Warn("could not check the order topic's message.timestamp.type", "topic", cfg.OrderTopic, "error", err)
 	case tt != kafka.LogAppendTime:
 		log.Warn("the order topic is not stamped by the broker: an order's day follows the clock of whoever wrote it",
 			"topic", cfg.OrderTopic, "message.timestamp.type", tt, "want", kafka.LogAppendTime)
 	}
-	client, err := sarama.NewClient(cfg.Brokers, scfg)
+	client, err := kafka.Connect(ctx, cfg.Brokers, scfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to Kafka at %v: %w", cfg.Brokers, err)
+		return nil, nil, err
 	}
 	pub, err := kafka.NewPublisher(client)
 	if err != nil {
 		client.Close()
 		return nil, nil, err
 	}
-	f := New(KafkaLog{Client: client, Brokers: cfg.Brokers, Topic: cfg.OrderTopic}, pub, Options{
+	// The reader's clients connect once, here, not per summary.
+	reader := kafka.NewReader(client, cfg.Brokers)
+	f := New(KafkaLog{Client: client, Brokers: cfg.Brokers, Topic: cfg.OrderTopic, Reader: reader}, pub, Options{
 		SummaryTopic: cfg.SummaryTopic,
 		Location:     loc,
 		Retention:    cfg.Retention,
@@ -70,6 +75,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	}, log)
 	return f.Handler(), runner.CloserFunc(func() error {
 		pub.Close()
+		reader.Close()
 		return client.Close()
 	}), nil
 }
@@ -80,6 +86,9 @@ type KafkaLog struct {
 	// Brokers is the bootstrap list, for the extra readers of a large day.
 	Brokers []string
 	Topic   string
+	// Reader, if set, reads with clients connected once; otherwise each
+	// Scan connects its own extra clients.
+	Reader *kafka.Reader
 }
 
 // Scan reads every committed record of every partition (but those whose
@@ -88,8 +97,16 @@ type KafkaLog struct {
 // (kafka.ReadCommitted). from and to only size the tally: the broker's
 // time index estimates how many records the day has.
 func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(partition int32, expect Expect) func(Record)) error {
-	return kafka.ReadCommitted(ctx, l.Client, l.Brokers, l.Topic, func(r kafka.Range) kafka.Visit {
-		visit := visitor(r.Partition, l.estimate(r, from, to))
+	read := func(topic string, visitor func(r kafka.Range) kafka.Visit) error {
+		return kafka.ReadCommitted(ctx, l.Client, l.Brokers, topic, visitor)
+	}
+	if l.Reader != nil {
+		read = func(topic string, visitor func(r kafka.Range) kafka.Visit) error {
+			return l.Reader.ReadCommitted(ctx, topic, visitor)
+		}
+	}
+	return read(l.Topic, func(r kafka.Range) kafka.Visit {
+		visit := visitor(r.Partition, l.estimate(ctx, r, from, to))
 		if visit == nil {
 			return nil
 		}
@@ -103,10 +120,10 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 // estimate places r's records before, in and after [from, to) by the
 // broker's time index: exact when timestamps are in offset order, a hint
 // otherwise.
-func (l KafkaLog) estimate(r kafka.Range, from, to time.Time) Expect {
+func (l KafkaLog) estimate(ctx context.Context, r kafka.Range, from, to time.Time) Expect {
 	size := int(r.End - r.Start)
-	start, err1 := l.Client.GetOffset(l.Topic, r.Partition, from.UnixMilli())
-	end, err2 := l.Client.GetOffset(l.Topic, r.Partition, to.UnixMilli())
+	start, err1 := kafka.OffsetAt(ctx, l.Client, l.Topic, r.Partition, from.UnixMilli())
+	end, err2 := kafka.OffsetAt(ctx, l.Client, l.Topic, r.Partition, to.UnixMilli())
 	if err1 != nil || err2 != nil {
 		return Expect{Day: size}
 	}

@@ -113,7 +113,7 @@ func TestSecretsStaySecret(t *testing.T) {
 }
 
 // start runs a function from the environment on a free port until the
-// test ends and returns its URL once it answers /healthz.
+// test ends and returns its URL once it is ready (/readyz).
 func start[C any](t *testing.T, name string, setup runner.Setup[C], logs io.Writer) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -132,7 +132,7 @@ func start[C any](t *testing.T, name string, setup runner.Setup[C], logs io.Writ
 	url := "http://" + ln.Addr().String()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(url + "/healthz")
+		resp, err := http.Get(url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {

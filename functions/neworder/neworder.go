@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -58,11 +60,13 @@ func New(publisher Publisher, topic string, timeout time.Duration, now func() ti
 }
 
 // Handler routes POST /newOrder, and POST / for a Knative route whose host
-// already names the function.
+// already names the function (api/openapi.yaml). Other methods are 405,
+// other paths 404, both as problem+json.
 func (f *Function) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /newOrder", f.ServeHTTP)
-	mux.HandleFunc("POST /{$}", f.ServeHTTP)
+	mux.Handle("/newOrder", problem.Only(f, http.MethodPost))
+	mux.Handle("/{$}", problem.Only(f, http.MethodPost))
+	mux.HandleFunc("/", problem.NotFound)
 	return mux
 }
 
@@ -73,9 +77,9 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	data, status, err := readOrderBody(r)
+	data, err := readOrderBody(r)
 	if err != nil {
-		f.rejectBody(w, status, err)
+		f.rejectBody(w, err)
 		return
 	}
 	order, err := events.DecodeOrder(data)
@@ -95,7 +99,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
 	if err := f.publisher.Publish(ctx, f.topic, event); err != nil {
-		f.log.Warn("order not acknowledged", "event_id", event.ID(), "error", err)
+		f.notAcknowledged(event.ID(), err)
 		problem.WriteUnavailable(w, time.Second, "the order was not stored; retry the same request")
 		return
 	}
@@ -105,60 +109,97 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(Response{Response: Accepted, Order: event.Data(), EventID: event.ID()})
 }
 
-func (f *Function) rejectBody(w http.ResponseWriter, status int, err error) {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+func (f *Function) rejectBody(w http.ResponseWriter, err error) {
+	var (
+		tooBig *http.MaxBytesError
+		in     *inputError
+	)
+	switch {
+	case errors.As(err, &tooBig):
 		problem.WriteBodyError(w, err, MaxBodyBytes)
-		return
+	case errors.As(err, &in):
+		problem.Write(w, in.status, in.Error(), []events.FieldError{{Field: in.field, Detail: in.Error()}})
+	default:
+		problem.WriteBodyError(w, err, MaxBodyBytes)
 	}
-	problem.Write(w, status, err.Error(), []events.FieldError{{Field: fieldOf(status), Detail: err.Error()}})
 }
 
-func fieldOf(status int) string {
-	if status == http.StatusUnsupportedMediaType {
-		return "Content-Type"
-	}
-	return "cloudevent"
+// inputError is a request newOrder refuses before decoding the order: the
+// status, and the field the problem names.
+type inputError struct {
+	status int
+	field  string
+	err    error
+}
+
+func (e *inputError) Error() string { return e.err.Error() }
+
+func badEvent(field, detail string) *inputError {
+	return &inputError{status: http.StatusBadRequest, field: field, err: errors.New(detail)}
+}
+
+func unsupported(detail string) *inputError {
+	return &inputError{status: http.StatusUnsupportedMediaType, field: "Content-Type", err: errors.New(detail)}
 }
 
 // readOrderBody returns the order JSON of a request: the body itself for
-// application/json, the event's data for a CloudEvent in binary or
-// structured mode. The status goes with the error.
-func readOrderBody(r *http.Request) ([]byte, int, error) {
+// application/json, the data of an order CloudEvent (events.TypeOrderCreated)
+// in binary or structured mode. A binary-mode event without a content type
+// whose data is JSON is taken as JSON, as its structured-mode twin is.
+func readOrderBody(r *http.Request) ([]byte, error) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if encoding := msg.ReadEncoding(); encoding != binding.EncodingUnknown {
 		event, err := binding.ToEvent(r.Context(), msg)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				return nil, http.StatusRequestEntityTooLarge, tooBig
+				return nil, tooBig
 			}
-			return nil, http.StatusBadRequest, errors.New("invalid CloudEvent: " + err.Error())
+			return nil, badEvent("cloudevent", "invalid CloudEvent: "+err.Error())
 		}
 		// binding.ToEvent does not check the required attributes.
 		if err := event.Validate(); err != nil {
-			return nil, http.StatusBadRequest, errors.New("invalid CloudEvent: " + err.Error())
+			return nil, badEvent("cloudevent", "invalid CloudEvent: "+err.Error())
 		}
-		// In the JSON event format an absent datacontenttype means JSON.
-		structuredJSON := encoding == binding.EncodingStructured && event.DataContentType() == ""
-		if !structuredJSON && !isJSON(event.DataContentType()) {
-			return nil, http.StatusUnsupportedMediaType, errors.New("the CloudEvent's datacontenttype must be application/json")
+		if name, ok := ceHeader(r.Header); ok && encoding == binding.EncodingStructured {
+			// Two sets of attributes could name two different events.
+			return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" beside a structured-mode event: send the attributes once, as Ce-* headers (binary mode) or in the body")
 		}
-		return event.Data(), 0, nil
+		if event.Type() != events.TypeOrderCreated {
+			return nil, badEvent("type", "a CloudEvent must have type "+events.TypeOrderCreated+", not "+strconv.Quote(event.Type()))
+		}
+		// In the JSON event format an absent datacontenttype means JSON;
+		// in binary mode, data that parses as JSON is JSON.
+		untyped := event.DataContentType() == "" && (encoding == binding.EncodingStructured || json.Valid(event.Data()))
+		if !untyped && !isJSON(event.DataContentType()) {
+			return nil, unsupported("the CloudEvent's datacontenttype must be application/json")
+		}
+		return event.Data(), nil
 	}
-	if r.Header.Get("Ce-Specversion") != "" {
+	if v := r.Header.Get("Ce-Specversion"); v != "" {
 		// A CloudEvent of a version the SDK does not know must not pass as
 		// plain JSON.
-		return nil, http.StatusBadRequest, errors.New("invalid CloudEvent: unsupported specversion " + r.Header.Get("Ce-Specversion"))
+		return nil, badEvent("cloudevent", "invalid CloudEvent: unsupported specversion "+v)
+	}
+	if name, ok := ceHeader(r.Header); ok {
+		// Nor may attributes without a specversion: Ce-Type of another
+		// type would otherwise slip through as a plain order.
+		return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" without Ce-Specversion")
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return nil, http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
+		return nil, unsupported("Content-Type must be application/json")
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, http.StatusBadRequest, err
+	return io.ReadAll(r.Body)
+}
+
+// ceHeader returns the name of a CloudEvents attribute header, if any.
+func ceHeader(h http.Header) (string, bool) {
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "ce-") {
+			return name, true
+		}
 	}
-	return body, 0, nil
+	return "", false
 }
 
 func isJSON(contentType string) bool {

@@ -115,7 +115,7 @@ func binaryHeader(contentType string, attrs ...string) http.Header {
 }
 
 // ceHeaders are complete binary-mode attributes of a client's event.
-var ceHeaders = []string{"ce-specversion", "1.0", "ce-id", "client-1", "ce-source", "/client", "ce-type", "cl.client.order"}
+var ceHeaders = []string{"ce-specversion", "1.0", "ce-id", "client-1", "ce-source", "/client", "ce-type", events.TypeOrderCreated}
 
 func without(attrs []string, name string) []string {
 	var out []string
@@ -150,8 +150,10 @@ func TestAccepts(t *testing.T) {
 		// One mailbox, one vendor (README): stored and answered lower case.
 		{name: "addresses in another letter case", path: "/newOrder", header: jsonHeader(), body: []byte(strings.NewReplacer("vendor_tarea2@yopmail.com", "Vendor_Tarea2@YOPMAIL.com", "asdasdasda@yopmail.com", "ASDasdasda@Yopmail.COM").Replace(seedOrder))},
 		{name: "binary-mode CloudEvent", path: "/newOrder", header: binaryHeader("application/json", ceHeaders...), body: []byte(seedOrder)},
-		{name: "structured-mode CloudEvent without datacontenttype", path: "/newOrder", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0","id":"client-1","source":"/client","type":"cl.client.order","data":` + seedOrder + `}`)},
-		{name: "structured-mode CloudEvent", path: "/newOrder", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0","id":"client-1","source":"/client","type":"cl.client.order","datacontenttype":"application/json","data":` + seedOrder + `}`)},
+		{name: "structured-mode CloudEvent without datacontenttype", path: "/newOrder", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0","id":"client-1","source":"/client","type":"` + events.TypeOrderCreated + `","data":` + seedOrder + `}`)},
+		{name: "binary-mode CloudEvent without Content-Type, JSON data", path: "/newOrder", header: binaryHeader("", ceHeaders...), body: []byte(seedOrder)},
+		{name: "integral numbers spelt as decimals, published canonically", path: "/newOrder", header: jsonHeader(), body: []byte(strings.NewReplacer(`"order_id": 3`, `"order_id": 3.0`, `"numero_sopaipillas": 15`, `"numero_sopaipillas": 1.5e1`).Replace(seedOrder))},
+		{name: "structured-mode CloudEvent", path: "/newOrder", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0","id":"client-1","source":"/client","type":"` + events.TypeOrderCreated + `","datacontenttype":"application/json","data":` + seedOrder + `}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,8 +303,8 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "order_id zero", header: j, body: with("order_id", "0"), status: s422, fields: []string{"order_id"}},
 		{name: "order_id negative", header: j, body: with("order_id", "-3"), status: s422, fields: []string{"order_id"}},
 		{name: "order_id fractional", header: j, body: with("order_id", "3.5"), status: s422, fields: []string{"order_id"}},
-		{name: "order_id 3.0", header: j, body: with("order_id", "3.0"), status: s422, fields: []string{"order_id"}},
-		{name: "order_id exponent", header: j, body: with("order_id", "3e2"), status: s422, fields: []string{"order_id"}},
+		{name: "order_id 3.05e1", header: j, body: with("order_id", "3.05e1"), status: s422, fields: []string{"order_id"}},
+		{name: "order_id negative exponent", header: j, body: with("order_id", "3e-2"), status: s422, fields: []string{"order_id"}},
 		{name: "order_id 2^53", header: j, body: with("order_id", "9007199254740992"), status: s422, fields: []string{"order_id"}},
 		{name: "order_id 2^63", header: j, body: with("order_id", "9223372036854775808"), status: s422, fields: []string{"order_id"}},
 		{name: "order_id 1e400", header: j, body: with("order_id", "1e400"), status: s422, fields: []string{"order_id"}},
@@ -332,16 +334,23 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "CloudEvent without type", header: binaryHeader("application/json", without(ceHeaders, "ce-type")...), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
 		{name: "CloudEvent of unknown specversion", header: binaryHeader("application/json", append(without(ceHeaders, "ce-specversion"), "ce-specversion", "9.9")...), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
 		{name: "CloudEvent with text data", header: binaryHeader("text/plain", ceHeaders...), body: []byte(seedOrder), status: s415, fields: []string{"Content-Type"}},
-		{name: "CloudEvent without datacontenttype", header: binaryHeader("", ceHeaders...), body: []byte(seedOrder), status: s415, fields: []string{"Content-Type"}},
+		{name: "CloudEvent without datacontenttype, data not JSON", header: binaryHeader("", ceHeaders...), body: []byte("order_id=3"), status: s415, fields: []string{"Content-Type"}},
+		{name: "CloudEvent attributes without specversion", header: binaryHeader("application/json", "ce-type", "com.example.something.else"), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
+		{name: "structured CloudEvent with Ce-* headers too", header: http.Header{"Content-Type": {"application/cloudevents+json"}, "Ce-Type": {"none"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": events.TypeOrderCreated, "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"cloudevent"}},
+		{name: "CloudEvent of another type", header: binaryHeader("application/json", append(without(ceHeaders, "ce-type"), "ce-type", "com.example.something.else")...), body: []byte(seedOrder), status: s400, fields: []string{"type"}},
+		{name: "structured CloudEvent of another type", header: http.Header{"Content-Type": {"application/cloudevents+json"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": "cl.sopaipillas.summary.created.v1", "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"type"}},
+		{name: "extra field nested 9999 levels", header: j, body: raw("nota", nested(9999)), status: s422, fields: []string{"nota"}},
 		{name: "CloudEvent with a bad order", header: binaryHeader("application/json", ceHeaders...), body: with("order_id", "0"), status: s422, fields: []string{"order_id"}},
 		{name: "structured CloudEvent without id", header: http.Header{"Content-Type": {"application/cloudevents+json"}},
-			body: structured(t, map[string]any{"specversion": "1.0", "source": "/c", "type": "t", "datacontenttype": "application/json", "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"cloudevent"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "source": "/c", "type": events.TypeOrderCreated, "datacontenttype": "application/json", "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"cloudevent"}},
 		{name: "structured CloudEvent with text data", header: http.Header{"Content-Type": {"application/cloudevents+json"}},
-			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": "t", "datacontenttype": "text/plain", "data": seedOrder}), status: s415, fields: []string{"Content-Type"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": events.TypeOrderCreated, "datacontenttype": "text/plain", "data": seedOrder}), status: s415, fields: []string{"Content-Type"}},
 		{name: "CloudEvents batch", header: http.Header{"Content-Type": {"application/cloudevents-batch+json"}}, body: []byte(`[]`), status: s400, fields: []string{"cloudevent"}},
 		{name: "structured CloudEvent not JSON", header: http.Header{"Content-Type": {"application/cloudevents+json"}}, body: []byte(`{"specversion":"1.0",`), status: s400, fields: []string{"cloudevent"}},
 		{name: "structured CloudEvent with a bad order", header: http.Header{"Content-Type": {"application/cloudevents+json"}},
-			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": "t", "datacontenttype": "application/json", "data": json.RawMessage(with("email_vendedor", `"a@b.cl\r\nBcc: x@y.cl"`))}), status: s422, fields: []string{"email_vendedor"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": events.TypeOrderCreated, "datacontenttype": "application/json", "data": json.RawMessage(with("email_vendedor", `"a@b.cl\r\nBcc: x@y.cl"`))}), status: s422, fields: []string{"email_vendedor"}},
 	}
 }
 
@@ -388,5 +397,52 @@ func TestHostileRequests(t *testing.T) {
 	}
 	if n := len(pub.Sent()); n != 1 {
 		t.Errorf("%d events published in all, want exactly 1", n)
+	}
+}
+
+// TestOtherMethods checks that every path answers a method it does not
+// serve with 405, Allow and a problem, and an unknown path with 404.
+func TestOtherMethods(t *testing.T) {
+	pub := &fakePublisher{}
+	srv := newServer(t, pub, time.Minute)
+	tests := []struct {
+		method, path string // the request
+		status       int    // the answer
+		allow        string // its Allow header
+	}{
+		{method: http.MethodGet, path: "/newOrder", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodPut, path: "/newOrder", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodDelete, path: "/newOrder", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodPatch, path: "/", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodOptions, path: "/", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodGet, path: "/", status: http.StatusMethodNotAllowed, allow: "POST"},
+		{method: http.MethodPost, path: "/dailySummary", status: http.StatusNotFound},
+		{method: http.MethodGet, path: "/newOrder/3", status: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(seedOrder))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var p problem.Details
+			if err := json.NewDecoder(res.Body).Decode(&p); err != nil {
+				t.Fatalf("problem body: %v", err)
+			}
+			got := []any{res.StatusCode, res.Header.Get("Allow"), res.Header.Get("Content-Type"), p.Status}
+			want := []any{tt.status, tt.allow, problem.ContentType, tt.status}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("status, Allow, Content-Type, problem status (-want, +got):\n%s", diff)
+			}
+		})
+	}
+	if n := len(pub.Sent()); n != 0 {
+		t.Errorf("%d events published, want 0", n)
 	}
 }

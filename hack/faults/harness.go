@@ -28,6 +28,8 @@ var scenarios = []scenario{
 	{"6", "SMTP down and sendMail SIGKILLed mid-fan-out (300 vendors)", scenarioMail},
 	{"7", "timestamp disorder: future poison, late copies, skewed orders on a CreateTime topic", scenarioTimestamps},
 	{"8", "transactional producer: committed and aborted orders, markers last", scenarioTransactions},
+	{"9", "broker frozen (SIGSTOP) 20 s and 45 s under load; a summary and a newOrder start during each freeze", scenarioFreeze},
+	{"10", "silent partition (a proxy that stops forwarding) 20 s under load; a summary during it", scenarioPartition},
 }
 
 // harness owns everything a run starts: brokers, function processes and the
@@ -37,13 +39,18 @@ type harness struct {
 	logs string
 	pids string
 
-	single  *kafkaCluster // one node: scenarios 1, 3, 4a, 5, 6, 7, 8
+	single  *kafkaCluster // one node: scenarios 1, 3, 4a, 5, 6, 7, 8, 9, 10
 	cluster *kafkaCluster // three nodes: scenarios 2, 4b
 
 	tag       string         // the scenario run going on: its id, "-2" added when run again
 	runs      map[string]int // runs of each scenario so far
 	functions []*function
 	closers   []func()
+
+	// proxied is the single broker's listener for the silent proxy of
+	// scenario 10 (added on first use), and proxyAddr where the proxy
+	// listens, the address that listener advertises.
+	proxied, proxyAddr string
 }
 
 func newHarness(o options) (*harness, error) {
@@ -77,10 +84,12 @@ func (h *harness) runAll(ctx context.Context) []Row {
 		if n := h.runs[s.id]; n > 1 {
 			h.tag += "-" + strconv.Itoa(n)
 		}
-		row := Row{ID: h.tag, Name: s.name, Sent: na, Acked: na, Counted: na, Lost: na, Double: na, Unavailable: -1, Pass: true}
+		row := Row{ID: h.tag, Name: s.name, Sent: na, Acked: na, Counted: na, Lost: na, Double: na, Unavailable: -1, LongestAnswer: -1, Pass: true}
 		logf("=== scenario %s: %s", h.tag, s.name)
 		start := time.Now()
+		rss := h.sampleRSS()
 		err := s.run(ctx, h, &row)
+		row.PeakRSS, row.PeakRSSOf = rss()
 		row.Took = time.Since(start)
 		if err != nil {
 			row.fail("%v", err)
@@ -187,4 +196,70 @@ func verdict(pass bool) string {
 		return "PASS"
 	}
 	return "FAIL"
+}
+
+// sampleRSS samples the resident set of every function process (those
+// with a pid file) every 100 ms until the returned function is called,
+// which returns the largest seen and whose it was.
+func (h *harness) sampleRSS() func() (int64, string) {
+	var (
+		mu   sync.Mutex
+		peak int64
+		of   string
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			files, _ := filepath.Glob(filepath.Join(h.pids, "*.pid"))
+			for _, f := range files {
+				name := strings.TrimSuffix(filepath.Base(f), ".pid")
+				if name == "harness" {
+					continue
+				}
+				pid, err := os.ReadFile(f)
+				if err != nil {
+					continue
+				}
+				if rss := residentBytes(strings.TrimSpace(string(pid))); rss > 0 {
+					mu.Lock()
+					if rss > peak {
+						peak, of = rss, name
+					}
+					mu.Unlock()
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() (int64, string) {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return peak, of
+	}
+}
+
+// residentBytes is a process's VmRSS, 0 if it cannot be read.
+func residentBytes(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -104,4 +107,69 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// nodePid is node i's JVM, checked to be that node's (its command line
+// names the node's server.properties).
+func (k *kafkaCluster) nodePid(i int) (int, error) {
+	nd := filepath.Join(k.state, "node"+strconv.Itoa(i))
+	b, err := os.ReadFile(filepath.Join(nd, "pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, err
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(nd, "server.properties"))) {
+		return 0, fmt.Errorf("node %d: pid %d is not its broker", i, pid)
+	}
+	return pid, nil
+}
+
+// freezeNode SIGSTOPs node i, as a long GC pause or a hung disk would: its
+// sockets stay open and accept connections, nothing answers. The returned
+// function thaws it (SIGCONT) and is safe to call more than once.
+func (k *kafkaCluster) freezeNode(i int) (func(), error) {
+	pid, err := k.nodePid(i)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) }, nil
+}
+
+// addListener gives node 1 of a single-node cluster a third listener,
+// PROXIED on listen (127.0.0.1:port), that advertises advertise: clients
+// that bootstrap through a proxy at advertise are told to connect there
+// again. The node is stopped and restarted with its data.
+func (k *kafkaCluster) addListener(ctx context.Context, listen, advertise string) error {
+	nd := filepath.Join(k.state, "node1")
+	port, err1 := os.ReadFile(filepath.Join(nd, "port"))
+	cport, err2 := os.ReadFile(filepath.Join(nd, "controller_port"))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	p, c := strings.TrimSpace(string(port)), strings.TrimSpace(string(cport))
+	extra := fmt.Sprintf("\n# Added by the fault harness (scenario 10): a listener behind a proxy.\n"+
+		"listeners=PLAINTEXT://127.0.0.1:%s,CONTROLLER://127.0.0.1:%s,PROXIED://%s\n"+
+		"advertised.listeners=PLAINTEXT://127.0.0.1:%s,PROXIED://%s\n"+
+		"listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT\n", p, c, listen, p, advertise)
+	if _, err := k.exec(ctx, "stop", k.state); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(nd, "server.properties"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(extra)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	return k.restartNode(ctx, 1)
 }

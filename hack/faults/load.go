@@ -75,6 +75,9 @@ type loadResult struct {
 	// single request that got a 2xx.
 	LongestStall time.Duration
 	SlowestAck   time.Duration
+	// SlowestAnswer is the longest any attempt waited for an HTTP answer,
+	// whatever its status.
+	SlowestAnswer time.Duration
 }
 
 // load is a running load client. Acked can be polled while it runs to time
@@ -157,6 +160,9 @@ func (l *load) Run(ctx context.Context) loadResult {
 		}
 	}
 	res.Attempts = len(all)
+	for _, a := range all {
+		res.SlowestAnswer = max(res.SlowestAnswer, a.took)
+	}
 	res.LongestOutage, res.OutageFrom = longestOutage(all, res.Start)
 	res.LongestStall, res.SlowestAck = longestStall(all, res.Start)
 	slices.Sort(res.Acked)

@@ -16,6 +16,7 @@ type pipeline struct {
 	summaryTopic string
 	newOrder     *function
 	summary      *function
+	extra        []string // env on top of the shared one, last wins
 }
 
 // startPipeline starts newOrder and dailySummary for the current scenario
@@ -23,7 +24,13 @@ type pipeline struct {
 // Topics get replication factor 3 on the three-node cluster (whose brokers
 // default to min.insync.replicas=2), 1 on the single node.
 func (h *harness) startPipeline(ctx context.Context, k *kafkaCluster) (*pipeline, error) {
-	p := &pipeline{tag: h.tag, kafka: k, orderTopic: "order-" + h.tag, summaryTopic: "summary-" + h.tag}
+	return h.startPipelineWith(ctx, k)
+}
+
+// startPipelineWith is startPipeline with env ("KEY=value") overriding the
+// shared configuration.
+func (h *harness) startPipelineWith(ctx context.Context, k *kafkaCluster, env ...string) (*pipeline, error) {
+	p := &pipeline{tag: h.tag, kafka: k, orderTopic: "order-" + h.tag, summaryTopic: "summary-" + h.tag, extra: env}
 	var err error
 	if p.newOrder, err = h.newFunction(p.name("neworder"), "neworder", p.env("neworder")...); err != nil {
 		return nil, err
@@ -45,14 +52,14 @@ func (p *pipeline) name(role string) string { return "s" + p.tag + "-" + role }
 
 // env is the configuration every function of the run shares.
 func (p *pipeline) env(role string) []string {
-	return []string{
+	return append([]string{
 		"KAFKA_BROKERS=" + p.kafka.bootstrap(),
 		"KAFKA_CLIENT_ID=faults-" + p.name(role),
 		"KAFKA_REPLICATION_FACTOR=" + strconv.Itoa(min(p.kafka.nodes, 3)),
 		"ORDER_TOPIC=" + p.orderTopic,
 		"SUMMARY_TOPIC=" + p.summaryTopic,
 		"SUMMARY_TIMEOUT=60s",
-	}
+	}, p.extra...)
 }
 
 // runLoad starts the load client in the background.

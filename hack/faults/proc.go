@@ -35,6 +35,7 @@ var configVars = []string{
 	"PORT", "LOG_LEVEL", "KAFKA_BROKERS", "KAFKA_CLIENT_ID", "KAFKA_CREATE_TOPICS", "KAFKA_REPLICATION_FACTOR",
 	"ORDER_TOPIC", "SUMMARY_TOPIC", "ORDER_TOPIC_PARTITIONS", "SUMMARY_TOPIC_PARTITIONS", "TOPIC_RETENTION",
 	"PUBLISH_TIMEOUT", "SUMMARY_TIMEZONE", "SUMMARY_TIMEOUT", "SUMMARY_TOKEN",
+	"STARTUP_TIMEOUT", "MAX_PENDING_PUBLISHES", "GOMEMLIMIT",
 	"MAIL_BACKEND", "MAIL_FROM", "MAIL_FROM_NAME", "MAIL_CONCURRENCY", "MAIL_RATE_PER_SECOND",
 	"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_TLS", "SMTP_ALLOW_INSECURE_AUTH",
 	"SMTP_TIMEOUT", "SMTP_MAX_IDLE_CONNS", "SENDGRID_API_KEY", "SENDGRID_BASE_URL", "SENDGRID_TIMEOUT",
@@ -70,6 +71,14 @@ func (h *harness) newFunction(name, bin string, env ...string) (*function, error
 
 // start runs the binary and waits until it answers /readyz.
 func (f *function) start(ctx context.Context) error {
+	if err := f.launch(); err != nil {
+		return err
+	}
+	return f.waitReady(ctx)
+}
+
+// launch runs the binary without waiting for it.
+func (f *function) launch() error {
 	logFile, err := os.OpenFile(f.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -91,7 +100,12 @@ func (f *function) start(ctx context.Context) error {
 		_ = cmd.Wait()
 		close(done)
 	}(cmd, f.done)
+	return nil
+}
 
+// waitReady waits until the process answers /readyz with 2xx.
+func (f *function) waitReady(ctx context.Context) error {
+	cmd := f.cmd
 	deadline := time.Now().Add(90 * time.Second)
 	client := &http.Client{Timeout: time.Second}
 	for {
@@ -165,3 +179,7 @@ func fileTail(path string, n int) string {
 	}
 	return tail(string(b), n)
 }
+
+// newProbeClient is a readiness probe: Knative's default probe timeout is
+// 1 s.
+func newProbeClient() *http.Client { return &http.Client{Timeout: time.Second} }

@@ -361,6 +361,7 @@ func loadNotes(row *Row, res loadResult) {
 	row.Sent = res.Sent
 	row.Acked = len(res.Acked)
 	row.Unavailable = res.LongestStall
+	row.LongestAnswer = max(row.LongestAnswer, res.SlowestAnswer)
 	rate := float64(len(res.Acked)) / res.End.Sub(res.Start).Seconds()
 	row.note("%d attempts in %s (%.0f orders/s); failed attempts: %s; longest stretch of non-2xx answers %s, slowest 2xx %s",
 		res.Attempts, res.End.Sub(res.Start).Round(100*time.Millisecond), rate, errorSummary(res.Errors),

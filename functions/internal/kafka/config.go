@@ -4,6 +4,7 @@
 package kafka
 
 import (
+	"net"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -36,6 +37,7 @@ func NewSaramaConfig(clientID string) *sarama.Config {
 	c.Net.WriteTimeout = 10 * time.Second
 	c.Metadata.Retry.Max = 5
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond
+	c.Metadata.Timeout = 30 * time.Second
 
 	c.Producer.Idempotent = true
 	c.Producer.RequiredAcks = sarama.WaitForAll
@@ -55,4 +57,36 @@ func NewSaramaConfig(clientID string) *sarama.Config {
 	c.Consumer.Fetch.Default = 4 << 20
 	c.Consumer.MaxWaitTime = 250 * time.Millisecond
 	return c
+}
+
+// SizeTimeouts fits every wait of a client into bound, the longest its
+// caller waits for one answer (PUBLISH_TIMEOUT, SUMMARY_TIMEOUT; at most
+// 30 s). A request to a broker that does not answer (frozen, or behind a
+// partition that drops packets without closing anything) fails after bound:
+// the connection is dropped and a new one dialled, instead of waiting out
+// TCP retransmission; and a call the caller abandoned (see bounded) ends
+// soon after it. The broker's own wait for the in-sync replicas
+// (Producer.Timeout) stays below the read timeout, so a slow but healthy
+// acknowledgement is not mistaken for a dead connection.
+func SizeTimeouts(c *sarama.Config, bound time.Duration) {
+	bound = min(max(bound, 2*time.Second), 30*time.Second)
+	c.Net.ReadTimeout = bound
+	c.Net.WriteTimeout = min(bound, 10*time.Second)
+	c.Net.DialTimeout = min(bound, 5*time.Second)
+	c.Metadata.Timeout = bound
+	c.Producer.Timeout = max(bound-time.Second, bound/2)
+	c.Net.Proxy.Enable = true // sarama's only hook for a dialer of our own
+	c.Net.Proxy.Dialer = newDialer(c.Net.DialTimeout, bound)
+}
+
+// newDialer dials brokers with TCP keep-alives probing an idle connection
+// after 5 s, every 2 s, 3 times, and (on Linux) TCP_USER_TIMEOUT: data
+// unacknowledged for userTimeout closes the connection. A peer that
+// vanished is noticed in seconds, not in the kernel's 15 minutes.
+func newDialer(timeout, userTimeout time.Duration) *net.Dialer {
+	return &net.Dialer{
+		Timeout:         timeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3},
+		Control:         userTimeoutControl(userTimeout),
+	}
 }

@@ -12,15 +12,18 @@ import (
 // offsetRetryFor bounds how long GetOffset waits out a missing leader.
 const offsetRetryFor = 10 * time.Second
 
-// GetOffset is sarama's Client.GetOffset that also waits out the moments
-// when a partition has no usable leader: right after the topic was created
-// (a KRaft broker serves metadata before its replica is ready) and during a
-// leader election. Other errors return at once.
+// GetOffset is sarama's Client.GetOffset bounded by ctx, that also waits
+// out the moments when a partition has no usable leader: right after the
+// topic was created (a KRaft broker serves metadata before its replica is
+// ready) and during a leader election. Other errors return at once.
 func GetOffset(ctx context.Context, client sarama.Client, topic string, p int32, at int64) (int64, error) {
 	deadline := time.Now().Add(offsetRetryFor)
 	backoff := 50 * time.Millisecond
 	for {
-		offset, err := client.GetOffset(topic, p, at)
+		offset, err := OffsetAt(ctx, client, topic, p, at)
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("offset of %s/%d: %w", topic, p, ctx.Err())
+		}
 		if err == nil || !leaderMissing(err) || time.Now().After(deadline) {
 			return offset, err
 		}
@@ -31,6 +34,13 @@ func GetOffset(ctx context.Context, client sarama.Client, topic string, p int32,
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// OffsetAt is client.GetOffset bounded by ctx, tried once: the first
+// offset stamped at or after at (milliseconds), or sarama.OffsetOldest or
+// sarama.OffsetNewest.
+func OffsetAt(ctx context.Context, client sarama.Client, topic string, p int32, at int64) (int64, error) {
+	return bounded(ctx, func() (int64, error) { return client.GetOffset(topic, p, at) }, nil, nil)
 }
 
 func leaderMissing(err error) bool {

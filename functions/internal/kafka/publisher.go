@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -24,7 +25,27 @@ type Publisher struct {
 	mu       sync.RWMutex // held for reading while sending to producer.Input()
 	producer sarama.AsyncProducer
 	renewed  time.Time
+	closed   bool
+
+	// maxPending bounds pending: records handed to the producer whose
+	// outcome is not known yet (0: no bound).
+	maxPending int64
+	pending    atomic.Int64
 }
+
+// ErrOverloaded is returned at once when MaxPending records already wait
+// for the broker: during a stall, newOrder sheds load instead of holding
+// every request and its record in memory. It wraps ErrNotAcknowledged.
+var ErrOverloaded = fmt.Errorf("%w: too many writes waiting for Kafka", ErrNotAcknowledged)
+
+// SetMaxPending bounds the records waiting for the broker's answer; past
+// it Publish returns ErrOverloaded at once. A record counts until the
+// producer reports its outcome, not just until its caller stops waiting:
+// that is what bounds memory during a long stall. Call it before Publish.
+func (p *Publisher) SetMaxPending(n int) { p.maxPending = int64(n) }
+
+// Pending is how many records wait for the broker's answer.
+func (p *Publisher) Pending() int { return int(p.pending.Load()) }
 
 // ErrNotAcknowledged wraps every publish failure: the record may or may not
 // be on the topic, so the caller must answer "retry".
@@ -51,16 +72,24 @@ func (p *Publisher) start() (sarama.AsyncProducer, error) {
 		return nil, fmt.Errorf("starting producer: %w", err)
 	}
 	p.done.Add(2)
-	go func() {
+	go func() { // results of this producer only, even after it is replaced
 		defer p.done.Done()
 		for m := range producer.Successes() {
 			m.Metadata.(chan error) <- nil
+			p.pending.Add(-1)
 		}
 	}()
 	go func() {
 		defer p.done.Done()
 		for e := range producer.Errors() {
 			e.Msg.Metadata.(chan error) <- e.Err
+			p.pending.Add(-1)
+			if errors.Is(e.Err, breaker.ErrBreakerOpen) {
+				// Whether or not its caller still waits: after a stall every
+				// caller may have given up (or been shed), and nobody else
+				// would replace the tripped producer.
+				go p.renew(producer)
+			}
 		}
 	}()
 	return producer, nil
@@ -76,6 +105,10 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&event), msg); err != nil {
 		return fmt.Errorf("encoding event %s: %w", event.ID(), err)
 	}
+	if n := p.pending.Add(1); p.maxPending > 0 && n > p.maxPending {
+		p.pending.Add(-1)
+		return fmt.Errorf("%w: event %s", ErrOverloaded, event.ID())
+	}
 	p.mu.RLock()
 	producer := p.producer
 	select {
@@ -83,6 +116,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 		p.mu.RUnlock()
 	case <-ctx.Done():
 		p.mu.RUnlock()
+		p.pending.Add(-1)
 		return fmt.Errorf("%w: event %s: %w", ErrNotAcknowledged, event.ID(), ctx.Err())
 	}
 	select {
@@ -107,7 +141,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents
 func (p *Publisher) renew(tripped sarama.AsyncProducer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.producer != tripped || time.Since(p.renewed) < renewEvery {
+	if p.closed || p.producer != tripped || time.Since(p.renewed) < renewEvery {
 		return // another caller renewed it already
 	}
 	fresh, err := p.start()
@@ -121,6 +155,7 @@ func (p *Publisher) renew(tripped sarama.AsyncProducer) {
 // Close flushes what is in flight and stops the producer.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
+	p.closed = true
 	p.producer.AsyncClose()
 	p.mu.Unlock()
 	p.done.Wait()

@@ -30,6 +30,85 @@ type Range struct {
 // a whole first batch when it is larger (KIP-74).
 const fetchMaxBytes = 1 << 20
 
+// Reader reads topics with ReadCommitted over clients it keeps: the one it
+// is given and up to one more per core, connected once and reused, so that
+// no read waits for a client to connect (sarama.NewClient takes no context
+// and waits out every retry when a broker stalls).
+type Reader struct {
+	client    sarama.Client
+	bootstrap []string
+
+	mu     sync.Mutex
+	extra  []sarama.Client
+	closed bool
+}
+
+// NewReader returns a Reader on client. The extra clients connect to
+// bootstrap in the background (after a broker restart client.Brokers() can
+// be empty until the next metadata refresh); until they have, or if they
+// cannot, reads go on with fewer.
+func NewReader(client sarama.Client, bootstrap []string) *Reader {
+	r := &Reader{client: client, bootstrap: bootstrap}
+	go r.grow(context.Background())
+	return r
+}
+
+// grow connects the missing extra clients, each bounded by ctx, and stops
+// at the first that fails.
+func (r *Reader) grow(ctx context.Context) {
+	for len(r.bootstrap) > 0 {
+		r.mu.Lock()
+		enough := r.closed || 1+len(r.extra) >= runtime.GOMAXPROCS(0)
+		r.mu.Unlock()
+		if enough {
+			return
+		}
+		extra, err := bounded(ctx, func() (sarama.Client, error) { return sarama.NewClient(r.bootstrap, r.client.Config()) },
+			nil, func(c sarama.Client) { c.Close() })
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			extra.Close()
+			return
+		}
+		r.extra = append(r.extra, extra)
+		r.mu.Unlock()
+	}
+}
+
+// clients returns the client and the extra clients connected so far, at
+// most n in all.
+func (r *Reader) clients(n int) []sarama.Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	all := append([]sarama.Client{r.client}, r.extra...)
+	return all[:max(1, min(n, len(all)))]
+}
+
+// Close closes the extra clients; the one NewReader was given stays open.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, c := range r.extra {
+		c.Close()
+	}
+	r.extra = nil
+	return nil
+}
+
+// ReadCommitted is Reader.ReadCommitted on a Reader of its own: its extra
+// clients connect first (bounded by ctx) and are closed at the end.
+func ReadCommitted(ctx context.Context, client sarama.Client, bootstrap []string, topic string, visitor func(r Range) Visit) error {
+	r := &Reader{client: client, bootstrap: bootstrap}
+	defer r.Close()
+	r.grow(ctx)
+	return r.ReadCommitted(ctx, topic, visitor)
+}
+
 // ReadCommitted reads every partition of topic from its log start offset up
 // to its last stable offset as of the call, and hands each committed data
 // record to the Visit that visitor(r) returns for the partition's Range (a
@@ -40,14 +119,16 @@ const fetchMaxBytes = 1 << 20
 // batch, a compacted gap), so the read never waits for an offset that will
 // not be delivered and never depends on timestamps being in offset order.
 //
-// Partitions are read concurrently, over up to one connection per core
-// (bootstrap is where the extra clients connect). Any error fails the whole
-// read: a partial read is never returned as if it were complete.
-func ReadCommitted(ctx context.Context, client sarama.Client, bootstrap []string, topic string, visitor func(r Range) Visit) error {
-	if err := client.RefreshMetadata(topic); err != nil {
+// Partitions are read concurrently, over up to one connection per core.
+// Any error fails the whole read: a partial read is never returned as if it
+// were complete. Every wait on a broker is bounded by ctx: a broker that
+// stops answering makes the read return ctx's error on time.
+func (rd *Reader) ReadCommitted(ctx context.Context, topic string, visitor func(r Range) Visit) error {
+	client := rd.client
+	if err := RefreshMetadata(ctx, client, topic); err != nil {
 		return fmt.Errorf("metadata of %q: %w", topic, err)
 	}
-	partitions, err := client.Partitions(topic)
+	partitions, err := Partitions(ctx, client, topic)
 	if err != nil {
 		return fmt.Errorf("listing partitions of %q: %w", topic, err)
 	}
@@ -64,8 +145,7 @@ func ReadCommitted(ctx context.Context, client sarama.Client, bootstrap []string
 		}
 		ranges[i] = Range{Partition: p, Start: start, End: end}
 	}
-	clients, closeAll := splitClients(client, bootstrap, len(partitions))
-	defer closeAll()
+	clients := rd.clients(len(partitions))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -91,28 +171,6 @@ func ReadCommitted(ctx context.Context, client sarama.Client, bootstrap []string
 	return first
 }
 
-// splitClients returns client and up to one more client per CPU. sarama
-// decodes a fetch response in the goroutine that asked for it, but one
-// connection carries one request at a time; more connections keep every
-// core decoding. The extra clients connect to bootstrap (after a broker
-// restart client.Brokers() can be empty until the next metadata refresh);
-// if they cannot connect the read goes on with client alone.
-func splitClients(client sarama.Client, bootstrap []string, partitions int) ([]sarama.Client, func()) {
-	clients := []sarama.Client{client}
-	for len(clients) < min(runtime.GOMAXPROCS(0), partitions) && len(bootstrap) > 0 {
-		extra, err := sarama.NewClient(bootstrap, client.Config())
-		if err != nil {
-			break
-		}
-		clients = append(clients, extra)
-	}
-	return clients, func() {
-		for _, c := range clients[1:] {
-			c.Close()
-		}
-	}
-}
-
 // readRange reads one partition's range with fetch requests of its own, so
 // that it knows its position after every batch, control batches included
 // (sarama's consumer skips those without telling).
@@ -124,7 +182,7 @@ func readRange(ctx context.Context, client sarama.Client, topic string, r Range,
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("reading %s/%d at offset %d: %w", topic, r.Partition, offset, err)
 		}
-		block, err := fetch(client, topic, r.Partition, offset)
+		block, err := fetch(ctx, client, topic, r.Partition, offset)
 		if err == nil && !errors.Is(block.Err, sarama.ErrNoError) {
 			err = block.Err
 		}
@@ -145,7 +203,7 @@ func readRange(ctx context.Context, client sarama.Client, topic string, r Range,
 			if !retriable(err) {
 				return fmt.Errorf("reading %s/%d at offset %d: %w", topic, r.Partition, offset, err)
 			}
-			_ = client.RefreshMetadata(topic)
+			_ = RefreshMetadata(ctx, client, topic)
 			if werr := retry.wait(ctx); werr != nil {
 				return fmt.Errorf("reading %s/%d at offset %d: %w (last error: %w)", topic, r.Partition, offset, werr, err)
 			}
@@ -170,11 +228,13 @@ func readRange(ctx context.Context, client sarama.Client, topic string, r Range,
 }
 
 // fetch asks the partition's leader for the records from offset on.
-func fetch(client sarama.Client, topic string, p int32, offset int64) (*sarama.FetchResponseBlock, error) {
-	broker, err := client.Leader(topic, p)
-	if err != nil {
-		return nil, err
-	}
+func fetch(ctx context.Context, client sarama.Client, topic string, p int32, offset int64) (*sarama.FetchResponseBlock, error) {
+	return onLeader(ctx, client, topic, p, func(broker *sarama.Broker) (*sarama.FetchResponseBlock, error) {
+		return fetchFrom(broker, topic, p, offset)
+	})
+}
+
+func fetchFrom(broker *sarama.Broker, topic string, p int32, offset int64) (*sarama.FetchResponseBlock, error) {
 	req := &sarama.FetchRequest{
 		Version:      11, // isolation level (v4), log start offset (v5), zstd (v10)
 		MaxWaitTime:  0,  // everything asked for is below the LSO: no need to wait
@@ -277,23 +337,24 @@ func isAbortMarker(key []byte) bool {
 func ListOffset(ctx context.Context, client sarama.Client, topic string, p int32, at int64) (int64, error) {
 	var retry backoff
 	for {
-		offset, err := listOffset(client, topic, p, at)
+		offset, err := onLeader(ctx, client, topic, p, func(broker *sarama.Broker) (int64, error) {
+			return listOffset(broker, client.Config().Version, topic, p, at)
+		})
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		}
 		if err == nil || !retriable(err) {
 			return offset, err
 		}
-		_ = client.RefreshMetadata(topic)
+		_ = RefreshMetadata(ctx, client, topic)
 		if werr := retry.wait(ctx); werr != nil {
 			return 0, fmt.Errorf("%w (last error: %w)", werr, err)
 		}
 	}
 }
 
-func listOffset(client sarama.Client, topic string, p int32, at int64) (int64, error) {
-	broker, err := client.Leader(topic, p)
-	if err != nil {
-		return 0, err
-	}
-	req := sarama.NewOffsetRequest(client.Config().Version)
+func listOffset(broker *sarama.Broker, version sarama.KafkaVersion, topic string, p int32, at int64) (int64, error) {
+	req := sarama.NewOffsetRequest(version)
 	req.IsolationLevel = sarama.ReadCommitted
 	req.AddBlock(topic, p, at, 1)
 	res, err := broker.GetAvailableOffsets(req)
@@ -313,6 +374,41 @@ func listOffset(client sarama.Client, topic string, p int32, at int64) (int64, e
 		return block.Offsets[0], nil
 	}
 	return 0, sarama.ErrOffsetOutOfRange
+}
+
+// onLeader calls call on the leader of a partition, bounded by ctx. When
+// ctx ends first, the leader's connection is closed, which ends the call
+// still waiting on it (the next request reopens it).
+func onLeader[T any](ctx context.Context, client sarama.Client, topic string, p int32, call func(*sarama.Broker) (T, error)) (T, error) {
+	var (
+		mu        sync.Mutex
+		leader    *sarama.Broker
+		abandoned bool
+	)
+	return bounded(ctx, func() (T, error) {
+		broker, err := client.Leader(topic, p)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		mu.Lock()
+		leader = broker
+		gone := abandoned
+		mu.Unlock()
+		if gone {
+			var zero T
+			return zero, context.Canceled
+		}
+		return call(broker)
+	}, func() {
+		mu.Lock()
+		abandoned = true
+		broker := leader
+		mu.Unlock()
+		if broker != nil {
+			go broker.Close()
+		}
+	}, nil)
 }
 
 // retriable reports errors that a metadata refresh and another try fix: a

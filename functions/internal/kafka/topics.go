@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,6 +33,23 @@ const LogAppendTime = "LogAppendTime"
 // left exactly as they are, so it is safe to run at every start and from
 // every replica at once.
 func EnsureTopics(brokers []string, cfg *sarama.Config, replication int16, topics ...Topic) error {
+	return EnsureTopicsContext(context.Background(), brokers, cfg, replication, topics...)
+}
+
+// EnsureTopicsContext is EnsureTopics bounded by ctx: a broker that accepts
+// connections but does not answer makes it return ctx's error. Until then
+// a broker that cannot be reached is tried again.
+func EnsureTopicsContext(ctx context.Context, brokers []string, cfg *sarama.Config, replication int16, topics ...Topic) error {
+	_, err := retryUnreachable(ctx, func() (struct{}, error) {
+		return bounded(ctx, func() (struct{}, error) { return struct{}{}, ensureTopics(ctx, brokers, cfg, replication, topics) }, nil, nil)
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("creating topics at %v: %w", brokers, err)
+	}
+	return err
+}
+
+func ensureTopics(ctx context.Context, brokers []string, cfg *sarama.Config, replication int16, topics []Topic) error {
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)
@@ -57,13 +75,13 @@ func EnsureTopics(brokers []string, cfg *sarama.Config, replication int16, topic
 			return fmt.Errorf("creating topic %q: %w", t.Name, err)
 		}
 	}
-	return waitForLeaders(admin, topics)
+	return waitForLeaders(ctx, admin, topics)
 }
 
 // waitForLeaders returns once every partition of topics has a leader. A
 // real broker takes a moment to elect them after CreateTopics returns, and
 // until then reads and writes fail with NotLeaderForPartition.
-func waitForLeaders(admin sarama.ClusterAdmin, topics []Topic) error {
+func waitForLeaders(ctx context.Context, admin sarama.ClusterAdmin, topics []Topic) error {
 	names := make([]string, len(topics))
 	for i, t := range topics {
 		names[i] = t.Name
@@ -74,8 +92,8 @@ func waitForLeaders(admin sarama.ClusterAdmin, topics []Topic) error {
 		if err == nil && allLed(md) {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("topics %v have no leader after 30s (last error: %v)", names, err)
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("topics %v have no leader (last error: %v)", names, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -113,6 +131,15 @@ func (c TopicsConfig) OrderTopicSpec() Topic {
 // broker reports it. Topics that already exist are never altered, so the
 // functions check it at start and warn when it is not the one they create.
 func TimestampType(brokers []string, cfg *sarama.Config, topic string) (string, error) {
+	return TimestampTypeContext(context.Background(), brokers, cfg, topic)
+}
+
+// TimestampTypeContext is TimestampType bounded by ctx.
+func TimestampTypeContext(ctx context.Context, brokers []string, cfg *sarama.Config, topic string) (string, error) {
+	return bounded(ctx, func() (string, error) { return timestampType(brokers, cfg, topic) }, nil, nil)
+}
+
+func timestampType(brokers []string, cfg *sarama.Config, topic string) (string, error) {
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
 		return "", fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)

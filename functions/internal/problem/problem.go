@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
@@ -69,4 +71,25 @@ func WriteBodyError(w http.ResponseWriter, err error, limit int64) {
 		return
 	}
 	Write(w, http.StatusBadRequest, "could not read body: "+err.Error(), nil)
+}
+
+// Only passes requests of the allowed methods to h and answers any other
+// with 405, Allow and a problem body (RFC 9110 §15.5.6), so that every path
+// of a function answers in one format.
+func Only(h http.Handler, allow ...string) http.Handler {
+	allowed := strings.Join(allow, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(allow, r.Method) {
+			w.Header().Set("Allow", allowed)
+			Write(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed here; use "+allowed, []events.FieldError{{Field: "method", Detail: "must be " + allowed}})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// NotFound answers 404 with a problem body: a function's paths are few
+// and named in api/openapi.yaml.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	Write(w, http.StatusNotFound, "no such path: "+r.URL.Path, nil)
 }

@@ -4,6 +4,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
@@ -24,6 +26,10 @@ type Env struct {
 	Port int `envconfig:"PORT" default:"8080"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
+	// StartupTimeout bounds the setup (connecting to Kafka, creating
+	// topics): a function not set up in time logs why and exits non-zero,
+	// so that the platform restarts it.
+	StartupTimeout time.Duration `envconfig:"STARTUP_TIMEOUT" default:"30s"`
 }
 
 // Setup builds a function from its configuration. The io.Closer releases what
@@ -80,12 +86,67 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	handler, closer, err := setup(ctx, cfg, log)
+	// Serve at once, not ready: connections are answered (503, /readyz
+	// 503) while the function connects, never left waiting.
+	srv, ready := server.Pending(log)
+	sctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(sctx, srv, ln, log) }()
+
+	handler, closer, err := setUp(ctx, env.StartupTimeout, setup, cfg, log)
 	if err != nil {
+		log.Error("startup failed", "error", err.Error(), "startup_timeout", env.StartupTimeout.String())
+		stopServing()
+		<-served
 		return fmt.Errorf("setting up: %w", err)
 	}
 	defer closer.Close()
-	return server.Serve(ctx, server.New(handler), ln, log)
+	ready(handler)
+	log.Info("ready")
+	return <-served
+}
+
+// setUp runs setup bounded by timeout. A setup that does not return in time
+// is abandoned (what it sets up later is closed) and the error says so; a
+// setup that notices its context ending returns an error naming the step
+// it was at, which is preferred.
+func setUp[C any](ctx context.Context, timeout time.Duration, setup Setup[C], cfg C, log *slog.Logger) (http.Handler, io.Closer, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		h   http.Handler
+		c   io.Closer
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, c, err := setup(ctx, cfg, log)
+		done <- result{h, c, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		select {
+		case r = <-done:
+		case <-time.After(time.Second): // its own error names the step
+			go func() {
+				if r := <-done; r.err == nil {
+					r.c.Close()
+				}
+			}()
+			r.err = ctx.Err()
+		}
+	}
+	if r.err == nil && ctx.Err() != nil {
+		r.c.Close()
+		r.err = ctx.Err()
+	}
+	if r.err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, nil, fmt.Errorf("not set up within STARTUP_TIMEOUT (%s): %w", timeout, r.err)
+	}
+	return r.h, r.c, r.err
 }
 
 // CloserFunc adapts a function to io.Closer.

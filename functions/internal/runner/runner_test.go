@@ -3,9 +3,15 @@ package runner_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
@@ -71,4 +77,96 @@ func runFn[C any](name string, setup runner.Setup[C]) func(context.Context) erro
 	return func(ctx context.Context) error {
 		return runner.Run(ctx, name, setup, &bytes.Buffer{})
 	}
+}
+
+// TestStartupIsBounded: a setup that never finishes (a broker that accepts
+// connections and never answers) makes the function log why and return an
+// error within STARTUP_TIMEOUT, answering 503 meanwhile instead of holding
+// connections; a setup that finishes in time makes it ready.
+func TestStartupIsBounded(t *testing.T) {
+	t.Setenv("STARTUP_TIMEOUT", "500ms")
+	stuck := make(chan struct{})
+	defer close(stuck)
+	type noConfig struct{}
+	hang := func(ctx context.Context, _ noConfig, _ *slog.Logger) (http.Handler, io.Closer, error) {
+		<-stuck // ignores ctx, as sarama.NewClient does
+		return http.NotFoundHandler(), runner.CloserFunc(func() error { return nil }), nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	var logs syncBuffer
+	errc := make(chan error, 1)
+	go func() { errc <- runner.RunOn(context.Background(), "stuck", hang, ln, &logs) }()
+
+	// While it sets up: not ready, and answered.
+	var readyz int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			readyz = resp.StatusCode
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if readyz != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during setup: %d, want 503", readyz)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "STARTUP_TIMEOUT") {
+			t.Errorf("error %v, want one naming STARTUP_TIMEOUT", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a setup that never ends kept the function from exiting")
+	}
+	if !strings.Contains(logs.String(), `"msg":"startup failed"`) {
+		t.Errorf("nothing logged about the failed startup: %s", logs.String())
+	}
+
+	// In time: ready.
+	ok := func(ctx context.Context, _ noConfig, _ *slog.Logger) (http.Handler, io.Closer, error) {
+		return http.NotFoundHandler(), runner.CloserFunc(func() error { return nil }), nil
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { errc <- runner.RunOn(ctx, "ok", ok, ln, io.Discard) }()
+	readyz = 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && readyz != http.StatusNoContent; time.Sleep(10 * time.Millisecond) {
+		if resp, err := http.Get("http://" + ln.Addr().String() + "/readyz"); err == nil {
+			readyz = resp.StatusCode
+			resp.Body.Close()
+		}
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("stopping: %v", err)
+	}
+	if readyz != http.StatusNoContent {
+		t.Errorf("/readyz after setup: %d, want 204", readyz)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

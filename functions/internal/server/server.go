@@ -1,37 +1,81 @@
 // Package server runs a function's HTTP server the way Knative and Cloud Run
-// expect: on $PORT, with timeouts, a health endpoint, and a graceful stop on
+// expect: on $PORT, with timeouts, health endpoints, and a graceful stop on
 // SIGTERM.
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 )
 
 // Timeouts of every function's server. WriteTimeout bounds a whole answer,
-// including a summary of a busy day, so it is generous.
+// including a summary of a busy day, so it is generous. ReadTimeout bounds
+// reading a request, headers and body: a body still arriving after it gets
+// 408 (BodyTimeout).
 const (
 	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
+	readTimeout       = BodyTimeout
 	writeTimeout      = 5 * time.Minute
 	idleTimeout       = 90 * time.Second
 	shutdownTimeout   = 20 * time.Second
 )
 
+// BodyTimeout is how long a client has to send a whole request, from its
+// first byte: a body not all received by then is answered 408, which a
+// client may retry. An order is 150 bytes; 10 s is a very slow client.
+const BodyTimeout = 10 * time.Second
+
+// maxBuffered is how much of a body is read before the handler runs. Every
+// function's limit is below it (newOrder 64 KiB, dailySummary 4 KiB); a
+// larger body (a summary of many vendors to sendMail) streams on.
+const maxBuffered = 1 << 20
+
 // New returns a server for handler with the project's timeouts, and
 // /healthz (liveness) and /readyz (readiness) answering 204.
 func New(handler http.Handler) *http.Server {
+	srv, ready := Pending(nil)
+	ready(handler)
+	return srv
+}
+
+// Pending returns a server that is up but not ready: /healthz answers 204,
+// /readyz and every other request 503 with Retry-After, until ready is
+// called with the function's handler. A function that is still connecting
+// to Kafka thus answers at once instead of holding connections it cannot
+// serve. log (may be nil) gets the slow bodies.
+func Pending(log *slog.Logger) (srv *http.Server, ready func(http.Handler)) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var current atomic.Pointer[http.Handler]
 	mux := http.NewServeMux()
-	health := func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }
-	mux.HandleFunc("GET /healthz", health)
-	mux.HandleFunc("GET /readyz", health)
-	mux.Handle("/", handler)
-	return &http.Server{
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if current.Load() == nil {
+			problem.WriteUnavailable(w, time.Second, "starting")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.Handle("/", readBody(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := current.Load()
+		if h == nil {
+			problem.WriteUnavailable(w, time.Second, "starting; retry")
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	})))
+	srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -39,6 +83,41 @@ func New(handler http.Handler) *http.Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
+	return srv, func(h http.Handler) { current.Store(&h) }
+}
+
+// readBody reads the request body before next runs, so that a client too
+// slow to send it (ReadTimeout) gets 408, which it may retry, and never a
+// 400 that blames the payload or an error naming socket addresses.
+func readBody(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBuffered+1))
+		if err != nil {
+			var ne net.Error
+			timeout := errors.As(err, &ne) && ne.Timeout()
+			log.Warn("request body not received", "path", r.URL.Path, "bytes_received", len(body), "timeout", timeout)
+			w.Header().Set("Connection", "close")
+			if timeout {
+				problem.Write(w, http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s; retry the same request", BodyTimeout), nil)
+				return
+			}
+			problem.Write(w, http.StatusBadRequest, "the request body could not be read", nil)
+			return
+		}
+		if len(body) > maxBuffered {
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		} else {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves srv on ln until ctx is done, then drains in-flight requests.

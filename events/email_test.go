@@ -1,0 +1,39 @@
+package events
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestValidateEmailReason checks that the detail names the first rule an
+// address breaks, in the order a client can act on.
+func TestValidateEmailReason(t *testing.T) {
+	tests := []struct {
+		in   string // address
+		want string // a word of the detail; "" for a valid address
+	}{
+		{in: "vendor@example.com"},
+		{in: "Pedro.Perez+ventas@mail.EXAMPLE.cl"},
+		{in: strings.Repeat("a", 64) + "@b.cl"},
+		{in: "a@" + strings.Repeat("b", 63) + ".cl"},
+		{in: "a@" + strings.Repeat(strings.Repeat("b", 63)+".", 3) + strings.Repeat("c", 60)}, // 254 characters
+		{in: "", want: "empty"},
+		{in: strings.Repeat("ñ", 300) + "@b.cl", want: "ASCII"},
+		{in: "a@b.cl\r\nBcc: x@y.cl", want: "control"},
+		{in: "a@" + strings.Repeat(strings.Repeat("b", 63)+".", 3) + strings.Repeat("c", 61), want: "254"},
+		{in: "a b@c.cl", want: "spaces"},
+		{in: strings.Repeat("a", 65) + "@b.cl", want: "64"},
+		{in: "a@" + strings.Repeat("b", 64) + ".cl", want: "single email address"},
+		{in: "a..b@c.cl", want: "single email address"},
+		{in: "a@b_c.cl", want: "single email address"},
+		{in: "a@b.cl.", want: "single email address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in[:min(len(tt.in), 40)], func(t *testing.T) {
+			got := validateEmail(tt.in)
+			if (got == "") != (tt.want == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("validateEmail = %q, want a detail with %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,28 @@
+package neworder
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+)
+
+// shedLogged is when a shed order was last logged (Unix nanoseconds).
+// During a stall newOrder sheds thousands of requests a second; one line a
+// second says so without the log costing what shedding saves.
+var shedLogged atomic.Int64
+
+// notAcknowledged logs an order that got 503: each one when Kafka did not
+// acknowledge it in time, at most one a second when it was shed
+// (kafka.ErrOverloaded: MAX_PENDING_PUBLISHES orders already wait).
+func (f *Function) notAcknowledged(eventID string, err error) {
+	if !errors.Is(err, kafka.ErrOverloaded) {
+		f.log.Warn("order not acknowledged", "event_id", eventID, "error", err)
+		return
+	}
+	now, last := time.Now().UnixNano(), shedLogged.Load()
+	if now-last >= int64(time.Second) && shedLogged.CompareAndSwap(last, now) {
+		f.log.Warn("shedding orders: too many wait for Kafka's acknowledgement", "event_id", eventID)
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// openLoad sends new orders at a steady rate, as independent clients do,
+// each retrying its own order (jittered backoff, 50 ms doubling to 1 s)
+// until a 2xx or a 4xx other than 408/429. Unlike load, whose fixed number
+// of clients waits with the server, the number of clients waiting here
+// grows during a stall: that is what takes a newOrder that holds every
+// request past its memory limit.
+type openLoad struct {
+	url     string
+	firstID int64
+	vendors int
+	rate    int // new orders a second
+	client  *http.Client
+	timeout time.Duration
+
+	next    atomic.Int64
+	stopNew chan struct{}
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	attempts []attempt
+	answers  []time.Duration // time to each HTTP answer, any status
+	noAnswer int             // attempts that got no answer within timeout
+	res      loadResult
+}
+
+func newOpenLoad(url string, firstID int64, vendors, rate int) *openLoad {
+	transport := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	timeout := 15 * time.Second
+	return &openLoad{
+		url: url, firstID: firstID, vendors: vendors, rate: rate, timeout: timeout,
+		client:  &http.Client{Transport: transport, Timeout: timeout},
+		stopNew: make(chan struct{}),
+		res:     loadResult{Errors: map[string]int{}},
+	}
+}
+
+// start sends new orders until stop; each order runs until acknowledged,
+// refused, or ctx ends (given up).
+func (l *openLoad) start(ctx context.Context) {
+	l.res.Start = time.Now()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		perTick := max(1, l.rate/20)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.stopNew:
+				return
+			case <-tick.C:
+			}
+			for range perTick {
+				id := l.firstID + l.next.Add(1) - 1
+				l.wg.Add(1)
+				go func() { defer l.wg.Done(); l.order(ctx, id) }()
+			}
+		}
+	}()
+}
+
+func (l *openLoad) order(ctx context.Context, id int64) {
+	body := orderFor(id, l.vendors).body()
+	lc := &load{client: l.client, cfg: loadConfig{URL: l.url}}
+	backoff := 50 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			l.record(func(r *loadResult) { r.GivenUp = append(r.GivenUp, id) })
+			return
+		}
+		sent := time.Now()
+		status, err := lc.post(ctx, body)
+		now := time.Now()
+		if ctx.Err() != nil && err != nil {
+			l.record(func(r *loadResult) { r.GivenUp = append(r.GivenUp, id) })
+			return
+		}
+		ok := err == nil && status/100 == 2
+		l.mu.Lock()
+		l.attempts = append(l.attempts, attempt{at: now, took: now.Sub(sent), ok: ok})
+		if err == nil {
+			l.answers = append(l.answers, now.Sub(sent))
+		} else {
+			l.noAnswer++
+		}
+		if ok {
+			l.res.Acked = append(l.res.Acked, id)
+		} else {
+			l.res.Errors[cause(status, err)]++
+		}
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		if err == nil && status/100 == 4 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests {
+			l.record(func(r *loadResult) { r.Rejected = append(r.Rejected, id) })
+			return
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(sleep):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (l *openLoad) record(f func(*loadResult)) {
+	l.mu.Lock()
+	f(&l.res)
+	l.mu.Unlock()
+}
+
+// firstOKAfter is when the first 2xx after t came (zero if none yet).
+func (l *openLoad) firstOKAfter(t time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for _, a := range l.attempts {
+		if a.ok && a.at.After(t) && (first.IsZero() || a.at.Before(first)) {
+			first = a.at
+		}
+	}
+	return first
+}
+
+// waitOKAfter waits up to d for a 2xx answered after t and returns how long
+// after t it came (or d when none came).
+func (l *openLoad) waitOKAfter(ctx context.Context, t time.Time, d time.Duration) time.Duration {
+	for time.Since(t) < d && ctx.Err() == nil {
+		if f := l.firstOKAfter(t); !f.IsZero() {
+			return f.Sub(t)
+		}
+		_ = sleep(ctx, 20*time.Millisecond)
+	}
+	if f := l.firstOKAfter(t); !f.IsZero() {
+		return f.Sub(t)
+	}
+	return d
+}
+
+// finish stops new orders, waits (at most ctx) for the ones under way, and
+// returns what the clients saw, like load.Run.
+func (l *openLoad) finish(ctx context.Context, drain time.Duration) (loadResult, time.Duration, int) {
+	close(l.stopNew)
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := l.res
+	res.End = time.Now()
+	res.Sent = int(l.next.Load())
+	res.Attempts = len(l.attempts)
+	all := slices.Clone(l.attempts)
+	res.LongestOutage, res.OutageFrom = longestOutage(all, res.Start)
+	res.LongestStall, res.SlowestAck = longestStall(all, res.Start)
+	res.Acked = slices.Clone(res.Acked)
+	slices.Sort(res.Acked)
+	res.GivenUp = slices.Clone(res.GivenUp)
+	var slowest time.Duration
+	for _, d := range l.answers {
+		slowest = max(slowest, d)
+	}
+	res.SlowestAnswer = slowest
+	return res, slowest, l.noAnswer
+}
