@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
@@ -132,7 +133,7 @@ func TestAuthStatuses(t *testing.T) {
 		{name: "key of another vendor", header: withAuth(j, "Bearer "+k.other), body: []byte(seedOrder), status: 403, fields: []string{"email_vendedor"}},
 		{name: "key of another vendor, binary CloudEvent", header: withAuth(ce, "Bearer "+k.other), body: []byte(seedOrder), status: 403, fields: []string{"email_vendedor"}},
 		{name: "key of another vendor, structured CloudEvent", header: withAuth(http.Header{"Content-Type": {"application/cloudevents+json"}}, "Bearer "+k.other),
-			body: []byte(`{"specversion":"1.0","id":"c","source":"/c","type":"t","datacontenttype":"application/json","data":` + seedOrder + `}`), status: 403, fields: []string{"email_vendedor"}},
+			body: []byte(`{"specversion":"1.0","id":"c","source":"/c","type":"` + events.TypeOrderCreated + `","datacontenttype":"application/json","data":` + seedOrder + `}`), status: 403, fields: []string{"email_vendedor"}},
 		{name: "key of a vendor, order for an unregistered address", header: withAuth(j, "Bearer "+k.seed), body: orderFor("nadie@example.com"), status: 403, fields: []string{"email_vendedor"}},
 		{name: "key of a vendor, invalid order for another", header: withAuth(j, "Bearer "+k.other), body: []byte(`{"order_id":0}`), status: 422,
 			fields: []string{"email_cocinero", "email_vendedor", "numero_sopaipillas", "order_id"}},
