@@ -47,6 +47,9 @@ type Options struct {
 	// Schedule is when the local PingSource closes the day, in
 	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
 	Schedule string `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
+	// VendorsFile turns the vendor registry on (VENDORS_FILE of newOrder and
+	// sendMail); off by default, so the seed's curl needs no key.
+	VendorsFile string `envconfig:"DEV_VENDORS_FILE"`
 }
 
 // Run starts everything and blocks until ctx is done.
@@ -78,6 +81,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		return err
 	}
 	defaultEnv("MAIL_FROM", "reportes@sopaipillas.local")
+	os.Setenv("VENDORS_FILE", opts.VendorsFile)
 
 	urls := map[string]string{}
 	for _, fn := range []struct {
