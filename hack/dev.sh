@@ -25,19 +25,21 @@ trap 'rm -f "$buildlog"' EXIT
 start=$SECONDS
 go build -v -o "$bin" ./functions/cmd/devstack 2>"$buildlog" &
 build=$!
-told=
+told= explained= next=0
 while kill -0 "$build" 2>/dev/null; do
 	elapsed=$((SECONDS - start))
-	if [ -z "$told" ] && [ "$elapsed" -ge 2 ]; then
-		say "building the dev stack (go build into $bin)."
-		say "  The first build downloads the Go modules and compiles about 370 packages: 2 to 3 minutes on"
-		say "  two cores. Later starts reuse it and take about a second."
-		told=1
-		next=$elapsed
-	fi
-	if [ -n "$told" ] && [ "$elapsed" -ge "$next" ]; then
+	if [ "$elapsed" -ge 2 ] && [ "$elapsed" -ge "$next" ]; then
 		downloads=$(grep -c '^go: downloading' "$buildlog" || true)
 		compiled=$(grep -vc '^go: ' "$buildlog" || true)
+		if [ -z "$told" ]; then
+			say "building the dev stack into $bin"
+			told=1
+		fi
+		if [ -z "$explained" ] && [ $((downloads + compiled)) -gt 20 ]; then
+			say "  a first build: it downloads the Go modules and compiles about 370 packages, 2 to 3 minutes"
+			say "  on two cores; later starts reuse it and take about a second."
+			explained=1
+		fi
 		say "  ... ${elapsed}s: ${downloads} modules downloaded, ${compiled} of ~370 packages compiled"
 		next=$((elapsed + 15))
 	fi

@@ -86,7 +86,7 @@ func (p progress) step(what, doing string, fn func() error) error {
 	if err := fn(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	p.say("  %-13s ready in %.1f s", what, time.Since(t).Seconds())
+	p.say("  %-13s ready in %s", what, time.Since(t).Round(time.Millisecond))
 	return nil
 }
 
@@ -225,7 +225,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 
 	base := "http://" + gw.Addr().String()
 	p.say(`
-sopaipillas is running (started in %.1f s). Ctrl-C stops everything.
+sopaipillas is running (started in %s). Ctrl-C stops everything.
 
   gateway        %s/newOrder   %s/dailySummary
   newOrder       %s
@@ -241,7 +241,7 @@ Try:
   curl -X POST %s/newOrder -H 'Content-Type: application/json' \
     -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
   curl -X POST %s/dailySummary
-`, time.Since(p.start).Seconds(), base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
+`, time.Since(p.start).Round(time.Millisecond), base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
 		kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
 		strings.ToLower(opts.LogLevel.String()), base, base)
 
