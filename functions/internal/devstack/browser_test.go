@@ -90,7 +90,7 @@ func viewInBrowser(t *testing.T, ctx context.Context, url string) shownMail {
 	if !attr.Exists {
 		got.Sandbox = "(none)"
 	}
-	if got.Screenshot, err = chromedp.Run(ctx, chromedp.FullScreenshot(90)); err != nil {
+	if got.Screenshot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
 	got.Frame = frameText(t, ctx, iframes[0])
