@@ -40,5 +40,5 @@ tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 	hack/tools.sh
 
 .PHONY: build
-build: ## Build the three function binaries into ./bin.
+build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...

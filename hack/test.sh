@@ -23,6 +23,9 @@ go vet ./...
 echo "== tools"
 "$root/hack/tools.sh"
 
+echo "== Chromium (the mail view's browser test)"
+"$root/hack/chromium.sh"
+
 echo "== Apache Kafka"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sopaipillas-kafka.XXXXXX")
 cleanup() {
@@ -38,6 +41,7 @@ echo "== go test"
 KAFKA_BROKERS=$bootstrap \
 	SOPAIPILLAS_KAFKA_VERSION=$(cat "$state/version") \
 	SOPAIPILLAS_REQUIRE_KAFKA=1 \
+	SOPAIPILLAS_REQUIRE_BROWSER=1 \
 	go test -race -count=1 -timeout 20m ${GOTESTFLAGS:-} ./...
 
 # The broker is not needed any more; the fault tests start their own.
