@@ -46,6 +46,7 @@ func run(ctx context.Context) error {
 	b.quick = os.Getenv("BENCH_QUICK") != "" && os.Getenv("BENCH_QUICK") != "0"
 	b.runID = strconv.FormatInt(time.Now().Unix(), 36)
 	b.began = time.Now()
+	b.loadBefore = loadAvg()
 	sections := []struct {
 		name string
 		run  func(context.Context) error
@@ -79,6 +80,7 @@ type bench struct {
 	quick        bool
 	runID        string
 	began        time.Time
+	loadBefore   string // /proc/loadavg when the bench began
 	figures      []figure
 }
 

@@ -44,7 +44,18 @@ func (b *bench) machine() []string {
 		"- Kafka: Apache Kafka " + b.kafkaVersion + " (KRaft, one combined node, hack/kafka.sh defaults: 512 MiB heap)",
 		"- mode: " + mode,
 		"- bench time: " + time.Since(b.began).Round(time.Second).String() + " (broker start and builds not included)",
+		// Two runs compare honestly only if the machine was as busy.
+		"- load average (1, 5, 15 min): " + b.loadBefore + " before, " + loadAvg() + " after",
 	}
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // writeResults writes the table to bench/RESULTS.md, keeping any notes

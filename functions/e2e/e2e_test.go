@@ -70,6 +70,29 @@ type system struct {
 	clock        *clock
 	brokers      []string
 	group        string
+
+	deadMu sync.Mutex
+	// dead collects the dead letters once expectDeadLetters was called;
+	// before, a dead letter fails the test.
+	dead []deadLetter
+}
+
+// deadLetter is an event the KafkaSource gave up on.
+type deadLetter struct{ Type, Data, Reason string }
+
+// expectDeadLetters makes dead letters expected: deadLetters returns them.
+func (s *system) expectDeadLetters() {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	if s.dead == nil {
+		s.dead = []deadLetter{}
+	}
+}
+
+func (s *system) deadLetters() []deadLetter {
+	s.deadMu.Lock()
+	defer s.deadMu.Unlock()
+	return append([]deadLetter(nil), s.dead...)
 }
 
 type clock struct {
@@ -156,7 +179,13 @@ func newSystem(t *testing.T, brokers []string) *system {
 		Brokers: brokers, Topic: s.summaryTopic, Group: s.group, Sink: sendMail.URL,
 		Retry: 5, Backoff: 50 * time.Millisecond, Log: log,
 		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) {
-			t.Errorf("dead-lettered %s: %s", e.ID(), reason)
+			s.deadMu.Lock()
+			defer s.deadMu.Unlock()
+			if s.dead == nil {
+				t.Errorf("dead-lettered %s: %s", e.ID(), reason)
+				return
+			}
+			s.dead = append(s.dead, deadLetter{Type: e.Type(), Data: string(e.Data()), Reason: reason})
 		},
 	}
 	done := make(chan struct{})
@@ -300,8 +329,19 @@ func (s *system) delivered() []devstack.Caught {
 	return got
 }
 
-// report is the numbers an email carries, read from its plain-text part.
-type report struct{ To, Fecha, Ordenes, Sopaipillas string }
+// report is what an email says, read from its subject and its plain-text
+// part.
+type report struct {
+	To, Kind, Fecha, Estado, Ordenes, Sopaipillas string
+	// Vendedores are a cook's rows: "vendor orders sopaipillas".
+	Vendedores []string
+}
+
+// Report kinds, by the subject's title.
+const (
+	vendorReport = "Reporte de sopaipillas"
+	cookReport   = "Reporte de cocina"
+)
 
 func parseReport(t *testing.T, raw []byte) report {
 	t.Helper()
@@ -339,18 +379,54 @@ func parseReport(t *testing.T, raw []byte) report {
 	if diff := cmp.Diff([]string{"text/plain", "text/html"}, parts); diff != "" {
 		t.Errorf("parts (-want, +got):\n%s", diff)
 	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("subject: %v", err)
+	}
 	r := report{To: msg.Header.Get("To")}
-	for _, line := range strings.Split(text, "\n") {
+	r.Kind, _, _ = strings.Cut(subject, " — ")
+	inTable := false
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		if inTable {
+			if f := strings.Fields(line); len(f) == 3 {
+				r.Vendedores = append(r.Vendedores, strings.Join(f, " "))
+				continue
+			}
+			inTable = false
+		}
 		k, v, ok := strings.Cut(line, ": ")
 		switch {
+		case strings.HasPrefix(line, "Vendedor "):
+			inTable = true
 		case !ok:
 		case k == "Fecha":
 			r.Fecha = strings.TrimSpace(v)
-		case k == "Cantidad de ordenes recibidas":
+		case k == "Estado":
+			r.Estado = strings.TrimSpace(v)
+		case k == "Cantidad de ordenes recibidas", k == "Cantidad de ordenes cocinadas":
 			r.Ordenes = strings.TrimSpace(v)
-		case k == "Cantidad de sopaipillas vendidas":
+		case k == "Cantidad de sopaipillas vendidas", k == "Cantidad de sopaipillas cocinadas":
 			r.Sopaipillas = strings.TrimSpace(v)
 		}
 	}
+	if want := r.Kind + " — " + r.Fecha + " — " + r.Estado; subject != want {
+		t.Errorf("subject %q, want %q", subject, want)
+	}
 	return r
+}
+
+// produceRaw writes each value onto the summary topic as a plain record,
+// without CloudEvent headers, as a foreign producer or a replay tool would.
+func (s *system) produceRaw(values ...string) {
+	s.t.Helper()
+	p, err := sarama.NewSyncProducerFromClient(s.client)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer p.Close()
+	for _, v := range values {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: s.summaryTopic, Value: sarama.StringEncoder(v)}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 )
 
 // TestPipeline: orders → newOrder → topic order → dailySummary → topic
@@ -63,6 +65,14 @@ func TestPipeline(t *testing.T) {
 			if diff := cmp.Diff(wantToday, gotToday.Summary); diff != "" {
 				t.Errorf("today's summary (-want, +got):\n%s", diff)
 			}
+			if gotToday.ReportStatus != events.StatusPartial {
+				t.Errorf("today's report is %q, want partial", gotToday.ReportStatus)
+			}
+			// Another vendor orders today: asked again, only the readers
+			// whose numbers changed (that vendor and the cook) get a new
+			// partial report; vendor_tarea2's is unchanged.
+			s.order(tStart.Add(2*time.Minute), 21, "otra@yopmail.com", 4)
+			laterToday := s.summarize(today)
 
 			// The summary topic holds exactly the contract's JSON.
 			onTopic := s.summaryEvents()
@@ -71,23 +81,39 @@ func TestPipeline(t *testing.T) {
 				t.Errorf("summary event data (-want, +got):\n%s", diff)
 			}
 
-			// One email per vendor per distinct summary: 3 for yesterday
-			// (published twice with the same id), 1 for today.
+			// Yesterday (published twice with the same content): one final
+			// email per vendor and one for the cook. Today: a partial per
+			// reader, and a second one for the readers whose numbers the
+			// later order changed.
 			mails := s.delivered()
 			var reports []report
 			for _, m := range mails {
 				reports = append(reports, parseReport(t, m.Raw))
 			}
-			sort.Slice(reports, func(i, j int) bool { return reports[i].Fecha+reports[i].To < reports[j].Fecha+reports[j].To })
+			hour := func(r dailysummary.Response) string { return r.CountedUntil.In(santiago).Format("15:04") }
+			const cook = "<asdasdasda@yopmail.com>"
+			final, partial := "Resumen final", "Resumen parcial, hasta las "
 			wantReports := []report{
-				{To: "<otra@yopmail.com>", Fecha: yesterday.String(), Ordenes: "2", Sopaipillas: "12"},
-				{To: "<tarde@yopmail.com>", Fecha: yesterday.String(), Ordenes: "1", Sopaipillas: "2"},
-				{To: "<vendor_tarea2@yopmail.com>", Fecha: yesterday.String(), Ordenes: "1", Sopaipillas: "101"},
-				{To: "<vendor_tarea2@yopmail.com>", Fecha: today.String(), Ordenes: "1", Sopaipillas: "9"},
+				{To: "<otra@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: final, Ordenes: "2", Sopaipillas: "12"},
+				{To: "<tarde@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: final, Ordenes: "1", Sopaipillas: "2"},
+				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: final, Ordenes: "1", Sopaipillas: "101"},
+				{To: cook, Kind: cookReport, Fecha: yesterday.String(), Estado: final, Ordenes: "4", Sopaipillas: "115",
+					Vendedores: []string{"otra@yopmail.com 2 12", "tarde@yopmail.com 1 2", "vendor_tarea2@yopmail.com 1 101"}},
+				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: today.String(), Estado: partial + hour(gotToday), Ordenes: "1", Sopaipillas: "9"},
+				{To: cook, Kind: cookReport, Fecha: today.String(), Estado: partial + hour(gotToday), Ordenes: "1", Sopaipillas: "9",
+					Vendedores: []string{"vendor_tarea2@yopmail.com 1 9"}},
+				{To: "<otra@yopmail.com>", Kind: vendorReport, Fecha: today.String(), Estado: partial + hour(laterToday), Ordenes: "1", Sopaipillas: "4"},
+				{To: cook, Kind: cookReport, Fecha: today.String(), Estado: partial + hour(laterToday), Ordenes: "2", Sopaipillas: "13",
+					Vendedores: []string{"otra@yopmail.com 1 4", "vendor_tarea2@yopmail.com 1 9"}},
 			}
-			sort.Slice(wantReports, func(i, j int) bool {
-				return wantReports[i].Fecha+wantReports[i].To < wantReports[j].Fecha+wantReports[j].To
-			})
+			order := func(rs []report) {
+				sort.Slice(rs, func(i, j int) bool {
+					a, b := rs[i], rs[j]
+					return a.Fecha+a.To+a.Ordenes+a.Estado < b.Fecha+b.To+b.Ordenes+b.Estado
+				})
+			}
+			order(reports)
+			order(wantReports)
 			if diff := cmp.Diff(wantReports, reports); diff != "" {
 				t.Errorf("emails (-want, +got):\n%s", diff)
 			}
@@ -125,6 +151,50 @@ func TestBadOrdersReachNoTopic(t *testing.T) {
 			}
 			if n := s.topicRecords(s.orderTopic); n != 0 {
 				t.Errorf("order topic holds %d records after only bad requests, want 0", n)
+			}
+		})
+	}
+}
+
+// TestWrappedRecords: records on the summary topic that are not CloudEvents
+// reach sendMail wrapped by the KafkaSource (type dev.knative.kafka.event).
+// A raw copy of a summary or cook report already mailed mails nothing; a
+// raw report never mailed is mailed as final; any other record is refused
+// with 400 and dead-lettered.
+func TestWrappedRecords(t *testing.T) {
+	for name, b := range brokers(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newSystem(t, b)
+			s.expectDeadLetters()
+			yesterday := events.DateOf(time.Now(), santiago).AddDays(-1)
+			yStart, _ := yesterday.Bounds(santiago)
+			s.order(yStart.Add(10*time.Hour), 3, "vendor_tarea2@yopmail.com", 101)
+			got := s.summarize(yesterday)
+			onTopic := s.summaryEvents()
+			cook := events.CookReport{Cocinero: "asdasdasda@yopmail.com", NSopaipillas: 101, NOrdenes: 1, Fecha: yesterday.String(),
+				Vendedores: map[string]events.Sales{"vendor_tarea2@yopmail.com": {NSopaipillas: 101, NOrdenes: 1}}}
+			cookData, _ := json.Marshal(cook)
+			neverMailed := `{"ventas":{"nuevo@yopmail.com":{"n_sopaipillas":5,"n_ordenes":1}},"fecha":"` + yesterday.String() + `"}`
+			order := `{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 101}`
+			s.produceRaw(string(onTopic[got.EventID]), string(cookData), neverMailed, order)
+
+			var reports []report
+			for _, m := range s.delivered() {
+				reports = append(reports, parseReport(t, m.Raw))
+			}
+			sort.Slice(reports, func(i, j int) bool { return reports[i].To < reports[j].To })
+			want := []report{
+				{To: "<asdasdasda@yopmail.com>", Kind: cookReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "101",
+					Vendedores: []string{"vendor_tarea2@yopmail.com 1 101"}},
+				{To: "<nuevo@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "5"},
+				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "101"},
+			}
+			if diff := cmp.Diff(want, reports); diff != "" {
+				t.Errorf("emails (-want, +got):\n%s", diff)
+			}
+			dead := s.deadLetters()
+			if len(dead) != 1 || dead[0].Type != "dev.knative.kafka.event" || dead[0].Data != order || !strings.Contains(dead[0].Reason, "400") {
+				t.Errorf("dead letters %+v, want the order record alone, refused with 400", dead)
 			}
 		})
 	}

@@ -2,18 +2,16 @@ package sendmail
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/protocol"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sopaipillas/sopaipillas/events"
@@ -23,6 +21,8 @@ import (
 )
 
 const testFrom = "reportes@sopaipillas.example"
+
+var topicUnsafe = regexp.MustCompile(`[^a-z0-9._-]+`)
 
 // ledgerKinds are the ledgers every delivery test runs against: the
 // protocol in memory, and in Kafka (the in-process kfake broker, or the real
@@ -40,7 +40,9 @@ func newTestLedger(t *testing.T, kind string, lease time.Duration, now func() ti
 		j := &memJournal{}
 		return testLedger{Ledger: newProtocolLedger(j, lease, now), mem: j}
 	}
-	topic := "mail-sent-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())) + "-" + randomID()
+	// Kafka takes ASCII letters, digits, '.', '_' and '-', up to 249.
+	name := topicUnsafe.ReplaceAllString(strings.ToLower(t.Name()), "-")
+	topic := "mail-sent-" + name[:min(len(name), 200)] + "-" + randomID()
 	brokers := strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
 	if os.Getenv("KAFKA_BROKERS") == "" {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -71,14 +73,27 @@ func newTestLedger(t *testing.T, kind string, lease time.Duration, now func() ti
 // loopback, with a fast rate limit.
 func newTestFunction(t *testing.T, srv *smtptest.Server, ledger Ledger, opts Options) *Function {
 	t.Helper()
-	if opts.Concurrency == 0 {
-		opts.Concurrency = 8
-	}
-	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSNone, Timeout: 5 * time.Second, MaxIdle: opts.Concurrency})
+	return newTestFunctionWith(t, smtpSender(t, srv, opts), ledger, opts, discardLog())
+}
+
+func smtpSender(t *testing.T, srv *smtptest.Server, opts Options) *mail.SMTP {
+	t.Helper()
+	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSNone, Timeout: 5 * time.Second, MaxIdle: max(opts.Concurrency, 8)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sender.Close() })
+	return sender
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newTestFunctionWith is sendMail sending through sender.
+func newTestFunctionWith(t *testing.T, sender mail.Sender, ledger Ledger, opts Options, log *slog.Logger) *Function {
+	t.Helper()
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 8
+	}
 	report, err := NewReport(testFrom, "Sopaipillas")
 	if err != nil {
 		t.Fatal(err)
@@ -89,12 +104,53 @@ func newTestFunction(t *testing.T, srv *smtptest.Server, ledger Ledger, opts Opt
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return New(sender, report, ledger, opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if opts.Location == nil {
+		opts.Location = santiago
+	}
+	return New(sender, report, ledger, opts, log)
+}
+
+var santiago = func() *time.Location {
+	loc, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+// The test day, 13/11/2021, in Santiago (UTC-3 in November): it ends at
+// 03:00 UTC on the 14th.
+var (
+	testDay     = events.Date{Year: 2021, Month: 11, Day: 13}
+	dayEnd      = time.Date(2021, 11, 14, 3, 0, 0, 0, time.UTC)
+	finalMeta   = events.ReportMeta{Status: events.StatusFinal, CountedUntil: dayEnd, Computed: dayEnd.Add(65 * time.Minute)}
+	partial1432 = partialAt(14, 32)
+)
+
+// partialAt is a partial report of the test day counted up to hh:mm in
+// Santiago.
+func partialAt(hh, mm int) events.ReportMeta {
+	at := time.Date(2021, 11, 13, hh, mm, 0, 0, santiago)
+	return events.ReportMeta{Status: events.StatusPartial, CountedUntil: at, Computed: at}
 }
 
 func summaryEvent(t *testing.T, s events.Summary) cloudevents.Event {
 	t.Helper()
-	e, err := events.NewSummaryEvent(s, events.ReportMeta{Status: events.StatusFinal, CountedUntil: time.Now(), Computed: time.Now()})
+	return summaryEventMeta(t, s, finalMeta)
+}
+
+func summaryEventMeta(t *testing.T, s events.Summary, meta events.ReportMeta) cloudevents.Event {
+	t.Helper()
+	e, err := events.NewSummaryEvent(s, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func cookEvent(t *testing.T, r events.CookReport, meta events.ReportMeta) cloudevents.Event {
+	t.Helper()
+	e, err := events.NewCookReportEvent(r, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,21 +158,42 @@ func summaryEvent(t *testing.T, s events.Summary) cloudevents.Event {
 }
 
 func testSummary(vendors ...string) events.Summary {
-	s := events.Summary{Fecha: "13/11/2021", Ventas: map[string]events.Sales{}}
+	s := events.Summary{Fecha: testDay.String(), Ventas: map[string]events.Sales{}}
 	for i, v := range vendors {
 		s.Ventas[v] = events.Sales{NOrdenes: int64(i + 1), NSopaipillas: int64(10*(i+1) + 1)}
 	}
 	return s
 }
 
-// status is the HTTP status a Receive result becomes.
-func status(t *testing.T, res protocol.Result) int {
-	t.Helper()
-	var r *cehttp.Result
-	if !errors.As(res, &r) {
-		t.Fatalf("result %v is not an HTTP result", res)
+// testCooks is the day of cooks, each having cooked for two vendors.
+func testCooks(cooks ...string) []events.CookReport {
+	day := events.NewCookDay(testDay)
+	for i, c := range cooks {
+		day.Add(c, "ana@example.com", events.Sales{NOrdenes: int64(i + 1), NSopaipillas: int64(10*(i+1) + 1)})
+		day.Add(c, "beto@example.com", events.Sales{NOrdenes: 1, NSopaipillas: 3})
 	}
-	return r.StatusCode
+	return day.Reports()
+}
+
+// readerKind builds the report events of one kind of reader for a set of
+// recipients: the summary (one event for all vendors) or the cook reports
+// (one event per cook).
+type readerKind struct {
+	name   string
+	events func(t *testing.T, recipients []string, meta events.ReportMeta) []cloudevents.Event
+}
+
+var readerKinds = []readerKind{
+	{name: "vendors", events: func(t *testing.T, rs []string, meta events.ReportMeta) []cloudevents.Event {
+		return []cloudevents.Event{summaryEventMeta(t, testSummary(rs...), meta)}
+	}},
+	{name: "cooks", events: func(t *testing.T, rs []string, meta events.ReportMeta) []cloudevents.Event {
+		var out []cloudevents.Event
+		for _, r := range testCooks(rs...) {
+			out = append(out, cookEvent(t, r, meta))
+		}
+		return out
+	}},
 }
 
 // deliverUntilAccepted redelivers e as a KafkaSource does until sendMail
@@ -127,15 +204,17 @@ func deliverUntilAccepted(t *testing.T, f *Function, e cloudevents.Event) int {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for n := 1; ; n++ {
-		code := status(t, f.Receive(context.Background(), e))
+		code := f.Receive(context.Background(), e).Status
 		if code/100 == 2 {
 			return n
 		}
 		if code != 503 {
-			t.Fatalf("delivery %d answered %d", n, code)
+			t.Errorf("delivery %d of %s answered %d", n, e.ID(), code)
+			return n
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still %d after %d deliveries", code, n)
+			t.Errorf("still %d after %d deliveries of %s", code, n, e.ID())
+			return n
 		}
 		<-tick.C
 	}
@@ -152,10 +231,27 @@ func perRecipient(srv *smtptest.Server) map[string]int {
 	return got
 }
 
-func onceEach(vendors ...string) map[string]int {
+func onceEach(recipients ...string) map[string]int {
 	want := map[string]int{}
-	for _, v := range vendors {
-		want[v] = 1
+	for _, r := range recipients {
+		want[r] = 1
 	}
 	return want
+}
+
+// subjects lists, per recipient, the subjects of the emails the server
+// got, in the order it got them.
+func subjects(t *testing.T, srv *smtptest.Server) map[string][]string {
+	t.Helper()
+	got := map[string][]string{}
+	for _, m := range srv.Messages() {
+		p, err := m.Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, to := range m.To {
+			got[to] = append(got[to], p.Subject)
+		}
+	}
+	return got
 }

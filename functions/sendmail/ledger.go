@@ -11,36 +11,59 @@ import (
 )
 
 // Ledger is the record of what was sent, kept outside sendMail (in Kafka) so
-// sendMail stays stateless. It turns at-least-once delivery of summary
+// sendMail stays stateless. It turns at-least-once delivery of report
 // events — redelivered after a crash or a 5xx, sometimes twice at once, to
-// several replicas — into one email per vendor per summary.
+// several replicas, replayed from the dead-letter broker, re-published —
+// into one email per reader per thing the email says.
+//
+// # What an email is
+//
+// An email is identified by what it says to its reader, not by the event
+// that carried it (EmailID): the reader's kind (vendor or cook), address and
+// day, the report's status (partial or final) and a hash of exactly the
+// numbers that reader's email shows. A reader gets a new email for a day only
+// when that changes: their numbers, or partial → final. An identical report
+// re-published, redelivered or replayed, or a report in which only other
+// readers' numbers changed, mails nobody again. The hour of a partial report
+// is not part of it: a later partial with the same numbers says nothing new.
+//
+// A report never goes back in time: once a reader's final email of a day is
+// settled (sent, or refused for good), no partial of that day goes to them,
+// and a partial counted up to an earlier instant than one already settled
+// does not either (a replay, a late redelivery). A final with changed numbers
+// (a day counted again) is a new email.
 //
 // # Protocol
 //
-// Every record concerns one (summary, vendor) pair and is one of:
+// The records of one kind of reader for one day (a book: "vendor/2021-11-13")
+// go to one append-only log (one Kafka partition, chosen by the book), so
+// everyone sees them in the same order. Every record concerns one reader and
+// one email of theirs, and is one of:
 //
-//	claim   {claim id, lease until}  "I am about to send this email"
+//	claim   {claim id, lease until}  "I am about to send this reader an email"
 //	release {claim id}               "I did not send it; someone may"
-//	sent / failed                    settled for good
+//	sent / failed {claim id}         this email is settled for good
 //
-// All records of one summary go to one append-only log (one Kafka partition,
-// chosen by the summary key), so everyone sees them in the same order. A
-// delivery of a summary:
+// A claim holds the reader, not only the email: one email at a time goes to
+// a reader for a day, so a partial and the final delivered at once cannot
+// cross (the partial is then found superseded). A delivery of a report:
 //
-//  1. reads the summary's records: vendors with sent/failed are done;
-//  2. appends a claim, with a fresh claim id and a lease, for each vendor
-//     not done and not held by someone else's live claim;
+//  1. reads the book: emails sent, failed or superseded are done;
+//  2. appends a claim, with a fresh claim id and a lease, for each reader
+//     whose email is not done and who is not held by someone else's live
+//     claim;
 //  3. reads the log again, up to its end after the claims were acknowledged
-//     (so past its own claims), and for each vendor finds the holder: the
-//     first claim in log order, after the last settle, that is neither
-//     released nor past its lease. The vendors it holds are granted to it;
-//     It releases the claims it lost at once: a losing claim would otherwise
-//     become the holder if the winner released, blocking everyone for a lease;
+//     (so past its own claims), and for each reader finds the holder: the
+//     first claim in log order that is neither released, settled nor past
+//     its lease. It keeps the readers it holds whose email is still not done
+//     and releases the other claims at once: a losing claim would otherwise
+//     become the holder if the winner released, blocking the reader for a
+//     lease;
 //  4. sends a granted email only while at least half the lease is left, then
-//     appends sent or failed (permanent refusal), or release (transient
-//     failure, so the redelivery need not wait out the lease).
+//     appends sent or failed (the recipient refused for good), or release
+//     (anything else, so the redelivery need not wait out the lease).
 //
-// Two deliveries can't both hold a vendor: the log order is total, so for
+// Two deliveries can't both hold a reader: the log order is total, so for
 // the same records both pick the same first live claim. They can disagree
 // only when a claim expired between their reads, and a claim's owner stops
 // starting sends at half its lease, so a takeover happens after the owner
@@ -49,27 +72,45 @@ import (
 // but before its "sent" is acknowledged, or a settle slower than half the
 // lease; after the lease, that email goes again, with the same Message-ID.
 //
-// A delivery that finds vendors held by another live claim answers 503: the
+// A delivery that finds readers held by another live claim answers 503: the
 // source redelivers later, when the holder has settled them.
 type Ledger interface {
-	// Open reads summary key's records. since bounds the read: no record of
-	// this summary is older (see kafkaJournal).
-	Open(ctx context.Context, key string, since time.Time) (Book, error)
+	// Open reads book's records. since bounds the read: no record of this
+	// book is older (see kafkaJournal).
+	Open(ctx context.Context, book string, since time.Time) (Book, error)
 }
 
-// Book is one delivery's view of one summary in the ledger. Not safe for
+// EmailID identifies one email of a book by what it says.
+type EmailID struct {
+	// To is the reader's canonical (lower-case) address.
+	To string
+	// Key is the report's status and a hash of the numbers the email shows.
+	Key string
+	// Final is whether the report is the day's final one.
+	Final bool
+	// Upto is the instant the report's counts go up to.
+	Upto time.Time
+}
+
+// Superseded is what Done says of a partial email a reader no longer needs:
+// the final of the day, or a later partial, is settled for them.
+const Superseded Outcome = "superseded"
+
+// Book is one delivery's view of one book in the ledger. Not safe for
 // concurrent Claim calls; Settle and Release may run concurrently.
 type Book interface {
-	// Settled returns the vendors whose email is sent or failed for good.
-	Settled() map[string]Outcome
-	// Claim claims vendors and returns those this delivery now holds (it
-	// must send them before sendBy, then Settle or Release each), and those
-	// another live claim holds. Vendors settled meanwhile are in neither.
-	Claim(ctx context.Context, vendors []string) (granted, busy []string, sendBy time.Time, err error)
-	// Settle records a granted vendor's outcome.
-	Settle(ctx context.Context, vendor string, o Outcome) error
-	// Release gives a granted vendor back unsent.
-	Release(ctx context.Context, vendor string) error
+	// Done says whether email is settled (Sent or Failed) or Superseded, or
+	// "" when it is still to be sent.
+	Done(email EmailID) Outcome
+	// Claim claims the readers of emails (one email per reader) and returns
+	// the emails this delivery now holds (it must send them before sendBy,
+	// then Settle or Release each), and those whose reader another live
+	// claim holds. Emails done meanwhile are in neither.
+	Claim(ctx context.Context, emails []EmailID) (granted, busy []EmailID, sendBy time.Time, err error)
+	// Settle records a granted email's outcome.
+	Settle(ctx context.Context, email EmailID, o Outcome) error
+	// Release gives a granted email's reader back, the email unsent.
+	Release(ctx context.Context, email EmailID) error
 }
 
 // Record states.
@@ -80,29 +121,34 @@ const (
 
 // record is one ledger entry, stored as JSON.
 type record struct {
-	Summary string    `json:"summary"`
-	Vendor  string    `json:"vendor"`
-	State   string    `json:"state"` // claim, release, sent, failed
-	Claim   string    `json:"claim,omitempty"`
-	Until   time.Time `json:"until,omitzero"` // a claim's lease
-	At      time.Time `json:"at"`
+	Book  string    `json:"book"`
+	To    string    `json:"to"`
+	Email string    `json:"email"` // the EmailID's Key
+	State string    `json:"state"` // claim, release, sent, failed
+	Claim string    `json:"claim"`
+	Final bool      `json:"final,omitempty"`
+	Upto  time.Time `json:"upto,omitzero"`  // the report's counts go up to
+	Until time.Time `json:"until,omitzero"` // a claim's lease
+	At    time.Time `json:"at"`
 }
 
-// journal is the log of ledger records that one summary's records share.
+// journal is the log of ledger records that one book's records share.
 type journal interface {
-	// Append writes recs, all of summary key, and returns once they are
-	// durable, in order.
-	Append(ctx context.Context, key string, recs []record) error
-	// Read calls visit for summary key's records from cursor (nil: from
-	// the start, bounded by since) up to the end of the log as it is now,
-	// in log order, and returns the cursor after them.
-	Read(ctx context.Context, key string, since time.Time, cursor any, visit func(record)) (any, error)
+	// Append writes recs, all of book, and returns once they are durable, in
+	// order.
+	Append(ctx context.Context, book string, recs []record) error
+	// Read calls visit for book's records from cursor (nil: from the start,
+	// bounded by since) up to the end of the log as it is now, in log order,
+	// and returns the cursor after them.
+	Read(ctx context.Context, book string, since time.Time, cursor any, visit func(record)) (any, error)
 }
 
-// vendorState is what the log says of one vendor so far.
-type vendorState struct {
-	settled Outcome
-	claims  []record // live candidates since the last settle, in log order
+// readerState is what the log says of one reader so far.
+type readerState struct {
+	settled map[string]Outcome // by email key
+	final   bool               // a final email is settled
+	upto    time.Time          // the latest Upto of a settled partial
+	claims  []record           // live candidates, in log order
 }
 
 // protocolLedger implements the protocol over a journal.
@@ -125,7 +171,7 @@ func randomID() string {
 }
 
 func (l *protocolLedger) Open(ctx context.Context, key string, since time.Time) (Book, error) {
-	b := &book{l: l, key: key, since: since, claim: l.owner + "/" + randomID(), vendors: map[string]*vendorState{}}
+	b := &book{l: l, key: key, since: since, claim: l.owner + "/" + randomID(), readers: map[string]*readerState{}}
 	if err := b.read(ctx); err != nil {
 		return nil, err
 	}
@@ -140,7 +186,7 @@ type book struct {
 	cursor any
 
 	mu      sync.Mutex
-	vendors map[string]*vendorState
+	readers map[string]*readerState
 }
 
 func (b *book) read(ctx context.Context) error {
@@ -153,34 +199,46 @@ func (b *book) read(ctx context.Context) error {
 }
 
 func (b *book) apply(r record) {
-	if r.Summary != b.key {
+	if r.Book != b.key {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v := b.vendors[r.Vendor]
+	v := b.readers[r.To]
 	if v == nil {
-		v = &vendorState{}
-		b.vendors[r.Vendor] = v
+		v = &readerState{settled: map[string]Outcome{}}
+		b.readers[r.To] = v
 	}
 	switch r.State {
 	case string(Sent), string(Failed):
-		v.settled, v.claims = Outcome(r.State), nil
+		v.settled[r.Email] = Outcome(r.State)
+		if r.Final {
+			v.final = true
+		} else if r.Upto.After(v.upto) {
+			v.upto = r.Upto
+		}
+		v.drop(r.Claim)
 	case stateClaim:
 		v.claims = append(v.claims, r)
 	case stateRelease:
-		for i, c := range v.claims {
-			if c.Claim == r.Claim {
-				v.claims = append(v.claims[:i:i], v.claims[i+1:]...)
-				break
-			}
+		v.drop(r.Claim)
+	}
+}
+
+// drop ends claim id's hold: only its own, so that a late settle of an
+// expired holder cannot end its successor's claim.
+func (v *readerState) drop(claim string) {
+	for i, c := range v.claims {
+		if c.Claim == claim {
+			v.claims = append(v.claims[:i:i], v.claims[i+1:]...)
+			return
 		}
 	}
 }
 
-// holder returns the claim id holding vendor at now, "" when none does.
-func (b *book) holder(vendor string, now time.Time) string {
-	v := b.vendors[vendor]
+// holder returns the claim id holding reader at now, "" when none does.
+func (b *book) holder(reader string, now time.Time) string {
+	v := b.readers[reader]
 	if v == nil {
 		return ""
 	}
@@ -192,30 +250,41 @@ func (b *book) holder(vendor string, now time.Time) string {
 	return ""
 }
 
-func (b *book) Settled() map[string]Outcome {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	done := map[string]Outcome{}
-	for vendor, v := range b.vendors {
-		if v.settled != "" {
-			done[vendor] = v.settled
-		}
+// done is Done with b.mu held.
+func (b *book) done(e EmailID) Outcome {
+	v := b.readers[e.To]
+	switch {
+	case v == nil:
+		return ""
+	case v.settled[e.Key] != "":
+		return v.settled[e.Key]
+	case !e.Final && (v.final || v.upto.After(e.Upto)):
+		return Superseded
 	}
-	return done
+	return ""
 }
 
-func (b *book) Claim(ctx context.Context, vendors []string) (granted, busy []string, sendBy time.Time, err error) {
+func (b *book) Done(e EmailID) Outcome {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done(e)
+}
+
+func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []EmailID, sendBy time.Time, err error) {
 	now := b.l.now()
 	until := now.Add(b.l.lease)
 	var claims []record
+	var claimed []EmailID
 	b.mu.Lock()
-	for _, vendor := range vendors {
-		switch v := b.vendors[vendor]; {
-		case v != nil && v.settled != "":
-		case b.holder(vendor, now) != "":
-			busy = append(busy, vendor)
+	for _, e := range emails {
+		switch {
+		case b.done(e) != "":
+		case b.holder(e.To, now) != "":
+			busy = append(busy, e)
 		default:
-			claims = append(claims, record{Summary: b.key, Vendor: vendor, State: stateClaim, Claim: b.claim, Until: until, At: now})
+			claims = append(claims, b.record(e, stateClaim, now))
+			claims[len(claims)-1].Until = until
+			claimed = append(claimed, e)
 		}
 	}
 	b.mu.Unlock()
@@ -229,34 +298,39 @@ func (b *book) Claim(ctx context.Context, vendors []string) (granted, busy []str
 		return nil, nil, time.Time{}, err
 	}
 	now = b.l.now()
-	var lost []record
+	var release []record
 	b.mu.Lock()
-	for _, c := range claims {
-		switch v := b.vendors[c.Vendor]; {
-		case v != nil && v.settled != "":
-		case b.holder(c.Vendor, now) == b.claim:
-			granted = append(granted, c.Vendor)
-		default:
-			busy = append(busy, c.Vendor)
-			lost = append(lost, record{Summary: b.key, Vendor: c.Vendor, State: stateRelease, Claim: b.claim, At: now})
+	for _, e := range claimed {
+		switch {
+		case b.holder(e.To, now) != b.claim:
+			busy = append(busy, e)
+		case b.done(e) == "":
+			granted = append(granted, e)
+			continue
 		}
+		// Lost, or settled by the previous holder meanwhile: give the
+		// reader back at once.
+		release = append(release, b.record(e, stateRelease, now))
 	}
 	b.mu.Unlock()
-	if len(lost) > 0 {
-		// A losing claim would otherwise become the holder should the
-		// winner release, and block everyone until its lease ends. Failing
-		// to release only costs that wait.
-		_ = b.l.j.Append(ctx, b.key, lost)
+	if len(release) > 0 {
+		// A claim left behind would block the reader until its lease ends.
+		// Failing to release only costs that wait.
+		_ = b.l.j.Append(ctx, b.key, release)
 	}
 	return granted, busy, until.Add(-b.l.lease / 2), nil
 }
 
-func (b *book) Settle(ctx context.Context, vendor string, o Outcome) error {
-	return b.append(ctx, record{Summary: b.key, Vendor: vendor, State: string(o), Claim: b.claim, At: b.l.now()})
+func (b *book) record(e EmailID, state string, at time.Time) record {
+	return record{Book: b.key, To: e.To, Email: e.Key, State: state, Claim: b.claim, Final: e.Final, Upto: e.Upto, At: at}
 }
 
-func (b *book) Release(ctx context.Context, vendor string) error {
-	return b.append(ctx, record{Summary: b.key, Vendor: vendor, State: stateRelease, Claim: b.claim, At: b.l.now()})
+func (b *book) Settle(ctx context.Context, e EmailID, o Outcome) error {
+	return b.append(ctx, b.record(e, string(o), b.l.now()))
+}
+
+func (b *book) Release(ctx context.Context, e EmailID) error {
+	return b.append(ctx, b.record(e, stateRelease, b.l.now()))
 }
 
 func (b *book) append(ctx context.Context, r record) error {
@@ -295,7 +369,7 @@ func (j *memJournal) Read(_ context.Context, key string, _ time.Time, cursor any
 	recs := j.recs[from:len(j.recs):len(j.recs)]
 	j.mu.Unlock()
 	for _, r := range recs {
-		if r.Summary == key {
+		if r.Book == key {
 			visit(r)
 		}
 	}

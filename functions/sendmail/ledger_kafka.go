@@ -16,20 +16,22 @@ import (
 
 // kafkaJournal keeps the ledger in a compacted Kafka topic.
 //
-// Record key: the JSON array [summary key, vendor], so compaction keeps the
-// latest record of each email (its settle, once there is one). Partition:
-// FNV-1a of the summary key modulo the partition count, so one summary's
-// records share a partition and are totally ordered. (Changing the topic's
-// partition count moves summaries: do it only when no summary of the
-// retention window can be redelivered.) Compaction may drop a superseded
-// claim, which is harmless: a later claim of the same email has a later
-// lease.
+// Record key: the JSON array [book, reader, email key], so compaction keeps
+// the latest record of each email (its settle, once there is one), and
+// every email a reader was sent stays. Partition: FNV-1a of the book modulo
+// the partition count, so one book's records (one kind of reader, one day)
+// share a partition and are totally ordered. (Changing the topic's
+// partition count moves books: do it only when no report of the retention
+// window can be redelivered.) Compaction may drop a superseded claim, which
+// is harmless: a later record of the same email is its release, its settle
+// or a later claim with a later lease.
 //
-// Cost: a delivery reads its summary's partition from the first record
-// stamped at or after since — a day before the summary's date, as no
-// delivery of a summary can happen before its day — to the end, then only
-// what was appended since, once per claim batch. With 1,000 vendors a day
-// and 3 partitions that is a few thousand small records per delivery.
+// Cost: a delivery reads its book's partition from the first record stamped
+// at or after since — a day before the report's date, as no delivery of a
+// report can happen before its day — to the end, then only what was
+// appended since, once per claim batch. With 1,000 vendors a day, a few
+// partial reports and 3 partitions that is some thousands of small records
+// per delivery.
 type kafkaJournal struct {
 	client      sarama.Client
 	producer    sarama.AsyncProducer
@@ -76,7 +78,7 @@ func (j *kafkaJournal) close() error {
 	return nil
 }
 
-func (j *kafkaJournal) partition(key string) (int32, error) {
+func (j *kafkaJournal) partition(book string) (int32, error) {
 	parts, err := j.client.Partitions(j.topic)
 	if err != nil {
 		return 0, fmt.Errorf("partitions of %q: %w", j.topic, err)
@@ -85,7 +87,7 @@ func (j *kafkaJournal) partition(key string) (int32, error) {
 		return 0, fmt.Errorf("topic %q has no partitions", j.topic)
 	}
 	h := fnv.New32a()
-	h.Write([]byte(key))
+	h.Write([]byte(book))
 	return parts[h.Sum32()%uint32(len(parts))], nil
 }
 
@@ -96,7 +98,7 @@ func (j *kafkaJournal) Append(ctx context.Context, key string, recs []record) er
 	}
 	results := make([]chan error, len(recs))
 	for i, r := range recs {
-		k, _ := json.Marshal([]string{r.Summary, r.Vendor})
+		k, _ := json.Marshal([]string{r.Book, r.To, r.Email})
 		v, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("encoding ledger record: %w", err)
@@ -170,7 +172,7 @@ func (j *kafkaJournal) Read(ctx context.Context, key string, since time.Time, cu
 				return nil, errors.New("ledger reader closed")
 			}
 			var r record
-			if json.Unmarshal(m.Value, &r) == nil && r.Summary == key {
+			if json.Unmarshal(m.Value, &r) == nil && r.Book == key {
 				visit(r)
 			}
 			if m.Offset+1 >= end {

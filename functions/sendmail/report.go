@@ -7,77 +7,96 @@ import (
 	"encoding/hex"
 	"fmt"
 	htmltemplate "html/template"
+	"strings"
 	texttemplate "text/template"
 	"time"
 
-	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 )
 
 //go:embed templates/*.tmpl
 var templateFiles embed.FS
 
-// Report renders the daily email of one vendor.
+// Report renders the daily emails: a vendor's (templates/report.*) and a
+// cook's (templates/cook.*).
 type Report struct {
-	text     *texttemplate.Template
-	html     *htmltemplate.Template
+	kinds    map[string]templates
 	from     string
 	fromName string
 	domain   string
 }
 
-// reportData is what the templates see.
-type reportData struct {
-	Vendor       string
-	Fecha        string
-	NOrdenes     int64
-	NSopaipillas int64
+// templates are one kind of reader's email: its subject's title and its
+// two parts.
+type templates struct {
+	title string
+	text  *texttemplate.Template
+	html  *htmltemplate.Template
 }
 
 // NewReport parses the templates. from is the sender's address; its domain
 // ends every Message-ID.
 func NewReport(from, fromName string) (*Report, error) {
-	text, err := texttemplate.ParseFS(templateFiles, "templates/report.txt.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("text template: %w", err)
+	r := &Report{kinds: map[string]templates{}, from: from, fromName: fromName, domain: "sopaipillas.local"}
+	for _, k := range []struct{ kind, file, title string }{
+		{kindVendor, "report", "Reporte de sopaipillas"},
+		{kindCook, "cook", "Reporte de cocina"},
+	} {
+		text, err := texttemplate.ParseFS(templateFiles, "templates/"+k.file+".txt.tmpl")
+		if err != nil {
+			return nil, fmt.Errorf("text template: %w", err)
+		}
+		html, err := htmltemplate.ParseFS(templateFiles, "templates/"+k.file+".html.tmpl")
+		if err != nil {
+			return nil, fmt.Errorf("html template: %w", err)
+		}
+		r.kinds[k.kind] = templates{title: k.title, text: text, html: html}
 	}
-	html, err := htmltemplate.ParseFS(templateFiles, "templates/report.html.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("html template: %w", err)
+	if i := strings.LastIndexByte(from, '@'); i >= 0 {
+		r.domain = from[i+1:]
 	}
-	domain := "sopaipillas.local"
-	if i := bytes.LastIndexByte([]byte(from), '@'); i >= 0 {
-		domain = from[i+1:]
-	}
-	return &Report{text: text, html: html, from: from, fromName: fromName, domain: domain}, nil
+	return r, nil
 }
 
-// Render returns the email for vendor in the summary published as eventID.
-func (r *Report) Render(eventID string, s events.Summary, vendor string, date time.Time) (mail.Message, error) {
-	sales := s.Ventas[vendor]
-	data := reportData{Vendor: vendor, Fecha: s.Fecha, NOrdenes: sales.NOrdenes, NSopaipillas: sales.NSopaipillas}
+// Render returns the email of letter l of a report of kind for book, dated
+// date. Its subject says the day and whether the numbers are final:
+// "Reporte de sopaipillas — 13/11/2021 — Resumen parcial, hasta las 14:32".
+func (r *Report) Render(kind, book string, l letter, date time.Time) (mail.Message, error) {
+	t, ok := r.kinds[kind]
+	if !ok {
+		return mail.Message{}, fmt.Errorf("no templates for %q", kind)
+	}
+	var fecha, estado string
+	switch v := l.view.(type) {
+	case vendorView:
+		fecha, estado = v.Fecha, v.Estado
+	case cookView:
+		fecha, estado = v.Fecha, v.Estado
+	default:
+		return mail.Message{}, fmt.Errorf("no view for %T", l.view)
+	}
 	var text, html bytes.Buffer
-	if err := r.text.Execute(&text, data); err != nil {
+	if err := t.text.Execute(&text, l.view); err != nil {
 		return mail.Message{}, fmt.Errorf("rendering text: %w", err)
 	}
-	if err := r.html.Execute(&html, data); err != nil {
+	if err := t.html.Execute(&html, l.view); err != nil {
 		return mail.Message{}, fmt.Errorf("rendering html: %w", err)
 	}
 	return mail.Message{
 		FromName:  r.fromName,
 		From:      r.from,
-		To:        vendor,
-		Subject:   "Reporte de sopaipillas — " + s.Fecha,
+		To:        l.id.To,
+		Subject:   t.title + " — " + fecha + " — " + estado,
 		Text:      text.String(),
 		HTML:      html.String(),
-		MessageID: MessageID(eventID, vendor, r.domain),
+		MessageID: MessageID(book, l.id, r.domain),
 		Date:      date,
 	}, nil
 }
 
-// MessageID is the same for every delivery of one summary to one vendor, so
-// mail systems can recognise a duplicate.
-func MessageID(eventID, vendor, domain string) string {
-	sum := sha256.Sum256([]byte(eventID + "\x00" + vendor))
+// MessageID is the same for every delivery of one email (one reader, one
+// day, one content), so mail systems can recognise a duplicate.
+func MessageID(book string, e EmailID, domain string) string {
+	sum := sha256.Sum256([]byte(book + "\x00" + e.To + "\x00" + e.Key))
 	return hex.EncodeToString(sum[:16]) + "@" + domain
 }

@@ -1,43 +1,60 @@
-// Package sendmail is the sendMail function: it receives summary CloudEvents
-// (as a Knative KafkaSource delivers them) and emails each vendor with sales
-// their numbers for the day, exactly once per summary.
+// Package sendmail is the sendMail function: it receives report CloudEvents
+// (as a Knative KafkaSource delivers them) and emails each reader their
+// numbers for the day: a summary to each vendor with sales, a cook report to
+// its cook. A reader gets one email per thing it says (see Ledger).
 package sendmail
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/protocol"
+	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"golang.org/x/time/rate"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 )
 
-// Outcome is what became of one vendor's email.
+// Outcome is what became of one email.
 type Outcome string
 
 // Outcomes recorded in the ledger.
 const (
 	Sent   Outcome = "sent"
-	Failed Outcome = "failed" // permanently: not retried
+	Failed Outcome = "failed" // the recipient refused it for good: not retried
 )
+
+// MaxBodyBytes bounds a delivered event: a report is far smaller than
+// Kafka's default 1 MB record.
+const MaxBodyBytes = 2 << 20
+
+// DefaultTimeZone is the business time zone a partial report's hour is
+// shown in when Options.Location is nil: dailySummary's default
+// (SUMMARY_TIMEZONE), which also defines the days.
+const DefaultTimeZone = "America/Santiago"
 
 // Options are sendMail's settings.
 type Options struct {
-	// Concurrency bounds the emails in flight for one summary.
+	// Concurrency bounds the emails in flight for one report.
 	Concurrency int
 	// RatePerSecond bounds how fast emails go out (a provider's limit).
 	RatePerSecond float64
 	// Lease is how long a claim on an email lasts; a sender starts no send
 	// after half of it.
 	Lease time.Duration
-	Now   func() time.Time
+	// Location is the business time zone, in which "hasta las 14:32" is
+	// said; nil is DefaultTimeZone.
+	Location *time.Location
+	Now      func() time.Time
 }
 
 // Function is sendMail with its dependencies.
@@ -55,6 +72,14 @@ func New(sender mail.Sender, report *Report, ledger Ledger, opts Options, log *s
 	if opts.Lease <= 0 {
 		opts.Lease = 2 * time.Minute
 	}
+	if opts.Location == nil {
+		loc, err := time.LoadLocation(DefaultTimeZone)
+		if err != nil { // no time zone database: the hour is said in UTC
+			log.Error("loading the business time zone", "time_zone", DefaultTimeZone, "error", err)
+			loc = time.UTC
+		}
+		opts.Location = loc
+	}
 	burst := max(1, int(opts.RatePerSecond))
 	return &Function{
 		sender:  sender,
@@ -66,77 +91,156 @@ func New(sender mail.Sender, report *Report, ledger Ledger, opts Options, log *s
 	}
 }
 
-// Handler receives CloudEvents over HTTP, in binary or structured mode.
-func (f *Function) Handler(ctx context.Context) (http.Handler, error) {
-	p, err := cloudevents.NewHTTP()
-	if err != nil {
-		return nil, err
-	}
-	return cloudevents.NewHTTPReceiveHandler(ctx, p, f.Receive)
+// Handler receives CloudEvents over HTTP, in binary or structured mode, on
+// any path (a KafkaSource's sink is the service's URL).
+func (f *Function) Handler(context.Context) (http.Handler, error) {
+	return http.HandlerFunc(f.ServeHTTP), nil
 }
 
-// Receive emails one summary: decode, validate, skip what the ledger says
+// ServeHTTP reads one delivered event and answers what Receive decided.
+// Every error answer is application/problem+json.
+func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		problem.Write(w, http.StatusMethodNotAllowed, "deliver CloudEvents with POST", nil)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+	if err == nil {
+		err = e.Validate() // binding.ToEvent does not check the required attributes
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem.WriteBodyError(w, err, MaxBodyBytes)
+			return
+		}
+		f.log.Warn("rejected request: not a CloudEvent", "error", err)
+		problem.Write(w, http.StatusBadRequest, "not a CloudEvent: "+err.Error(), []events.FieldError{{Field: "cloudevent", Detail: err.Error()}})
+		return
+	}
+	f.Receive(r.Context(), *e).Write(w)
+}
+
+// Result is sendMail's answer to one delivery.
+type Result struct {
+	// Status is the HTTP status: 200, 400 or 422 (the source dead-letters
+	// the event), 503 (it redelivers).
+	Status int
+	// Detail and Fields describe an error (problem+json).
+	Detail string
+	Fields []events.FieldError
+}
+
+// Write answers r: 200 with no body, an error as problem+json.
+func (r Result) Write(w http.ResponseWriter) {
+	switch {
+	case r.Status/100 == 2:
+		w.WriteHeader(r.Status)
+	case r.Status == http.StatusServiceUnavailable:
+		problem.WriteUnavailable(w, 5*time.Second, r.Detail)
+	default:
+		problem.Write(w, r.Status, r.Detail, r.Fields)
+	}
+}
+
+// rejected is the answer to an event that will never be mailed: 400 when
+// it is not for sendMail or not well-formed, 422 when a report's fields
+// break its schema (as problem.WriteInput answers them).
+func rejected(err error) Result {
+	var notForUs *errNotForUs
+	switch {
+	case errors.As(err, &notForUs):
+		return Result{Status: http.StatusBadRequest, Detail: "not a report sendMail takes: " + err.Error(), Fields: []events.FieldError{notForUs.FieldError}}
+	case events.IsValidation(err):
+		return Result{Status: http.StatusUnprocessableEntity, Detail: err.Error(), Fields: events.Fields(err)}
+	}
+	return Result{Status: http.StatusBadRequest, Detail: err.Error(), Fields: events.Fields(err)}
+}
+
+// Receive emails one report: decode, validate, skip what the ledger says
 // is done, send the rest, answer. The answer tells the source whether to
-// deliver again: 2xx when every vendor is settled, 503 when some email may
-// still succeed (or another delivery is sending it right now), 400 for an
-// event that never will (the source dead-letters it).
-func (f *Function) Receive(ctx context.Context, e cloudevents.Event) protocol.Result {
-	summary, err := events.SummaryFromEvent(e)
+// deliver again: 2xx when every email is settled, 503 when some email may
+// still succeed (or another delivery is sending to that reader right now),
+// 4xx for an event that never will (the source dead-letters it).
+func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
+	log := f.log.With("event_id", e.ID(), "type", e.Type(), "source", e.Source())
+	rep, err := decodeReport(e, f.opts.Location)
 	if err != nil {
-		f.log.Warn("rejected event", "event_id", e.ID(), "type", e.Type(), "source", e.Source(), "error", err)
-		return cehttp.NewResult(http.StatusBadRequest, "invalid summary event: %v", err)
+		res := rejected(err)
+		log.Warn("rejected event", "status", res.Status, "error", err)
+		return res
 	}
-	day, _ := events.ParseDate(summary.Fecha) // validated
-	// No delivery of a summary happens before its day (in any time zone).
-	since, _ := day.AddDays(-1).Bounds(time.UTC)
-	book, err := f.ledger.Open(ctx, e.Source()+"#"+e.ID(), since)
+	log = log.With("kind", rep.kind, "fecha", rep.day.String(), "report_status", rep.meta.Status)
+	// No delivery of a report happens before its day (in any time zone).
+	since, _ := rep.day.AddDays(-1).Bounds(time.UTC)
+	book, err := f.ledger.Open(ctx, rep.book(), since)
 	if err != nil {
-		f.log.Warn("ledger unavailable", "event_id", e.ID(), "type", e.Type(), "source", e.Source(), "error", err)
-		return cehttp.NewResult(http.StatusServiceUnavailable, "delivery ledger unavailable: %v", err)
+		log.Warn("answering 503: delivery ledger unavailable", "recipients", recipients(rep.letters), "error", err)
+		return Result{Status: http.StatusServiceUnavailable, Detail: "delivery ledger unavailable; retry"}
 	}
-	r := f.deliver(ctx, book, e.ID(), summary)
-	f.log.Info("summary emailed", "event_id", e.ID(), "type", e.Type(), "source", e.Source(), "fecha", summary.Fecha,
-		"vendors", len(summary.Ventas), "already_done", r.done, "sent", r.sent, "failed", r.failed, "to_retry", r.retry, "busy", r.busy)
-	if r.retry > 0 || r.busy > 0 {
-		return cehttp.NewResult(http.StatusServiceUnavailable, "%d of %d emails not settled yet (%d being sent by another delivery)",
-			r.retry+r.busy, len(summary.Ventas), r.busy)
+	r := f.deliver(ctx, log, book, rep)
+	log.Info("report emailed", "readers", len(rep.letters), "already_done", r.done, "superseded", r.superseded,
+		"sent", r.sent, "failed", r.failed, "to_retry", len(r.retry), "busy", len(r.busy))
+	if len(r.retry) > 0 || len(r.busy) > 0 {
+		log.Warn("answering 503: emails not settled yet", "to_retry", recipients(r.retry), "busy", recipients(r.busy))
+		return Result{Status: http.StatusServiceUnavailable, Detail: fmt.Sprintf("%d of %d emails not settled yet (%d being sent by another delivery)",
+			len(r.retry)+len(r.busy), len(rep.letters), len(r.busy))}
 	}
-	return cehttp.NewResult(http.StatusOK, "")
+	return Result{Status: http.StatusOK}
 }
 
 // tally counts what one delivery did.
-type tally struct{ done, sent, failed, retry, busy int }
+type tally struct {
+	done, superseded, sent, failed int
+	retry, busy                    []letter
+}
 
-// deliver claims and sends the vendors not settled yet, in batches small
+// deliver claims and sends the emails not done yet, in batches small
 // enough to go out well within a claim's lease.
-func (f *Function) deliver(ctx context.Context, book Book, eventID string, s events.Summary) tally {
+func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep report) tally {
 	var r tally
-	settled := book.Settled()
-	var pending []string
-	for _, v := range s.Vendors() {
-		if _, ok := settled[v]; ok {
+	var pending []letter
+	for _, l := range rep.letters {
+		switch book.Done(l.id) {
+		case "":
+			pending = append(pending, l)
+		case Superseded:
+			r.superseded++
+		default:
 			r.done++
-		} else {
-			pending = append(pending, v)
 		}
 	}
+	byID := map[EmailID]letter{}
 	for len(pending) > 0 {
 		batch := pending[:min(len(pending), f.batchSize())]
 		pending = pending[len(batch):]
-		granted, busy, sendBy, err := book.Claim(ctx, batch)
+		ids := make([]EmailID, len(batch))
+		for i, l := range batch {
+			ids[i] = l.id
+			byID[l.id] = l
+		}
+		granted, busy, sendBy, err := book.Claim(ctx, ids)
 		if err != nil {
-			f.log.Warn("ledger unavailable", "event_id", eventID, "error", err)
-			r.retry += len(batch) + len(pending)
+			log.Warn("delivery ledger unavailable", "error", err)
+			r.retry = append(append(r.retry, batch...), pending...)
 			return r
 		}
-		r.busy += len(busy)
+		for _, id := range busy {
+			r.busy = append(r.busy, byID[id])
+		}
 		r.done += len(batch) - len(granted) - len(busy)
-		f.sendAll(ctx, book, eventID, s, granted, sendBy, &r)
+		letters := make([]letter, len(granted))
+		for i, id := range granted {
+			letters[i] = byID[id]
+		}
+		f.sendAll(ctx, log, book, rep, letters, sendBy, &r)
 	}
 	return r
 }
 
-// batchSize is how many vendors one claim covers: what the rate limit lets
+// batchSize is how many emails one claim covers: what the rate limit lets
 // out in a quarter of the lease, so the batch is sent before the owner's
 // half-lease cutoff even when the limiter is saturated.
 func (f *Function) batchSize() int {
@@ -144,19 +248,19 @@ func (f *Function) batchSize() int {
 	return min(max(n, f.opts.Concurrency, 1), 500)
 }
 
-// sendAll sends the granted vendors' emails with bounded concurrency and
-// rate, and settles or releases each.
-func (f *Function) sendAll(ctx context.Context, book Book, eventID string, s events.Summary, vendors []string, sendBy time.Time, r *tally) {
+// sendAll sends the granted emails with bounded concurrency and rate, and
+// settles or releases each.
+func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep report, letters []letter, sendBy time.Time, r *tally) {
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, max(1, f.opts.Concurrency))
 	)
-	for _, vendor := range vendors {
+	for _, l := range letters {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			o := f.sendOne(ctx, book, eventID, s, vendor, sendBy)
+			o := f.sendOne(ctx, log, book, rep, l, sendBy)
 			mu.Lock()
 			defer mu.Unlock()
 			switch o {
@@ -165,7 +269,7 @@ func (f *Function) sendAll(ctx context.Context, book Book, eventID string, s eve
 			case Failed:
 				r.failed++
 			default:
-				r.retry++
+				r.retry = append(r.retry, l)
 			}
 		})
 	}
@@ -174,28 +278,35 @@ func (f *Function) sendAll(ctx context.Context, book Book, eventID string, s eve
 
 // sendOne returns Sent or Failed once the outcome is recorded, "" when the
 // email should be tried again (it is then released in the ledger).
-func (f *Function) sendOne(ctx context.Context, book Book, eventID string, s events.Summary, vendor string, sendBy time.Time) Outcome {
-	msg, err := f.report.Render(eventID, s, vendor, f.opts.Now())
+func (f *Function) sendOne(ctx context.Context, log *slog.Logger, book Book, rep report, l letter, sendBy time.Time) Outcome {
+	msg, err := f.report.Render(rep.kind, rep.book(), l, f.opts.Now())
 	if err != nil {
-		f.log.Error("rendering email", "event_id", eventID, "error", err)
-		f.release(ctx, book, eventID, vendor)
+		log.Error("rendering email", "error", err)
+		f.release(ctx, log, book, l.id)
 		return ""
 	}
 	if err := f.limiter.Wait(ctx); err != nil || !f.opts.Now().Before(sendBy) {
 		// Past sendBy the claim is too close to expiring for a send to be
 		// surely settled before someone else may take it over.
-		f.release(ctx, book, eventID, vendor)
+		f.release(ctx, log, book, l.id)
 		return ""
 	}
 	outcome := Sent
 	if err := f.sender.Send(ctx, msg); err != nil {
-		if !mail.IsPermanent(err) {
-			f.log.Warn("email not sent, will retry", "event_id", eventID, "message_id", msg.MessageID, "error", err)
-			f.release(ctx, book, eventID, vendor)
+		log := log.With("message_id", msg.MessageID, "recipient", maskAddress(l.id.To), "error", err)
+		switch failureOf(err) {
+		case recipientRefused:
+			log.Warn("email refused for good by the recipient's server")
+			outcome = Failed
+		case configuration:
+			log.Error("email not sent: mail configuration or provider error, the same for every email; will retry")
+			f.release(ctx, log, book, l.id)
+			return ""
+		default:
+			log.Warn("email not sent, will retry")
+			f.release(ctx, log, book, l.id)
 			return ""
 		}
-		f.log.Warn("email refused for good", "event_id", eventID, "message_id", msg.MessageID, "error", err)
-		outcome = Failed
 	}
 	// The email is out (or refused for good): the settle must not be lost
 	// to a cancelled request, or a redelivery after the lease sends again.
@@ -203,7 +314,7 @@ func (f *Function) sendOne(ctx context.Context, book Book, eventID string, s eve
 	defer cancel()
 	var werr error
 	for attempt := range 3 {
-		if werr = book.Settle(sctx, vendor, outcome); werr == nil {
+		if werr = book.Settle(sctx, l.id, outcome); werr == nil {
 			return outcome
 		}
 		select {
@@ -213,16 +324,62 @@ func (f *Function) sendOne(ctx context.Context, book Book, eventID string, s eve
 	}
 	// Not recorded: after the lease a redelivery may send it again, with
 	// the same Message-ID so the mailbox can drop the copy.
-	f.log.Error("ledger write failed after sending", "event_id", eventID, "message_id", msg.MessageID, "error", werr)
+	log.Error("ledger write failed after sending", "message_id", msg.MessageID, "error", werr)
 	return outcome
 }
 
-// release gives vendor back so a redelivery need not wait out the lease. A
-// failed release only delays that redelivery.
-func (f *Function) release(ctx context.Context, book Book, eventID, vendor string) {
+// release gives the reader back so a redelivery need not wait out the
+// lease. A failed release only delays that redelivery.
+func (f *Function) release(ctx context.Context, log *slog.Logger, book Book, id EmailID) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := book.Release(rctx, vendor); err != nil {
-		f.log.Warn("ledger release failed", "event_id", eventID, "error", err)
+	if err := book.Release(rctx, id); err != nil {
+		log.Warn("ledger release failed", "error", err)
 	}
+}
+
+// failure is whose fault a failed send is.
+type failure int
+
+const (
+	transient        failure = iota // retry: the next delivery may succeed
+	recipientRefused                // this recipient refused it for good: record failed
+	configuration                   // ours or the provider's, for every email: retry, and tell an operator
+)
+
+// failureOf classifies a send error (see mail.Sender). Only a refusal of
+// the recipient is permanent; everything else, a configuration or provider
+// error included, is retried.
+func failureOf(err error) failure {
+	switch {
+	case mail.IsConfigError(err):
+		return configuration
+	case mail.IsPermanent(err):
+		return recipientRefused
+	}
+	return transient
+}
+
+// recipients lists the letters' recipients for a log line, masked (logs
+// carry no full addresses) and at most 20 of them.
+func recipients(ls []letter) []string {
+	out := make([]string, 0, min(len(ls), 21))
+	for i, l := range ls {
+		if i == 20 {
+			out = append(out, fmt.Sprintf("... and %d more", len(ls)-20))
+			break
+		}
+		out = append(out, maskAddress(l.id.To))
+	}
+	return out
+}
+
+// maskAddress keeps an address recognisable to an operator who knows it
+// but unreadable to one who does not: a***@example.com.
+func maskAddress(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if at < 1 {
+		return "***"
+	}
+	return a[:1] + "***" + a[at:]
 }

@@ -9,18 +9,27 @@ import (
 	"testing"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
 )
 
-var vendors = []string{"ana@example.com", "beto@example.com", "carla@example.com"}
+var (
+	vendors = []string{"ana@example.com", "beto@example.com", "carla@example.com"}
+	cooks   = []string{"cocina1@example.com", "cocina2@example.com", "cocina3@example.com"}
+)
 
-// TestRedelivery delivers each summary event three times, one after the
+// recipientsOf are the readers of a kind in the delivery tests.
+func recipientsOf(k readerKind) []string {
+	if k.name == "cooks" {
+		return cooks
+	}
+	return vendors
+}
+
+// TestRedelivery delivers each report event three times, one after the
 // other and all at once, to one or to three sendMail replicas sharing the
-// ledger: every vendor gets exactly one email.
+// ledger: every reader gets exactly one email.
 func TestRedelivery(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -32,162 +41,138 @@ func TestRedelivery(t *testing.T) {
 		{name: "concurrent on three replicas", concurrent: true, replicas: 3},
 	}
 	for _, kind := range ledgerKinds {
-		for _, tc := range tests {
-			t.Run(kind+"/"+tc.name, func(t *testing.T) {
-				srv := smtptest.Start(t)
-				ledger := newTestLedger(t, kind, time.Minute, time.Now)
-				var fs []*Function
-				for range tc.replicas {
-					fs = append(fs, newTestFunction(t, srv, ledger, Options{}))
-				}
-				e := summaryEvent(t, testSummary(vendors...))
-				var wg sync.WaitGroup
-				for i := range 3 {
-					f := fs[i%len(fs)]
-					if tc.concurrent {
-						wg.Go(func() { deliverUntilAccepted(t, f, e) })
-					} else if code := status(t, f.Receive(context.Background(), e)); code != 200 {
-						t.Fatalf("delivery %d answered %d", i+1, code)
+		for _, rk := range readerKinds {
+			for _, tc := range tests {
+				t.Run(kind+"/"+rk.name+"/"+tc.name, func(t *testing.T) {
+					srv := smtptest.Start(t)
+					ledger := newTestLedger(t, kind, time.Minute, time.Now)
+					var fs []*Function
+					for range tc.replicas {
+						fs = append(fs, newTestFunction(t, srv, ledger, Options{}))
 					}
-				}
-				wg.Wait()
-				if diff := cmp.Diff(onceEach(vendors...), perRecipient(srv)); diff != "" {
-					t.Errorf("emails per vendor (-want, +got):\n%s", diff)
-				}
-			})
+					var wg sync.WaitGroup
+					for _, e := range rk.events(t, recipientsOf(rk), finalMeta) {
+						for i := range 3 {
+							f := fs[i%len(fs)]
+							if tc.concurrent {
+								wg.Go(func() { deliverUntilAccepted(t, f, e) })
+							} else if code := f.Receive(context.Background(), e).Status; code != 200 {
+								t.Fatalf("delivery %d answered %d", i+1, code)
+							}
+						}
+					}
+					wg.Wait()
+					if diff := cmp.Diff(onceEach(recipientsOf(rk)...), perRecipient(srv)); diff != "" {
+						t.Errorf("emails per reader (-want, +got):\n%s", diff)
+					}
+				})
+			}
 		}
 	}
 }
 
 // TestSMTPOutage: while the SMTP server refuses connections every delivery
-// answers 503 and nothing is recorded; when it is back, every vendor gets
+// answers 503 and nothing is recorded; when it is back, every reader gets
 // exactly one email.
 func TestSMTPOutage(t *testing.T) {
 	for _, kind := range ledgerKinds {
-		t.Run(kind, func(t *testing.T) {
-			srv := smtptest.Start(t)
-			f := newTestFunction(t, srv, newTestLedger(t, kind, time.Minute, time.Now), Options{})
-			e := summaryEvent(t, testSummary(vendors...))
-			if err := srv.Refuse(); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if code := status(t, f.Receive(context.Background(), e)); code != 503 {
-					t.Fatalf("delivery %d during the outage answered %d, want 503", i+1, code)
-				}
-			}
-			if err := srv.Resume(); err != nil {
-				t.Fatal(err)
-			}
-			deliverUntilAccepted(t, f, e)
-			deliverUntilAccepted(t, f, e)
-			if diff := cmp.Diff(onceEach(vendors...), perRecipient(srv)); diff != "" {
-				t.Errorf("emails per vendor (-want, +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-// TestFailureClasses: a vendor refused for good (550) is recorded as failed
-// and the summary answers 200; one refused for now (451) makes the answer
-// 503 and only that vendor goes out on the redelivery.
-func TestFailureClasses(t *testing.T) {
-	tests := []struct {
-		name      string
-		code      int            // the SMTP server's answer to beto's RCPT
-		wantFirst int            // sendMail's answer to the first delivery
-		wantAfter map[string]int // emails per vendor once beto is accepted again and the event redelivered
-		wantBook  map[string]Outcome
-	}{
-		{
-			name: "550 no such user", code: 550, wantFirst: 200,
-			wantAfter: map[string]int{"ana@example.com": 1, "carla@example.com": 1},
-			wantBook:  map[string]Outcome{"ana@example.com": Sent, "beto@example.com": Failed, "carla@example.com": Sent},
-		},
-		{
-			name: "451 try later", code: 451, wantFirst: 503,
-			wantAfter: onceEach(vendors...),
-			wantBook:  map[string]Outcome{"ana@example.com": Sent, "beto@example.com": Sent, "carla@example.com": Sent},
-		},
-	}
-	for _, kind := range ledgerKinds {
-		for _, tc := range tests {
-			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+		for _, rk := range readerKinds {
+			t.Run(kind+"/"+rk.name, func(t *testing.T) {
 				srv := smtptest.Start(t)
-				ledger := newTestLedger(t, kind, time.Minute, time.Now)
-				f := newTestFunction(t, srv, ledger, Options{})
-				e := summaryEvent(t, testSummary(vendors...))
-				srv.RcptError("beto@example.com", tc.code)
-				if code := status(t, f.Receive(context.Background(), e)); code != tc.wantFirst {
-					t.Fatalf("first delivery answered %d, want %d", code, tc.wantFirst)
-				}
-				srv.RcptError("beto@example.com", 0)
-				deliverUntilAccepted(t, f, e)
-				if diff := cmp.Diff(tc.wantAfter, perRecipient(srv)); diff != "" {
-					t.Errorf("emails per vendor (-want, +got):\n%s", diff)
-				}
-				book, err := ledger.Open(context.Background(), e.Source()+"#"+e.ID(), time.Time{})
-				if err != nil {
+				f := newTestFunction(t, srv, newTestLedger(t, kind, time.Minute, time.Now), Options{})
+				evs := rk.events(t, recipientsOf(rk), partial1432)
+				if err := srv.Refuse(); err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff(tc.wantBook, book.Settled()); diff != "" {
-					t.Errorf("ledger (-want, +got):\n%s", diff)
+				for i := range 3 {
+					for _, e := range evs {
+						if code := f.Receive(context.Background(), e).Status; code != 503 {
+							t.Fatalf("delivery %d during the outage answered %d, want 503", i+1, code)
+						}
+					}
+				}
+				if err := srv.Resume(); err != nil {
+					t.Fatal(err)
+				}
+				for range 2 {
+					for _, e := range evs {
+						deliverUntilAccepted(t, f, e)
+					}
+				}
+				if diff := cmp.Diff(onceEach(recipientsOf(rk)...), perRecipient(srv)); diff != "" {
+					t.Errorf("emails per reader (-want, +got):\n%s", diff)
 				}
 			})
 		}
 	}
 }
 
-// TestNewSummaryIsNewReport: a later summary of the same day with changed
-// numbers is emailed again; publishing an identical one is not.
-func TestNewSummaryIsNewReport(t *testing.T) {
-	srv := smtptest.Start(t)
-	f := newTestFunction(t, srv, newTestLedger(t, "memory", time.Minute, time.Now), Options{})
-	first := testSummary("ana@example.com")
-	deliverUntilAccepted(t, f, summaryEvent(t, first))
-	deliverUntilAccepted(t, f, summaryEvent(t, testSummary("ana@example.com"))) // identical
-	changed := testSummary("ana@example.com")
-	changed.Ventas["ana@example.com"] = events.Sales{NOrdenes: 2, NSopaipillas: 30}
-	deliverUntilAccepted(t, f, summaryEvent(t, changed))
-	if got := perRecipient(srv)["ana@example.com"]; got != 2 {
-		t.Errorf("ana got %d emails, want 2 (one per distinct summary)", got)
-	}
-}
-
-func TestMalformedEvent(t *testing.T) {
-	good := summaryEvent(t, testSummary(vendors...))
+// TestFailureClasses: a reader refused for good (550) is recorded as failed
+// and the report answers 200; one refused for now (451) makes the answer
+// 503 and only that reader's email goes out on the redelivery.
+func TestFailureClasses(t *testing.T) {
 	tests := []struct {
-		name   string
-		mutate func(*cloudevents.Event)
+		name      string
+		code      int                              // the SMTP server's answer to the second reader's RCPT
+		wantFirst int                              // sendMail's answer to the first delivery of its report
+		wantAfter func(rs []string) map[string]int // emails per reader once it is accepted again and the report redelivered
+		wantBook  []Outcome                        // the ledger's outcome per reader
 	}{
-		{name: "wrong type", mutate: func(e *cloudevents.Event) { e.SetType("cl.sopaipillas.order.created.v1") }},
-		{name: "not json", mutate: func(e *cloudevents.Event) { e.SetData("text/plain", "hola") }},
-		{name: "vendor with a header", mutate: func(e *cloudevents.Event) {
-			e.SetData(cloudevents.ApplicationJSON, map[string]any{"fecha": "13/11/2021", "ventas": map[string]any{"a@example.com\r\nBcc: evil@example.net": map[string]int{"n_sopaipillas": 1, "n_ordenes": 1}}})
-		}},
-		{name: "two vendors in one", mutate: func(e *cloudevents.Event) {
-			e.SetData(cloudevents.ApplicationJSON, map[string]any{"fecha": "13/11/2021", "ventas": map[string]any{"a@example.com, evil@example.net": map[string]int{"n_sopaipillas": 1, "n_ordenes": 1}}})
-		}},
-		{name: "bad date", mutate: func(e *cloudevents.Event) {
-			e.SetData(cloudevents.ApplicationJSON, map[string]any{"fecha": "13/11/2021\r\nBcc: x@y.z", "ventas": map[string]any{}})
-		}},
-		{name: "extra field", mutate: func(e *cloudevents.Event) {
-			e.SetData(cloudevents.ApplicationJSON, map[string]any{"fecha": "13/11/2021", "ventas": map[string]any{}, "bcc": "evil@example.net"})
-		}},
+		{
+			name: "550 no such user", code: 550, wantFirst: 200,
+			wantAfter: func(rs []string) map[string]int { return onceEach(rs[0], rs[2]) },
+			wantBook:  []Outcome{Sent, Failed, Sent},
+		},
+		{
+			name: "451 try later", code: 451, wantFirst: 503,
+			wantAfter: func(rs []string) map[string]int { return onceEach(rs...) },
+			wantBook:  []Outcome{Sent, Sent, Sent},
+		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := smtptest.Start(t)
-			f := newTestFunction(t, srv, newTestLedger(t, "memory", time.Minute, time.Now), Options{})
-			e := good.Clone()
-			tc.mutate(&e)
-			if code := status(t, f.Receive(context.Background(), e)); code != 400 {
-				t.Errorf("answered %d, want 400", code)
+	for _, kind := range ledgerKinds {
+		for _, rk := range readerKinds {
+			for _, tc := range tests {
+				t.Run(kind+"/"+rk.name+"/"+tc.name, func(t *testing.T) {
+					srv := smtptest.Start(t)
+					ledger := newTestLedger(t, kind, time.Minute, time.Now)
+					f := newTestFunction(t, srv, ledger, Options{})
+					rs := recipientsOf(rk)
+					evs := rk.events(t, rs, finalMeta)
+					srv.RcptError(rs[1], tc.code)
+					first := map[int]bool{}
+					for _, e := range evs {
+						first[f.Receive(context.Background(), e).Status] = true
+					}
+					if !first[tc.wantFirst] {
+						t.Fatalf("first deliveries answered %v, want one %d", first, tc.wantFirst)
+					}
+					srv.RcptError(rs[1], 0)
+					for _, e := range evs {
+						deliverUntilAccepted(t, f, e)
+					}
+					if diff := cmp.Diff(tc.wantAfter(rs), perRecipient(srv)); diff != "" {
+						t.Errorf("emails per reader (-want, +got):\n%s", diff)
+					}
+					var got []Outcome
+					for _, e := range evs {
+						rep, err := decodeReport(e, santiago)
+						if err != nil {
+							t.Fatal(err)
+						}
+						book, err := ledger.Open(context.Background(), rep.book(), time.Time{})
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, l := range rep.letters {
+							got = append(got, book.Done(l.id))
+						}
+					}
+					if diff := cmp.Diff(tc.wantBook, got); diff != "" {
+						t.Errorf("ledger (-want, +got):\n%s", diff)
+					}
+				})
 			}
-			if n := len(srv.Messages()); n != 0 {
-				t.Errorf("%d emails sent", n)
-			}
-		})
+		}
 	}
 }
 
@@ -196,52 +181,11 @@ func TestLedgerUnavailable(t *testing.T) {
 	ledger := newTestLedger(t, "memory", time.Minute, time.Now)
 	ledger.mem.fail = errors.New("broker unreachable")
 	f := newTestFunction(t, srv, ledger, Options{})
-	if code := status(t, f.Receive(context.Background(), summaryEvent(t, testSummary(vendors...)))); code != 503 {
+	if code := f.Receive(context.Background(), summaryEvent(t, testSummary(vendors...))).Status; code != 503 {
 		t.Errorf("answered %d, want 503", code)
 	}
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("%d emails sent without a ledger", n)
-	}
-}
-
-// TestEmailContent reads the email as the SMTP server received it.
-func TestEmailContent(t *testing.T) {
-	srv := smtptest.Start(t)
-	f := newTestFunction(t, srv, newTestLedger(t, "memory", time.Minute, time.Now), Options{})
-	s := events.Summary{Fecha: "13/11/2021", Ventas: map[string]events.Sales{"vendedor@example.com": {NSopaipillas: 101, NOrdenes: 2}}}
-	e := summaryEvent(t, s)
-	deliverUntilAccepted(t, f, e)
-	msgs := srv.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("%d emails, want 1", len(msgs))
-	}
-	got, err := msgs[0].Parse()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("text part as received:\n%s", got.Text)
-	if got.Subject != "Reporte de sopaipillas — 13/11/2021" {
-		t.Errorf("Subject = %q", got.Subject)
-	}
-	from, err := got.Header.AddressList("From")
-	if err != nil || len(from) != 1 || from[0].Name != "Sopaipillas" || from[0].Address != testFrom {
-		t.Errorf("From = %v %v", from, err)
-	}
-	if want := "<" + MessageID(e.ID(), "vendedor@example.com", "sopaipillas.example") + ">"; got.Header.Get("Message-Id") != want {
-		t.Errorf("Message-ID = %q, want %q", got.Header.Get("Message-Id"), want)
-	}
-	if _, err := got.Header.Date(); err != nil {
-		t.Errorf("Date: %v", err)
-	}
-	for _, want := range []string{"Fecha: 13/11/2021", "Cantidad de ordenes recibidas: 2", "Cantidad de sopaipillas vendidas: 101"} {
-		if !strings.Contains(got.Text, want) {
-			t.Errorf("text part lacks %q:\n%s", want, got.Text)
-		}
-	}
-	for _, want := range []string{"<strong>13/11/2021</strong>", "Cantidad de ordenes recibidas</td>", "<strong>2</strong>", "<strong>101</strong>", `name="viewport"`} {
-		if !strings.Contains(got.HTML, want) {
-			t.Errorf("HTML part lacks %q", want)
-		}
 	}
 }
 
@@ -270,4 +214,17 @@ func TestThousandVendors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// estados is the status part of each subject, per recipient, in order.
+func estados(t *testing.T, srv *smtptest.Server) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for to, subs := range subjects(t, srv) {
+		for _, s := range subs {
+			i := strings.LastIndex(s, " — ")
+			out[to] = append(out[to], s[i+len(" — "):])
+		}
+	}
+	return out
 }

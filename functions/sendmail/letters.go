@@ -1,0 +1,183 @@
+package sendmail
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/sopaipillas/sopaipillas/events"
+)
+
+// TypeKafkaEvent is the type a Knative KafkaSource gives a Kafka record that
+// is not a CloudEvent: the data is the record's value as it was written.
+const TypeKafkaEvent = "dev.knative.kafka.event"
+
+// Reader kinds: whom a report's emails are for.
+const (
+	kindVendor = "vendor" // the summary: one email per vendor in ventas
+	kindCook   = "cook"   // a cook report: one email, to its cocinero
+)
+
+// report is one report event as sendMail mails it: one letter per reader.
+type report struct {
+	kind    string // kindVendor or kindCook
+	day     events.Date
+	meta    events.ReportMeta
+	letters []letter // sorted by recipient
+}
+
+// book is the ledger key of the report's emails: every email of one kind of
+// reader for one day, partial or final, shares it (see Ledger).
+func (r report) book() string { return r.kind + "/" + r.day.ISO() }
+
+// letter is one reader's email of a report, before rendering.
+type letter struct {
+	id   EmailID
+	view any // vendorView or cookView: what the templates show
+}
+
+// vendorView is what a vendor's email shows.
+type vendorView struct {
+	To, Fecha, Estado      string
+	Parcial                bool
+	NOrdenes, NSopaipillas int64
+}
+
+// cookView is what a cook's email shows: totals and one row per vendor.
+type cookView struct {
+	To, Fecha, Estado      string
+	Parcial                bool
+	NOrdenes, NSopaipillas int64
+	Vendedores             []vendorRow
+	Width                  int // of the vendor column in the text table
+}
+
+type vendorRow struct {
+	Vendor                 string
+	NOrdenes, NSopaipillas int64
+}
+
+// errNotForUs is an event sendMail never takes: its type, or a wrapped
+// Kafka record that is not a report. Answered 400.
+type errNotForUs struct{ events.FieldError }
+
+func (e *errNotForUs) Error() string { return e.Field + ": " + e.Detail }
+
+// decodeReport reads a summary, a cook report, or a Kafka record wrapped by
+// the KafkaSource whose value is one of them, into the letters to send.
+// loc is the time zone a partial report's hour is shown in.
+func decodeReport(e cloudevents.Event, loc *time.Location) (report, error) {
+	if e.Type() == TypeKafkaEvent {
+		unwrapped, err := unwrap(e)
+		if err != nil {
+			return report{}, err
+		}
+		e = unwrapped
+	}
+	meta, err := events.ReportMetaOf(e)
+	if err != nil {
+		return report{}, err
+	}
+	switch e.Type() {
+	case events.TypeSummaryCreated:
+		s, err := events.SummaryFromEvent(e)
+		if err != nil {
+			return report{}, err
+		}
+		return vendorLetters(s, meta, loc), nil
+	case events.TypeCookReportCreated:
+		c, err := events.CookReportFromEvent(e)
+		if err != nil {
+			return report{}, err
+		}
+		return cookLetters(c, meta, loc), nil
+	}
+	return report{}, &errNotForUs{events.FieldError{Field: "type", Detail: fmt.Sprintf("must be %q, %q or %q (a wrapped Kafka record), got %q",
+		events.TypeSummaryCreated, events.TypeCookReportCreated, TypeKafkaEvent, e.Type())}}
+}
+
+// unwrap turns a wrapped Kafka record into the report event its value is,
+// recognised by shape: a summary has "ventas", a cook report "cocinero"
+// (strict decoding then refuses anything else in it). Its identity is its
+// data, as for any report (the ledger keys emails by content), and without
+// a reportstatus attribute it is final.
+func unwrap(e cloudevents.Event) (cloudevents.Event, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(e.Data(), &members); err != nil || members == nil {
+		return e, &errNotForUs{events.FieldError{Field: "data", Detail: "a wrapped Kafka record must be a summary or a cook report; this one is not a JSON object"}}
+	}
+	out := e.Clone()
+	_, ventas := members["ventas"]
+	_, cocinero := members["cocinero"]
+	switch {
+	case ventas && !cocinero:
+		out.SetType(events.TypeSummaryCreated)
+	case cocinero && !ventas:
+		out.SetType(events.TypeCookReportCreated)
+	default:
+		return e, &errNotForUs{events.FieldError{Field: "data", Detail: `a wrapped Kafka record must be a summary (with "ventas") or a cook report (with "cocinero")`}}
+	}
+	return out, nil
+}
+
+// vendorLetters is one letter per vendor, each keyed by exactly the numbers
+// it shows.
+func vendorLetters(s events.Summary, meta events.ReportMeta, loc *time.Location) report {
+	day, _ := events.ParseDate(s.Fecha) // validated
+	r := report{kind: kindVendor, day: day, meta: meta}
+	estado := estadoOf(meta, loc)
+	for _, v := range s.Vendors() {
+		sales := s.Ventas[v]
+		r.letters = append(r.letters, letter{
+			id:   emailID(v, meta, sales),
+			view: vendorView{To: v, Fecha: s.Fecha, Estado: estado, Parcial: !meta.Final(), NOrdenes: sales.NOrdenes, NSopaipillas: sales.NSopaipillas},
+		})
+	}
+	return r
+}
+
+// cookLetters is the cook's one letter, keyed by exactly the numbers it
+// shows: the totals and every vendor's row.
+func cookLetters(c events.CookReport, meta events.ReportMeta, loc *time.Location) report {
+	day, _ := events.ParseDate(c.Fecha) // validated
+	view := cookView{To: c.Cocinero, Fecha: c.Fecha, Estado: estadoOf(meta, loc), Parcial: !meta.Final(),
+		NOrdenes: c.NOrdenes, NSopaipillas: c.NSopaipillas, Width: len("Vendedor")}
+	for v, sales := range c.Vendedores {
+		view.Vendedores = append(view.Vendedores, vendorRow{Vendor: v, NOrdenes: sales.NOrdenes, NSopaipillas: sales.NSopaipillas})
+		view.Width = max(view.Width, len(v))
+	}
+	slices.SortFunc(view.Vendedores, func(a, b vendorRow) int { return strings.Compare(a.Vendor, b.Vendor) })
+	numbers := events.CookReport{NSopaipillas: c.NSopaipillas, NOrdenes: c.NOrdenes, Vendedores: c.Vendedores}
+	return report{kind: kindCook, day: day, meta: meta, letters: []letter{{id: emailID(c.Cocinero, meta, numbers), view: view}}}
+}
+
+// emailID identifies a reader's email by what it says: its status and a
+// hash of the numbers it shows (JSON of the reader's own entry; maps are
+// marshalled with sorted keys, so the bytes are canonical). The hour of a
+// partial report is not part of it: a later partial with the same numbers
+// says nothing new.
+func emailID(to string, meta events.ReportMeta, numbers any) EmailID {
+	b, _ := json.Marshal(numbers) // Sales and CookSales always marshal
+	sum := sha256.Sum256(b)
+	status := events.StatusFinal
+	if !meta.Final() {
+		status = events.StatusPartial
+	}
+	return EmailID{To: to, Key: status + "-" + hex.EncodeToString(sum[:16]), Final: meta.Final(), Upto: meta.CountedUntil}
+}
+
+// estadoOf is the line that says whether the numbers are the day's last
+// word: "Resumen final", or "Resumen parcial, hasta las 14:32" (the hour
+// the counts go up to, in the business time zone).
+func estadoOf(meta events.ReportMeta, loc *time.Location) string {
+	if meta.Final() {
+		return "Resumen final"
+	}
+	return "Resumen parcial, hasta las " + meta.CountedUntil.In(loc).Format("15:04")
+}
