@@ -313,6 +313,16 @@ func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []Ema
 		return nil, nil, time.Time{}, fmt.Errorf("claiming in the delivery ledger: %w", err)
 	}
 	if err := b.read(ctx); err != nil {
+		// The claims are in the log but this delivery will not use them:
+		// give the readers back, or they stay blocked for a lease (a
+		// cancelled request, a process stopped mid-delivery). Best effort.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		release := make([]record, len(claimed))
+		for i, e := range claimed {
+			release[i] = b.record(e, stateRelease, b.l.now())
+		}
+		_ = b.l.j.Append(rctx, b.key, release)
 		return nil, nil, time.Time{}, err
 	}
 	now = b.l.now()
