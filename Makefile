@@ -8,7 +8,7 @@ help: ## List the targets.
 
 .PHONY: dev
 dev: ## Run the whole system locally: functions, Kafka, mail catcher, sources.
-	go run ./functions/cmd/devstack
+	hack/dev.sh
 
 .PHONY: test
 test: ## Run the whole test suite (starts a real Apache Kafka broker).
@@ -40,5 +40,5 @@ tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 	hack/tools.sh
 
 .PHONY: build
-build: ## Build the three function binaries into ./bin.
+build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...

@@ -29,6 +29,9 @@ echo "== Python tools (jsonschema, openapi-spec-validator, schemathesis)"
 SOPAIPILLAS_PYTHON=$("$root/hack/python.sh")
 export SOPAIPILLAS_PYTHON SOPAIPILLAS_REQUIRE_PYTHON=1
 
+echo "== Chromium (the mail view's browser test)"
+"$root/hack/chromium.sh"
+
 echo "== Apache Kafka"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sopaipillas-kafka.XXXXXX")
 cleanup() {
@@ -44,6 +47,7 @@ echo "== go test"
 KAFKA_BROKERS=$bootstrap \
 	SOPAIPILLAS_KAFKA_VERSION=$(cat "$state/version") \
 	SOPAIPILLAS_REQUIRE_KAFKA=1 \
+	SOPAIPILLAS_REQUIRE_BROWSER=1 \
 	go test -race -count=1 -timeout 20m ${GOTESTFLAGS:-} ./...
 
 # The broker is not needed any more; the fault tests start their own.

@@ -102,9 +102,17 @@ func scenarioMail(ctx context.Context, h *harness, row *Row) error {
 	// Recovery: the source's delivery settles; then a little longer for
 	// any stray email.
 	deadline := time.Now().Add(2 * time.Minute)
-	for !src.isSettled(summary.EventID) && !src.deadLettered() {
+	settled := func() bool {
+		for _, id := range append([]string{summary.EventID}, summary.CookReportEventIDs...) {
+			if !src.isSettled(id) {
+				return false
+			}
+		}
+		return true
+	}
+	for !settled() && !src.deadLettered() {
 		if time.Now().After(deadline) {
-			row.fail("the summary event was not settled within 2 minutes")
+			row.fail("the summary and cook report events were not settled within 2 minutes")
 			break
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
@@ -153,14 +161,22 @@ func relative(list []email, t time.Time) string {
 // reported, not counted as a double; any other copy fails the scenario.
 const crashWindow = 250 * time.Millisecond
 
-// checkMail fills the row: every vendor of the summary exactly one email.
+// checkMail fills the row: every vendor of the summary, and every cook of
+// its cook reports, exactly one email.
 func checkMail(row *Row, emails []email, s summaryAnswer, deliveries []delivery, took time.Duration, killedAt time.Time) {
 	perVendor := map[string][]email{}
 	for _, e := range emails {
 		perVendor[e.To] = append(perVendor[e.To], e)
 	}
+	readers := map[string]bool{}
+	for v := range s.Summary.Ventas {
+		readers[v] = true
+	}
+	for c := range s.CookReports.Cocineros {
+		readers[c] = true
+	}
 	missing, extra, sameID, crashResent, strangers := 0, 0, 0, 0, 0
-	for vendor := range s.Summary.Ventas {
+	for vendor := range readers {
 		list := perVendor[vendor]
 		switch {
 		case len(list) == 0:
@@ -176,7 +192,7 @@ func checkMail(row *Row, emails []email, s summaryAnswer, deliveries []delivery,
 		}
 	}
 	for to := range perVendor {
-		if _, ok := s.Summary.Ventas[to]; !ok {
+		if !readers[to] {
 			strangers++
 		}
 	}
@@ -188,21 +204,21 @@ func checkMail(row *Row, emails []email, s summaryAnswer, deliveries []delivery,
 		}
 		statuses[statusName(d.status)]++
 	}
-	row.Sent = len(s.Summary.Ventas)
+	row.Sent = len(readers)
 	row.Acked = ok
 	row.Counted = len(emails) - crashResent
 	row.Lost = missing
 	row.Double = extra
-	row.note("summary %s delivered %d times (%s), settled %s after the source started; %d vendors emailed, %d duplicates (%d with the same Message-ID); %d re-sent because the first copy was accepted within %s before the SIGKILL (same Message-ID)",
-		s.EventID, len(deliveries), errorSummary(statuses), took.Round(100*time.Millisecond), len(perVendor)-strangers, extra, sameID, crashResent, crashWindow)
+	row.note("summary %s and %d cook reports delivered %d times (%s), settled %s after the source started; %d vendors and cooks emailed, %d duplicates (%d with the same Message-ID); %d re-sent because the first copy was accepted within %s before the SIGKILL (same Message-ID)",
+		s.EventID, len(s.CookReportEventIDs), len(deliveries), errorSummary(statuses), took.Round(100*time.Millisecond), len(perVendor)-strangers, extra, sameID, crashResent, crashWindow)
 	if missing > 0 {
-		row.fail("%d vendors got no email", missing)
+		row.fail("%d vendors or cooks got no email", missing)
 	}
 	if extra > 0 {
-		row.fail("%d emails more than one per vendor", extra)
+		row.fail("%d emails more than one per reader", extra)
 	}
 	if strangers > 0 {
-		row.fail("%d emails to addresses not in the summary", strangers)
+		row.fail("%d emails to addresses neither in the summary nor in its cook reports", strangers)
 	}
 }
 

@@ -184,10 +184,16 @@ type summaryAnswer struct {
 		Ventas ventas `json:"ventas"`
 		Fecha  string `json:"fecha"`
 	} `json:"summary"`
-	EventID        string `json:"event_id"`
-	OrdersRead     int    `json:"orders_read"`
-	SkippedRecords int    `json:"skipped_records"`
-	ConflictsTotal int    `json:"conflicts_total"`
+	EventID string `json:"event_id"`
+	// CookReports and their events: dailySummary publishes one per cook
+	// beside the summary, and sendMail mails each cook.
+	CookReports struct {
+		Cocineros map[string]json.RawMessage `json:"cocineros"`
+	} `json:"cook_reports"`
+	CookReportEventIDs []string `json:"cook_report_event_ids"`
+	OrdersRead         int      `json:"orders_read"`
+	SkippedRecords     int      `json:"skipped_records"`
+	ConflictsTotal     int      `json:"conflicts_total"`
 }
 
 // counted is the number of orders the summary counts.

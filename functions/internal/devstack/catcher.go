@@ -3,10 +3,8 @@ package devstack
 import (
 	"bytes"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"mime"
-	"net/http"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -17,19 +15,22 @@ import (
 )
 
 // Catcher is the local mail catcher of `make dev`: an SMTP server that
-// accepts every email, saves it as an .eml file in Dir, and lists what it
-// caught on a web page.
+// accepts every email and saves it as an .eml file in Dir, and a web view
+// (WebHandler) of every .eml file in Dir.
 type Catcher struct {
 	Dir string
-	Log *slog.Logger
+	// Location is the time zone the web view shows times in (the business
+	// time zone, SUMMARY_TIMEZONE); nil is UTC.
+	Location *time.Location
+	Log      *slog.Logger
 
 	mu     sync.Mutex
+	seq    int
 	caught []caughtMail
 }
 
 type caughtMail struct {
 	File, To, Subject string
-	At                time.Time
 }
 
 // Caught is one email as the catcher received it.
@@ -38,7 +39,8 @@ type Caught struct {
 	Raw         []byte
 }
 
-// Messages returns what was caught so far, one entry per recipient.
+// Messages returns what this catcher received since it started, one entry
+// per envelope recipient.
 func (c *Catcher) Messages() ([]Caught, error) {
 	c.mu.Lock()
 	list := append([]caughtMail(nil), c.caught...)
@@ -71,48 +73,24 @@ func (c *Catcher) Start(addr string) (*smtptest.Server, error) {
 	return srv, nil
 }
 
+// save writes the message under a name that sorts by arrival and is unique
+// across restarts (UTC time to the microsecond, PID, sequence), whole or
+// not at all.
 func (c *Catcher) save(to []string, data []byte) error {
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
 	subject := ""
-	if err == nil {
+	if msg, err := mail.ReadMessage(bytes.NewReader(data)); err == nil {
 		subject, _ = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	}
-	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	name := fmt.Sprintf("%s-%04d.eml", now.Format("20060102-150405"), len(c.caught)+1)
-	if err := os.WriteFile(filepath.Join(c.Dir, name), data, 0o644); err != nil {
+	c.seq++
+	name := fmt.Sprintf("%s-%d-%04d.eml", time.Now().UTC().Format("20060102T150405.000000Z"), os.Getpid(), c.seq)
+	if err := writeFileAtomic(filepath.Join(c.Dir, name), data); err != nil {
 		return fmt.Errorf("saving %s: %w", name, err)
 	}
 	for _, rcpt := range to {
-		c.caught = append(c.caught, caughtMail{File: name, To: rcpt, Subject: subject, At: now})
+		c.caught = append(c.caught, caughtMail{File: name, To: rcpt, Subject: subject})
 	}
 	c.Log.Info("mail caught", "file", filepath.Join(c.Dir, name), "subject", subject)
 	return nil
-}
-
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html lang="es"><head><meta charset="utf-8"><title>sopaipillas — correos</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family:sans-serif;margin:2em">
-<h1>Correos capturados ({{len .}})</h1>
-<table cellpadding="6"><tr><th>Hora</th><th>Para</th><th>Asunto</th><th></th></tr>
-{{range .}}<tr><td>{{.At.Format "15:04:05"}}</td><td>{{.To}}</td><td>{{.Subject}}</td><td><a href="/mail/{{.File}}">{{.File}}</a></td></tr>
-{{end}}</table></body></html>`))
-
-// WebHandler lists the caught emails and serves each .eml as text.
-func (c *Catcher) WebHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		c.mu.Lock()
-		list := append([]caughtMail(nil), c.caught...)
-		c.mu.Unlock()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = indexPage.Execute(w, list)
-	})
-	mux.HandleFunc("GET /mail/{file}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		http.ServeFile(w, r, filepath.Join(c.Dir, filepath.Base(r.PathValue("file"))))
-	})
-	return mux
 }

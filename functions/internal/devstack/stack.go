@@ -26,14 +26,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
 
-// Options are the dev stack's own settings (DEV_*); the functions read
-// their usual variables.
+// Options are the dev stack's own settings (DEV_*, and LOG_LEVEL as every
+// function reads it); the functions read their usual variables.
 type Options struct {
 	Dir              string `envconfig:"DEV_DIR" default:".dev"`
 	Host             string `envconfig:"DEV_HOST" default:"127.0.0.1"`
@@ -46,17 +47,79 @@ type Options struct {
 	MailWebPort      int    `envconfig:"DEV_MAIL_WEB_PORT" default:"8025"`
 	// Schedule is when the local PingSource closes the day, in
 	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
-	Schedule string `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
+	Schedule string     `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
+	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
 }
 
-// Run starts everything and blocks until ctx is done.
+// The deployed KafkaSource's delivery (k8s/app/kafkasource.yaml): retry 10,
+// backoffPolicy exponential, backoffDelay PT1S.
+const (
+	sourceRetry   = 10
+	sourceBackoff = time.Second
+)
+
+// Main reads the options and runs the stack until ctx is done. Logs go to
+// logOut as JSON at LOG_LEVEL, as a function binary writes them; what the
+// stack is doing and where everything is goes to out, for a person.
+func Main(ctx context.Context, logOut, out io.Writer) error {
+	var opts Options
+	if err := envconfig.Process("", &opts); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel}))
+	return Run(ctx, opts, log, out)
+}
+
+// progress tells a person what the stack is doing, with timings.
+type progress struct {
+	out   io.Writer
+	start time.Time
+}
+
+func (p progress) say(format string, args ...any) { fmt.Fprintf(p.out, format+"\n", args...) }
+
+// step runs fn between a line saying what starts and one saying how long it
+// took, so a slow step (replaying a big Kafka log, creating topics) shows.
+func (p progress) step(what, doing string, fn func() error) error {
+	p.say("  %-13s %s", what, doing)
+	t := time.Now()
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	p.say("  %-13s ready in %s", what, time.Since(t).Round(time.Millisecond))
+	return nil
+}
+
+// Run starts everything and blocks until ctx is done, then stops
+// everything and returns nil. The data directory is locked while it runs.
 func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) error {
+	p := progress{out: out, start: time.Now()}
+	lock, err := LockDir(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	dir, _ := filepath.Abs(opts.Dir)
+	p.say("sopaipillas dev stack: data in %s (locked by PID %d)", dir, os.Getpid())
+
+	var env struct {
+		SummaryTopic string `envconfig:"SUMMARY_TOPIC" default:"summary"`
+		TimeZone     string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
+	}
+	if err := envconfig.Process("", &env); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	loc, err := time.LoadLocation(env.TimeZone)
+	if err != nil {
+		return fmt.Errorf("SUMMARY_TIMEZONE: %w", err)
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
+		wg      sync.WaitGroup
+		once    sync.Once
+		first   error
+		closers []func()
 	)
 	goRun := func(name string, fn func() error) {
 		wg.Add(1)
@@ -67,43 +130,79 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 			}
 		}()
 	}
-	defer func() { cancel(); wg.Wait() }()
+	// Everything that talks to Kafka or SMTP stops before they do.
+	defer func() {
+		cancel()
+		wg.Wait()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
 
-	kafkaDesc, err := startKafka(ctx, opts, goRun)
-	if err != nil {
+	var kafkaDesc, mailDesc string
+	if os.Getenv("KAFKA_BROKERS") != "" {
+		kafkaDesc = os.Getenv("KAFKA_BROKERS") + " (KAFKA_BROKERS)"
+	} else if err := p.step("Kafka", "starting the embedded broker (kfake), loading "+filepath.Join(opts.Dir, "kafka"), func() error {
+		cluster, err := startKafka(opts)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, cluster.Close)
+		addrs := strings.Join(cluster.ListenAddrs(), ",")
+		os.Setenv("KAFKA_BROKERS", addrs)
+		kafkaDesc = addrs + " (embedded; data in " + filepath.Join(opts.Dir, "kafka") + ")"
+		return nil
+	}); err != nil {
 		return err
 	}
-	mailDesc, err := startMail(ctx, opts, log, goRun)
-	if err != nil {
+	var brokers kafka.Brokers
+	if err := brokers.Decode(os.Getenv("KAFKA_BROKERS")); err != nil {
+		return err
+	}
+	if os.Getenv("SMTP_HOST") != "" {
+		mailDesc = os.Getenv("SMTP_HOST") + " (SMTP_HOST)"
+	} else if err := p.step("mail catcher", "starting", func() error {
+		var closeMail func()
+		mailDesc, closeMail, err = startMail(ctx, opts, loc, log, goRun)
+		if closeMail != nil {
+			closers = append(closers, closeMail)
+		}
+		return err
+	}); err != nil {
 		return err
 	}
 	defaultEnv("MAIL_FROM", "reportes@sopaipillas.local")
 
 	urls := map[string]string{}
 	for _, fn := range []struct {
-		name  string
-		port  int
-		setup func(context.Context, *slog.Logger) (http.Handler, io.Closer, error)
+		name, doing string
+		port        int
+		setup       func(context.Context, *slog.Logger) (http.Handler, io.Closer, error)
 	}{
-		{"newOrder", opts.NewOrderPort, setupFrom(neworder.Setup)},
-		{"dailySummary", opts.DailySummaryPort, setupFrom(dailysummary.Setup)},
-		{"sendMail", opts.SendMailPort, setupFrom(sendmail.Setup)},
+		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, setupFrom(neworder.Setup)},
+		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, setupFrom(dailysummary.Setup)},
+		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, setupFrom(sendmail.Setup)},
 	} {
 		flog := log.With("function", fn.name)
-		handler, closer, err := fn.setup(ctx, flog)
-		if err != nil {
-			return fmt.Errorf("%s: %w", fn.name, err)
+		if err := p.step(fn.name, fn.doing, func() error {
+			handler, closer, err := fn.setup(ctx, flog)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(fn.port)))
+			if err != nil {
+				closer.Close()
+				return err
+			}
+			urls[fn.name] = "http://" + ln.Addr().String()
+			goRun(fn.name, func() error {
+				defer closer.Close()
+				return server.Serve(ctx, server.New(handler), ln, flog)
+			})
+			return nil
+		}); err != nil {
+			return err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(fn.port)))
-		if err != nil {
-			closer.Close()
-			return fmt.Errorf("%s: %w", fn.name, err)
-		}
-		urls[fn.name] = "http://" + ln.Addr().String()
-		goRun(fn.name, func() error {
-			defer closer.Close()
-			return server.Serve(ctx, server.New(handler), ln, flog)
-		})
 	}
 
 	gw, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.GatewayPort)))
@@ -114,22 +213,10 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		return server.Serve(ctx, server.New(gateway(urls)), gw, log.With("component", "gateway"))
 	})
 
-	var topics struct {
-		SummaryTopic string   `envconfig:"SUMMARY_TOPIC" default:"summary"`
-		Brokers      []string `envconfig:"KAFKA_BROKERS"`
-		TimeZone     string   `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
-	}
-	if err := envconfig.Process("", &topics); err != nil {
-		return err
-	}
-	loc, err := time.LoadLocation(topics.TimeZone)
-	if err != nil {
-		return fmt.Errorf("SUMMARY_TIMEZONE: %w", err)
-	}
 	deadDir := filepath.Join(opts.Dir, "dead-letter")
 	source := &KafkaSource{
-		Brokers: topics.Brokers, Topic: topics.SummaryTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
-		Retry: 10, Backoff: 200 * time.Millisecond, Log: log.With("component", "kafkasource"),
+		Brokers: brokers, Topic: env.SummaryTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
+		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
 		DeadLetter: FileDeadLetter(deadDir, log.With("component", "kafkasource")),
 	}
 	goRun("kafkasource", func() error { return source.Run(ctx) })
@@ -137,25 +224,40 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 	goRun("pingsource", func() error { return ping.Run(ctx) })
 
 	base := "http://" + gw.Addr().String()
-	fmt.Fprintf(out, `
-sopaipillas is running.
+	p.say(`
+sopaipillas is running (started in %s). Ctrl-C stops everything.
+
+  gateway        %s/newOrder   %s/dailySummary
+  newOrder       %s
+  dailySummary   %s
+  sendMail       %s
   Kafka          %s
-  Mail           %s
-  newOrder       %s   dailySummary %s   sendMail %s
-  PingSource     %q in %s -> dailySummary;  KafkaSource summary -> sendMail
+  mail           %s
+  PingSource     %q in %s -> dailySummary
+  KafkaSource    %s -> sendMail, %d retries from %s doubling; dead letters in %s
+  logs           JSON on stdout, LOG_LEVEL=%s
 
 Try:
   curl -X POST %s/newOrder -H 'Content-Type: application/json' \
     -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
   curl -X POST %s/dailySummary
-
-Ctrl-C stops everything.
-`, kafkaDesc, mailDesc, urls["newOrder"], urls["dailySummary"], urls["sendMail"], opts.Schedule, loc, base, base)
+`, time.Since(p.start).Round(time.Millisecond), base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
+		kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
+		strings.ToLower(opts.LogLevel.String()), base, base)
 
 	<-ctx.Done()
+	p.say("stopping...")
 	cancel()
 	wg.Wait()
-	return first
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+	closers = nil
+	if first != nil {
+		return first
+	}
+	p.say("stopped; data kept in %s", dir)
+	return nil
 }
 
 // setupFrom reads a function's configuration from the environment, as its
@@ -170,46 +272,40 @@ func setupFrom[C any](setup runner.Setup[C]) func(context.Context, *slog.Logger)
 	}
 }
 
-// startKafka starts the in-process broker unless KAFKA_BROKERS is set. Its
-// data persists in the dev directory across restarts.
-func startKafka(ctx context.Context, opts Options, goRun func(string, func() error)) (string, error) {
-	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
-		return b + " (KAFKA_BROKERS)", nil
-	}
+// startKafka starts the in-process broker. Its data persists in the dev
+// directory across restarts: kfake writes each batch straight to its
+// segment file (no user-space buffer) before it answers the producer,
+// frames its logs with CRCs and truncates a torn tail on load, and replaces
+// its state files by write, fsync and rename, so a kill -9 of the stack
+// loses nothing it acknowledged.
+func startKafka(opts Options) (*kfake.Cluster, error) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(opts.KafkaPort), kfake.DataDir(filepath.Join(opts.Dir, "kafka")))
 	if err != nil {
-		return "", fmt.Errorf("embedded Kafka on port %d: %w", opts.KafkaPort, err)
+		return nil, fmt.Errorf("embedded Kafka on port %d: %w", opts.KafkaPort, err)
 	}
-	goRun("kafka", func() error { <-ctx.Done(); cluster.Close(); return nil })
-	addrs := strings.Join(cluster.ListenAddrs(), ",")
-	os.Setenv("KAFKA_BROKERS", addrs)
-	return addrs + " (embedded; data in " + filepath.Join(opts.Dir, "kafka") + ")", nil
+	return cluster, nil
 }
 
-// startMail starts the mail catcher unless SMTP_HOST is set.
-func startMail(ctx context.Context, opts Options, log *slog.Logger, goRun func(string, func() error)) (string, error) {
-	if h := os.Getenv("SMTP_HOST"); h != "" {
-		return h + " (SMTP_HOST)", nil
-	}
-	catcher := &Catcher{Dir: filepath.Join(opts.Dir, "mail"), Log: log.With("component", "mailcatcher")}
+// startMail starts the mail catcher: SMTP, and the web view of every email
+// in the data directory.
+func startMail(ctx context.Context, opts Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (string, func(), error) {
+	catcher := &Catcher{Dir: filepath.Join(opts.Dir, "mail"), Location: loc, Log: log.With("component", "mailcatcher")}
 	smtpSrv, err := catcher.Start(net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	closeSMTP := func() { smtpSrv.Close() }
 	webLn, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.MailWebPort)))
 	if err != nil {
-		smtpSrv.Close()
-		return "", fmt.Errorf("mail catcher web: %w", err)
+		return "", closeSMTP, fmt.Errorf("mail catcher web: %w", err)
 	}
-	goRun("mailcatcher", func() error { <-ctx.Done(); return smtpSrv.Close() })
 	goRun("mailcatcher-web", func() error {
 		return server.Serve(ctx, server.New(catcher.WebHandler()), webLn, log.With("component", "mailcatcher-web"))
 	})
-	host, port := smtpSrv.Host(), fmt.Sprint(smtpSrv.Port())
-	os.Setenv("SMTP_HOST", host)
-	os.Setenv("SMTP_PORT", port)
+	os.Setenv("SMTP_HOST", smtpSrv.Host())
+	os.Setenv("SMTP_PORT", fmt.Sprint(smtpSrv.Port()))
 	os.Setenv("SMTP_TLS", "none")
-	return fmt.Sprintf("smtp://%s, browse http://%s, files in %s", smtpSrv.Addr(), webLn.Addr(), catcher.Dir), nil
+	return fmt.Sprintf("smtp://%s; browse http://%s (files in %s)", smtpSrv.Addr(), webLn.Addr(), catcher.Dir), closeSMTP, nil
 }
 
 func defaultEnv(key, value string) {
@@ -237,6 +333,31 @@ func FileDeadLetter(dir string, log *slog.Logger) func(context.Context, cloudeve
 			return
 		}
 		b, _ := json.MarshalIndent(map[string]any{"reason": reason, "event": e}, "", "  ")
-		_ = os.WriteFile(filepath.Join(dir, filepath.Base(e.ID())+".json"), b, 0o644)
+		if err := writeFileAtomic(filepath.Join(dir, filepath.Base(e.ID())+".json"), b); err != nil {
+			log.Error("saving dead letter", "event_id", e.ID(), "error", err)
+		}
 	}
+}
+
+// writeFileAtomic writes path whole or not at all: a reader (the mail view,
+// a person) never sees half a file, even after a kill -9.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".incoming-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }

@@ -4,7 +4,9 @@
 package kafka
 
 import (
+	"errors"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -13,7 +15,7 @@ import (
 // Config is the Kafka part of every function's environment.
 type Config struct {
 	// Brokers is the bootstrap list, e.g. "my-cluster-kafka-bootstrap.kafka:9092".
-	Brokers []string `envconfig:"KAFKA_BROKERS" required:"true"`
+	Brokers Brokers `envconfig:"KAFKA_BROKERS" required:"true"`
 	// ClientID names this process in broker logs and quotas.
 	ClientID string `envconfig:"KAFKA_CLIENT_ID" default:"sopaipillas"`
 	// CreateTopics creates missing topics at start; off where an operator
@@ -21,6 +23,25 @@ type Config struct {
 	CreateTopics bool `envconfig:"KAFKA_CREATE_TOPICS" default:"true"`
 	// ReplicationFactor of created topics; -1 takes the broker's default.
 	ReplicationFactor int16 `envconfig:"KAFKA_REPLICATION_FACTOR" default:"-1"`
+}
+
+// Brokers is a comma-separated bootstrap list naming at least one broker:
+// envconfig's required only catches a missing variable, and an empty one
+// would otherwise reach sarama, whose error does not name it.
+type Brokers []string
+
+// Decode implements envconfig.Decoder.
+func (b *Brokers) Decode(value string) error {
+	*b = nil
+	for _, addr := range strings.Split(value, ",") {
+		if addr = strings.TrimSpace(addr); addr != "" {
+			*b = append(*b, addr)
+		}
+	}
+	if len(*b) == 0 {
+		return errors.New("KAFKA_BROKERS is empty: name at least one broker, e.g. localhost:9092")
+	}
+	return nil
 }
 
 // NewSaramaConfig returns the settings every function uses. The producer is

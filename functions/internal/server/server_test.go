@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +149,22 @@ func TestNotReadyUntilSetUp(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestProbesAnswerOnlyGET: the probes answer GET and HEAD; any other
+// method is 405 with Allow and a problem body, as on every path.
+func TestProbesAnswerOnlyGET(t *testing.T) {
+	srv := New(http.NotFoundHandler())
+	for _, path := range []string{"/healthz", "/readyz"} {
+		for method, want := range map[string]int{http.MethodGet: 204, http.MethodHead: 204, http.MethodPost: 405, http.MethodDelete: 405} {
+			rec := httptest.NewRecorder()
+			srv.Handler.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+			if rec.Code != want {
+				t.Errorf("%s %s: %d, want %d", method, path, rec.Code, want)
+			}
+			if want == 405 && (rec.Header().Get("Allow") != "GET, HEAD" || rec.Header().Get("Content-Type") != "application/problem+json") {
+				t.Errorf("%s %s: Allow %q, Content-Type %q", method, path, rec.Header().Get("Allow"), rec.Header().Get("Content-Type"))
+			}
+		}
+	}
 }
