@@ -32,9 +32,6 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 )
 
-// chromiumPath is Debian's chromium, which hack/chromium.sh installs.
-const chromiumPath = "/usr/bin/chromium"
-
 // updateBound is the promise: the bar moves within 2 s of
 // newOrder's 201.
 const updateBound = 2 * time.Second
@@ -156,36 +153,48 @@ func (r *browserRig) order(id int64, vendor string, n int) time.Time {
 	return time.Now()
 }
 
-// requireBrowser returns chromium's path, or skips the test when it is
-// missing and SOPAIPILLAS_REQUIRE_BROWSER is unset (make test sets it).
+// requireBrowser returns Debian's chromium (hack/chromium.sh installs it)
+// or SOPAIPILLAS_CHROMIUM, or skips the test when there is none and
+// SOPAIPILLAS_REQUIRE_BROWSER is unset (make test sets it, and then fails).
 func requireBrowser(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("SOPAIPILLAS_REQUIRE_BROWSER") != "" {
-			t.Fatalf("SOPAIPILLAS_REQUIRE_BROWSER is set but %s is missing: run hack/chromium.sh (apt-get install chromium)", chromiumPath)
+	for _, p := range []string{os.Getenv("SOPAIPILLAS_CHROMIUM"), "/usr/bin/chromium"} {
+		if p == "" {
+			continue
 		}
-		t.Skipf("%s is missing (hack/chromium.sh installs it); make test sets SOPAIPILLAS_REQUIRE_BROWSER and fails instead", chromiumPath)
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
 	}
-	return chromiumPath
+	if os.Getenv("SOPAIPILLAS_REQUIRE_BROWSER") != "" {
+		t.Fatal("SOPAIPILLAS_REQUIRE_BROWSER is set but there is no Chromium at /usr/bin/chromium (or SOPAIPILLAS_CHROMIUM): run hack/chromium.sh")
+	}
+	t.Skip("no Chromium at /usr/bin/chromium: run hack/chromium.sh (or set SOPAIPILLAS_CHROMIUM) to check the board in a browser; make test does")
+	return ""
 }
 
-// newBrowser starts headless chromium with a fresh profile, phone-sized.
+// newBrowser starts headless chromium with a fresh profile, phone-sized,
+// bounded in time so that a stuck browser fails the test instead of
+// hanging the run.
 func newBrowser(t *testing.T, path string) context.Context {
 	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(412, 915),
 	)
 	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	return ctx
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	return bctx
 }
 
 // artifactDir is where test artifacts go: .artifacts/ at the repository's
