@@ -137,3 +137,11 @@ func LedgerConflicts(ctx context.Context, n int) {
 func KafkaError(ctx context.Context, operation, errorType string) {
 	kafkaErrors.Add(ctx, 1, attrs(attribute.String("operation", operation), attribute.String("error.type", errorType)))
 }
+
+// EmailsRetried counts n emails left to the redelivery without a send
+// being tried (the ledger could not be read or claimed), by reason.
+func EmailsRetried(ctx context.Context, backend, reason string, n int) {
+	if n > 0 {
+		emailsRetried.Add(ctx, int64(n), attrs(attribute.String("backend", backend), attribute.String("reason", reason)))
+	}
+}
