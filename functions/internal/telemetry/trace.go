@@ -39,15 +39,20 @@ func StartSpan(ctx context.Context, name string, kv ...attribute.KeyValue) (cont
 // to the event's.
 func Handler(h http.Handler) http.Handler {
 	linked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("traceparent") != "" {
-			linkOther(r.Context(), ceHeaders(r.Header))
-		}
+		linkOther(r.Context(), ceHeaders(r.Header)) // when another trace
 		h.ServeHTTP(w, r)
 	})
 	traced := otelhttp.NewHandler(linked, "", otelhttp.WithPropagators(Propagator))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("traceparent") == "" && r.Header.Get("Ce-Traceparent") != "" {
-			r = r.WithContext(traceContext.Extract(r.Context(), ceHeaders(r.Header)))
+			// As if the hop had sent it: otelhttp then continues it.
+			r2 := *r
+			r2.Header = r.Header.Clone()
+			r2.Header.Set("traceparent", r.Header.Get("Ce-Traceparent"))
+			if ts := r.Header.Get("Ce-Tracestate"); ts != "" {
+				r2.Header.Set("tracestate", ts)
+			}
+			r = &r2
 		}
 		traced.ServeHTTP(w, r)
 	})
