@@ -231,9 +231,17 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
 		DeadLetter: FileDeadLetter(deadDir, log.With("component", "kafkasource")),
 	}
-	goRun("kafkasource", func() error { return source.Run(ctx) })
-	ping := &PingSource{Schedule: opts.Schedule, Location: loc, Sink: urls["dailySummary"], Log: log.With("component", "pingsource")}
-	goRun("pingsource", func() error { return ping.Run(ctx) })
+	// The sources stop first, and their delivery in flight completes, as a
+	// Knative pod drains its requests: a Ctrl-C in the middle of a
+	// summary's emails leaves no claim in sendMail's ledger to wait out.
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var sources sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{"kafkasource": source.Run, "pingsource": (&PingSource{
+		Schedule: opts.Schedule, Location: loc, Sink: urls["dailySummary"], Log: log.With("component", "pingsource"),
+	}).Run} {
+		sources.Add(1)
+		goRun(name, func() error { defer sources.Done(); return run(srcCtx) })
+	}
 
 	base := "http://" + gw.Addr().String()
 	p.say(`
@@ -259,6 +267,8 @@ Try:
 
 	<-ctx.Done()
 	p.say("stopping...")
+	stopSources()
+	sources.Wait()
 	cancel()
 	wg.Wait()
 	for i := len(closers) - 1; i >= 0; i-- {

@@ -223,17 +223,18 @@ func (p *devProcess) waitVendorMails(n int) string {
 	p.t.Helper()
 	re := regexp.MustCompile(`<a href="(/mail/[^"]+)"[^>]*><b>[^<]*</b><small>&lt;vendor_tarea2@yopmail.com&gt;</small>`)
 	deadline := time.Now().Add(60 * time.Second)
+	var page []byte
 	for {
 		resp, err := http.Get(p.mailView + "/")
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
+			page, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if m := re.FindAllSubmatch(b, -1); len(m) >= n {
+			if m := re.FindAllSubmatch(page, -1); len(m) >= n {
 				return string(m[0][1])
 			}
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("the mail view did not list %d emails to the vendor within 60 s", n)
+			p.t.Fatalf("the mail view did not list %d emails to the vendor within 60 s; it shows:\n%s\nstdout:\n%s", n, page, p.Stdout())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
