@@ -553,7 +553,7 @@ func TestServiceCheckCatchesDrift(t *testing.T) {
 	r.Objects = append(r.Objects, broken)
 
 	got := strings.Join(checkService(t, r, fn), "\n")
-	for _, want := range []string{"[LOG_LEVEL]", "[SUMARY_TIMEZONE]", "SUMMARY_TOKEN comes from a value", "sets PORT", "GOMEMLIMIT=512MiB is",
+	for _, want := range []string{"[LOG_LEVEL]", "SUMMARY_TOKEN comes from a value", "sets PORT", "GOMEMLIMIT=512MiB is",
 		`OTEL_SERVICE_NAME is "neworder", want "dailysummary"`, `OTEL_TRACES_EXPORTER="jaeger"`, "[OTEL_TRACE_EXPORTER SUMARY_TIMEZONE]", "OTEL_METRICS_EXPORTER is not set"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("drift not reported: want %q in\n%s", want, got)
