@@ -16,7 +16,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* Variables read from the Secret rather than the ConfigMap. */}}
 {{- define "sopaipillas.secretVars" -}}
-{{- list "SMTP_USERNAME" "SMTP_PASSWORD" "SENDGRID_API_KEY" "SUMMARY_TOKEN" | toJson -}}
+{{- list "SMTP_USERNAME" "SMTP_PASSWORD" "SENDGRID_API_KEY" "SUMMARY_TOKEN" "BOARD_TOKEN" | toJson -}}
 {{- end }}
 
 {{/*
@@ -77,3 +77,6 @@ MiB rounded down: 512Mi gives 460MiB.
 {{- end -}}
 {{- printf "%dMiB" $mib -}}
 {{- end }}
+
+{{/* Where the vendor registry's Secret is mounted; VENDORS_FILE is its vendors.yaml. */}}
+{{- define "sopaipillas.vendorsDir" -}}/etc/sopaipillas/vendors{{- end }}

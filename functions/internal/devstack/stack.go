@@ -31,6 +31,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
+	"github.com/sopaipillas/sopaipillas/functions/salesboard"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
 
@@ -46,10 +47,14 @@ type Options struct {
 	KafkaPort        int    `envconfig:"DEV_KAFKA_PORT" default:"9092"`
 	SMTPPort         int    `envconfig:"DEV_SMTP_PORT" default:"1025"`
 	MailWebPort      int    `envconfig:"DEV_MAIL_WEB_PORT" default:"8025"`
+	SalesBoardPort   int    `envconfig:"DEV_SALESBOARD_PORT" default:"8084"`
 	// Schedule is when the local PingSource closes the day, in
 	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
 	Schedule string     `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
 	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
+	// VendorsFile turns the vendor registry on (VENDORS_FILE of newOrder and
+	// sendMail); off by default, so the seed's curl needs no key.
+	VendorsFile string `envconfig:"DEV_VENDORS_FILE"`
 }
 
 // The deployed KafkaSource's delivery (k8s/app/kafkasource.yaml): retry 10,
@@ -184,6 +189,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		return err
 	}
 	defaultEnv("MAIL_FROM", "reportes@sopaipillas.local")
+	os.Setenv("VENDORS_FILE", opts.VendorsFile)
 
 	urls := map[string]string{}
 	for _, fn := range []struct {
@@ -194,6 +200,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, setupFrom(neworder.Setup)},
 		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, setupFrom(dailysummary.Setup)},
 		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, setupFrom(sendmail.Setup)},
+		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, setupFrom(salesboard.Setup)},
 	} {
 		flog := log.With("function", fn.name)
 		if err := p.step(fn.name, fn.doing, func() error {
@@ -248,6 +255,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 sopaipillas is running (started in %s). Ctrl-C stops everything.
 
   gateway        %s/newOrder   %s/dailySummary
+  sales board    %s/tablero
   newOrder       %s
   dailySummary   %s
   sendMail       %s
@@ -261,7 +269,7 @@ Try:
   curl -X POST %s/newOrder -H 'Content-Type: application/json' \
     -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
   curl -X POST %s/dailySummary
-`, time.Since(p.start).Round(time.Millisecond), base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
+`, time.Since(p.start).Round(time.Millisecond), base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
 		kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
 		strings.ToLower(opts.LogLevel.String()), base, base)
 
@@ -344,6 +352,10 @@ func gateway(urls map[string]string) http.Handler {
 		target, _ := url.Parse(urls[name])
 		mux.Handle(path, httputil.NewSingleHostReverseProxy(target))
 	}
+	// The sales board under /tablero/ (its page's URLs are relative).
+	board, _ := url.Parse(urls["salesBoard"])
+	mux.Handle("/tablero/", http.StripPrefix("/tablero", httputil.NewSingleHostReverseProxy(board)))
+	mux.Handle("/tablero", http.RedirectHandler("/tablero/", http.StatusMovedPermanently))
 	return mux
 }
 
