@@ -258,7 +258,12 @@ func (b *bench) ingest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer fn.stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			fn.stop()
+		}
+	}()
 	var nextID atomic.Int64
 	counts := map[int]int{1: 3000, 16: 40000, 64: 100000, 256: 200000}
 	openFor := 10 * time.Second
@@ -270,10 +275,13 @@ func (b *bench) ingest(ctx context.Context) error {
 		return err
 	}
 	var (
-		c256 float64
-		l256 latencies
+		c256   float64
+		l1     latencies
+		l256   latencies
+		cpu256 cpuSplit
 	)
 	for _, conc := range []int{1, 16, 64, 256} {
+		cpu := b.startCPU(fn)
 		l, err := closedLoop(fn.addr, conc, counts[conc], &nextID)
 		if err != nil {
 			return fmt.Errorf("concurrency %d: %w", conc, err)
@@ -281,8 +289,11 @@ func (b *bench) ingest(ctx context.Context) error {
 		rate := float64(l.n) / l.took.Seconds()
 		b.logf("ingest c%d: %d orders in %s", conc, l.n, l.took.Round(time.Millisecond))
 		name := "ingest_orders_per_s_c" + strconv.Itoa(conc)
+		if conc == 1 {
+			l1 = l
+		}
 		if conc == 256 {
-			c256, l256 = rate, l
+			c256, l256, cpu256 = rate, l, cpu.stop(l.n)
 			continue // added with the producer's ceiling below
 		}
 		b.add(figure{name: name, value: rate, unit: "orders/s"})
@@ -299,6 +310,21 @@ func (b *bench) ingest(ctx context.Context) error {
 		return err
 	} else if got != sent {
 		return fmt.Errorf("newOrder acknowledged %d orders but %s holds %d records", sent, topic, got)
+	}
+	fn.stop()
+	stopped = true
+	// The HTTP floor right after, with the same load; then the profile.
+	fl, err := b.floor(ctx, counts, openFor)
+	if err != nil {
+		return err
+	}
+	profileFor := 10
+	if b.quick {
+		profileFor = 3
+	}
+	perBatch, err := b.profile(ctx, profileFor)
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
 	}
 	size := len(orderBody(nil, 1234567, vendorAddr(1), cookAddr(1), 15))
 	perfRecords := 500000
@@ -320,6 +346,22 @@ func (b *bench) ingest(ctx context.Context) error {
 	b.add(figure{name: "ingest_p50_ms_at_5000_per_s", value: ms(l.p50), unit: "ms"})
 	b.add(figure{name: "ingest_p99_ms_at_5000_per_s", value: ms(l.p99), unit: "ms", target: targetFor("ingest_p99_ms_at_5000_per_s")})
 	b.add(figure{name: "ingest_p999_ms_at_5000_per_s", value: ms(l.p999), unit: "ms"})
+	// Issue 15: against the HTTP floor (bench/floor), same generator, same
+	// server stack, no Kafka write.
+	flRate := float64(fl.c256.n) / fl.c256.took.Seconds()
+	b.add(figure{name: "http_floor_orders_per_s_c256", value: flRate, unit: "orders/s"})
+	b.add(figure{name: "ingest_orders_per_s_c256_floor_ratio", value: c256 / flRate, unit: "× floor", target: targetFor("ingest_orders_per_s_c256_floor_ratio")})
+	b.add(figure{name: "http_floor_p99_ms_c256", value: ms(fl.c256.p99), unit: "ms"})
+	b.add(figure{name: "http_floor_p50_ms_c1", value: ms(fl.c1.p50), unit: "ms"})
+	b.add(figure{name: "ingest_p50_ms_c1_minus_floor", value: ms(l1.p50) - ms(fl.c1.p50), unit: "ms"})
+	b.add(figure{name: "http_floor_p50_ms_at_5000_per_s", value: ms(fl.open.p50), unit: "ms"})
+	b.add(figure{name: "http_floor_p99_ms_at_5000_per_s", value: ms(fl.open.p99), unit: "ms"})
+	b.add(figure{name: "ingest_p99_ms_at_5000_per_s_floor_ratio", value: ms(l.p99) / ms(fl.open.p99), unit: "× floor", target: targetFor("ingest_p99_ms_at_5000_per_s_floor_ratio")})
+	b.addCPU("ingest_c256", cpu256)
+	b.addCPU("http_floor_c256", fl.cpu)
+	if perBatch > 0 {
+		b.add(figure{name: "producer_records_per_batch_c256", value: perBatch, unit: "records"})
+	}
 	return nil
 }
 

@@ -3,7 +3,9 @@
 # suite's script), build the three function binaries and the bench, and run
 # it: ingest, summary, mail and cold start beside Kafka's own perf tools on
 # the same broker. Prints `name value unit` lines and writes bench/RESULTS.md.
-# BENCH_QUICK=1 runs a small version (under two minutes).
+# BENCH_QUICK=1 runs a small version (under two minutes). Arguments go to the
+# bench, e.g. `hack/bench.sh -only ingest`. newOrder's CPU and allocation
+# profiles at c256 (a -tags pprof build) land in bench/profiles/.
 set -o errexit -o nounset -o pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,18 @@ trap cleanup EXIT
 echo "== build" >&2
 go build -trimpath -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail ./functions/cmd/salesboard
 go build -trimpath -o "$work/bench" ./bench
+# The HTTP floor (newOrder's handler and server stack, no Kafka write) and a
+# newOrder with /debug/pprof on $PPROF_ADDR: bench files placed in the
+# functions tree by -overlay, so that they may use its internal packages.
+# Neither is ever built without these tags.
+cat >"$work/overlay.json" <<OVERLAY
+{"Replace": {
+  "$root/functions/cmd/benchfloor/main.go": "$root/bench/floor/main.go",
+  "$root/functions/cmd/neworder/pprof_bench.go": "$root/bench/pprof/pprof.go"
+}}
+OVERLAY
+go build -trimpath -tags benchfloor -overlay "$work/overlay.json" -o "$work/bin/floor" ./functions/cmd/benchfloor
+go build -trimpath -tags pprof -overlay "$work/overlay.json" -o "$work/bin/neworder-pprof" ./functions/cmd/neworder
 
 echo "== Apache Kafka" >&2
 "$root/hack/kafka.sh" fetch >/dev/null
@@ -28,5 +42,6 @@ bootstrap=$("$root/hack/kafka.sh" start "$work/kafka" | tail -n 1)
 echo "Apache Kafka $(cat "$work/kafka/version") (KRaft) at $bootstrap" >&2
 
 "$work/bench" -brokers "$bootstrap" -bin "$work/bin" -kafka-sh "$root/hack/kafka.sh" \
-	-work "$work" -results "$root/bench/RESULTS.md" -kafka-version "$(cat "$work/kafka/version")"
+	-work "$work" -results "$root/bench/RESULTS.md" -kafka-version "$(cat "$work/kafka/version")" \
+	-profiles "$root/bench/profiles" "$@"
 echo "wrote bench/RESULTS.md" >&2
