@@ -15,45 +15,83 @@ import (
 	"time"
 )
 
-// floor measures the HTTP floor: the same load generator against newOrder's
-// handler and server stack (runner, telemetry middleware, readBody) with a
-// publisher that acknowledges at once (bench/floor), at concurrency 1 and
-// 256 and at a steady 5,000 orders/s, with the same counts as newOrder's
-// runs. It returns the c256 rate and the open loop's latencies; c1's p50
-// against newOrder's is the cost of one acknowledged write.
+// floorRun is the HTTP floor: newOrder's handler and server stack (runner,
+// telemetry middleware, readBody) with a publisher that acknowledges at once
+// (bench/floor), driven by the same load generator with the same counts.
+// c1's p50 against newOrder's is the cost of one acknowledged write.
 type floorRun struct {
+	fn       *function
+	nextID   *atomic.Int64
 	c1, c256 latencies
 	open     latencies
 	cpu      cpuSplit // at c256
 }
 
-func (b *bench) floor(ctx context.Context, counts map[int]int, openFor time.Duration) (floorRun, error) {
+func (b *bench) startFloor(ctx context.Context) (*floorRun, error) {
 	fn, err := startFunction(ctx, b.binDir, b.workDir, "floor", nil)
 	if err != nil {
-		return floorRun{}, err
+		return nil, err
 	}
-	defer fn.stop()
-	var (
-		r      floorRun
-		nextID atomic.Int64
-	)
-	if _, err := closedLoop(fn.addr, 16, 2000, &nextID); err != nil { // warm up
-		return r, err
+	fl := &floorRun{fn: fn, nextID: new(atomic.Int64)}
+	if _, err := closedLoop(fn.addr, 16, 2000, fl.nextID); err != nil { // warm up
+		fn.stop()
+		return nil, err
 	}
-	if r.c1, err = closedLoop(fn.addr, 1, counts[1], &nextID); err != nil {
-		return r, fmt.Errorf("floor c1: %w", err)
-	}
-	cpu := b.startCPU(fn)
-	if r.c256, err = closedLoop(fn.addr, 256, counts[256], &nextID); err != nil {
-		return r, fmt.Errorf("floor c256: %w", err)
-	}
-	r.cpu = cpu.stop(r.c256.n)
-	b.logf("floor c256: %d orders in %s", r.c256.n, r.c256.took.Round(time.Millisecond))
-	if r.open, err = openLoop(fn.addr, 5000, openFor, 256, &nextID); err != nil {
-		return r, fmt.Errorf("floor open loop: %w", err)
-	}
-	return r, nil
+	return fl, nil
 }
+
+// rounds is how many turns newOrder and the floor take at c256 and in the
+// open loop: the machine is shared, and its load moves within a minute.
+const rounds = 4
+
+// ingestRuns is newOrder's side of alternate.
+type ingestRuns struct {
+	c256, open latencies
+	cpu        cpuSplit
+}
+
+// alternate runs orders orders at c256, then 5,000 orders/s for openFor,
+// against newOrder (fn) and the floor (fl) in turns of 1/rounds each,
+// which of the two goes first changing every round, and sums each side.
+func (b *bench) alternate(fn *function, fl *floorRun, orders int, openFor time.Duration, nextID *atomic.Int64) (ingestRuns, error) {
+	type side struct {
+		fn     *function
+		nextID *atomic.Int64
+		c256   []latencies
+		open   []latencies
+		cpu    cpuSplit
+	}
+	sides := [2]*side{{fn: fn, nextID: nextID}, {fn: fl.fn, nextID: fl.nextID}}
+	for r := range rounds {
+		for i := range 2 {
+			s := sides[(r+i)%2]
+			cpu := b.startCPU(s.fn)
+			l, err := closedLoop(s.fn.addr, 256, orders/rounds, s.nextID)
+			if err != nil {
+				return ingestRuns{}, fmt.Errorf("%s c256: %w", s.fn.name, err)
+			}
+			s.cpu = s.cpu.plus(cpu.stop())
+			s.c256 = append(s.c256, l)
+		}
+	}
+	for r := range rounds {
+		for i := range 2 {
+			s := sides[(r+i)%2]
+			l, err := openLoop(s.fn.addr, 5000, openFor/rounds, 256, s.nextID)
+			if err != nil {
+				return ingestRuns{}, fmt.Errorf("%s open loop: %w", s.fn.name, err)
+			}
+			s.open = append(s.open, l)
+		}
+	}
+	in, floor := sides[0], sides[1]
+	fl.c256, fl.open = merge(floor.c256), merge(floor.open)
+	fl.cpu = floor.cpu.per(fl.c256.n)
+	c256 := merge(in.c256)
+	return ingestRuns{c256: c256, open: merge(in.open), cpu: in.cpu.per(c256.n)}, nil
+}
+
+func (l latencies) rate() float64 { return float64(l.n) / l.took.Seconds() }
 
 // cpuSplit is the CPU time per order, in µs, of the function, the broker
 // and the load generator (this process) over one run, and the wall time
@@ -61,6 +99,16 @@ func (b *bench) floor(ctx context.Context, counts map[int]int, openFor time.Dura
 // the rate.
 type cpuSplit struct {
 	fn, broker, load, wall float64
+}
+
+func (c cpuSplit) plus(d cpuSplit) cpuSplit {
+	return cpuSplit{c.fn + d.fn, c.broker + d.broker, c.load + d.load, c.wall + d.wall}
+}
+
+// per divides totals in µs by orders.
+func (c cpuSplit) per(orders int) cpuSplit {
+	n := float64(orders)
+	return cpuSplit{c.fn / n, c.broker / n, c.load / n, c.wall / n}
 }
 
 type cpuMark struct {
@@ -76,8 +124,9 @@ func (b *bench) startCPU(fn *function) cpuMark {
 	return m
 }
 
-func (m cpuMark) stop(orders int) cpuSplit {
-	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(orders) }
+// stop returns the CPU and wall time since m, in µs.
+func (m cpuMark) stop() cpuSplit {
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) }
 	return cpuSplit{
 		fn:     per(procCPU(m.fnPid) - m.fn),
 		broker: per(procCPU(m.brokerPid) - m.broker),

@@ -127,12 +127,27 @@ type latencies struct {
 	n              int
 	took           time.Duration
 	p50, p99, p999 time.Duration
+	all            []time.Duration // sorted
 }
 
 func summarize(all []time.Duration, took time.Duration) latencies {
 	slices.Sort(all)
 	q := func(p float64) time.Duration { return all[min(len(all)-1, int(p*float64(len(all))))] }
-	return latencies{n: len(all), took: took, p50: q(0.50), p99: q(0.99), p999: q(0.999)}
+	return latencies{n: len(all), took: took, p50: q(0.50), p99: q(0.99), p999: q(0.999), all: all}
+}
+
+// merge summarises several runs as one: all their latencies, and the sum
+// of their times.
+func merge(runs []latencies) latencies {
+	var (
+		all  []time.Duration
+		took time.Duration
+	)
+	for _, r := range runs {
+		all = append(all, r.all...)
+		took += r.took
+	}
+	return summarize(all, took)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -258,12 +273,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			fn.stop()
-		}
-	}()
+	defer fn.stop()
 	var nextID atomic.Int64
 	counts := map[int]int{1: 3000, 16: 40000, 64: 100000, 256: 200000}
 	openFor := 10 * time.Second
@@ -274,14 +284,8 @@ func (b *bench) ingest(ctx context.Context) error {
 	if _, err := closedLoop(fn.addr, 16, 2000, &nextID); err != nil { // warm up
 		return err
 	}
-	var (
-		c256   float64
-		l1     latencies
-		l256   latencies
-		cpu256 cpuSplit
-	)
-	for _, conc := range []int{1, 16, 64, 256} {
-		cpu := b.startCPU(fn)
+	var l1 latencies
+	for _, conc := range []int{1, 16, 64} {
 		l, err := closedLoop(fn.addr, conc, counts[conc], &nextID)
 		if err != nil {
 			return fmt.Errorf("concurrency %d: %w", conc, err)
@@ -292,18 +296,23 @@ func (b *bench) ingest(ctx context.Context) error {
 		if conc == 1 {
 			l1 = l
 		}
-		if conc == 256 {
-			c256, l256, cpu256 = rate, l, cpu.stop(l.n)
-			continue // added with the producer's ceiling below
-		}
 		b.add(figure{name: name, value: rate, unit: "orders/s"})
 		b.addLatencies(conc, l)
 	}
-	// The open loop: what one instance answers at a steady, realistic load.
-	l, err := openLoop(fn.addr, 5000, openFor, 256, &nextID)
+	// c256 and the open loop (what one instance answers at a steady,
+	// realistic load) run beside the HTTP floor (bench/floor), taking turns
+	// in rounds, so that both meet the same machine load (issue 15).
+	fl, err := b.startFloor(ctx)
 	if err != nil {
-		return fmt.Errorf("open loop: %w", err)
+		return err
 	}
+	defer fl.fn.stop()
+	both, err := b.alternate(fn, fl, counts[256], openFor, &nextID)
+	if err != nil {
+		return err
+	}
+	c256, l256, cpu256, l := both.c256.rate(), both.c256, both.cpu, both.open
+	b.logf("ingest c256: %d orders in %s; floor %d in %s", l256.n, l256.took.Round(time.Millisecond), fl.c256.n, fl.c256.took.Round(time.Millisecond))
 	b.logf("ingest open loop: %d orders at 5000/s in %s", l.n, l.took.Round(time.Millisecond))
 	sent := nextID.Load()
 	if got, err := b.topicRecords(topic); err != nil {
@@ -312,12 +321,10 @@ func (b *bench) ingest(ctx context.Context) error {
 		return fmt.Errorf("newOrder acknowledged %d orders but %s holds %d records", sent, topic, got)
 	}
 	fn.stop()
-	stopped = true
-	// The HTTP floor right after, with the same load; then the profile.
-	fl, err := b.floor(ctx, counts, openFor)
-	if err != nil {
-		return err
+	if fl.c1, err = closedLoop(fl.fn.addr, 1, counts[1], fl.nextID); err != nil {
+		return fmt.Errorf("floor c1: %w", err)
 	}
+	fl.fn.stop()
 	profileFor := 10
 	if b.quick {
 		profileFor = 3
@@ -348,7 +355,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	b.add(figure{name: "ingest_p999_ms_at_5000_per_s", value: ms(l.p999), unit: "ms"})
 	// Issue 15: against the HTTP floor (bench/floor), same generator, same
 	// server stack, no Kafka write.
-	flRate := float64(fl.c256.n) / fl.c256.took.Seconds()
+	flRate := fl.c256.rate()
 	b.add(figure{name: "http_floor_orders_per_s_c256", value: flRate, unit: "orders/s"})
 	b.add(figure{name: "ingest_orders_per_s_c256_floor_ratio", value: c256 / flRate, unit: "× floor", target: targetFor("ingest_orders_per_s_c256_floor_ratio")})
 	b.add(figure{name: "http_floor_p99_ms_c256", value: ms(fl.c256.p99), unit: "ms"})

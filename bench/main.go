@@ -30,7 +30,6 @@ func main() {
 
 func run(ctx context.Context) error {
 	var b bench
-	var only string
 	flag.StringVar(&b.bootstrap, "brokers", "", "Kafka bootstrap servers (comma-separated)")
 	flag.StringVar(&b.binDir, "bin", "", "directory with the neworder, dailysummary, sendmail and salesboard binaries")
 	flag.StringVar(&b.kafkaSh, "kafka-sh", "hack/kafka.sh", "the broker script, for the perf tools")
@@ -38,7 +37,7 @@ func run(ctx context.Context) error {
 	flag.StringVar(&b.results, "results", "bench/RESULTS.md", "where to write the table")
 	flag.StringVar(&b.kafkaVersion, "kafka-version", "", "the broker's version, for the table")
 	flag.StringVar(&b.profiles, "profiles", "", "where to write newOrder's pprof profiles at c256 (needs neworder-pprof in -bin); none if empty")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run (coldstart,ingest,summary,mail,board); all if empty")
+	flag.StringVar(&b.only, "only", "", "comma-separated sections to run (coldstart,ingest,summary,mail,board); all if empty")
 	flag.Parse()
 	if b.bootstrap == "" || b.binDir == "" {
 		return fmt.Errorf("-brokers and -bin are required")
@@ -59,7 +58,7 @@ func run(ctx context.Context) error {
 		{"board", b.board},
 	}
 	for _, s := range sections {
-		if only != "" && !strings.Contains(","+only+",", ","+s.name+",") {
+		if b.only != "" && !strings.Contains(","+b.only+",", ","+s.name+",") {
 			continue
 		}
 		b.logf("== %s", s.name)
@@ -80,6 +79,7 @@ type bench struct {
 	results      string
 	kafkaVersion string
 	profiles     string
+	only         string // the sections run; all if empty
 	quick        bool
 	runID        string
 	began        time.Time

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -24,6 +25,7 @@ type function struct {
 	ready   time.Duration // exec to first 2xx on /readyz
 	log     *os.File
 	exited  chan error
+	stopped sync.Once
 }
 
 // freePort asks the kernel for a free loopback port. The function binaries
@@ -108,16 +110,18 @@ func (f *function) rssMB() (float64, error) {
 }
 
 // stop sends SIGTERM (the function drains and exits) and waits for it,
-// SIGKILL after 20s.
+// SIGKILL after 20s. Only the first call does anything.
 func (f *function) stop() {
-	_ = f.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-f.exited:
-	case <-time.After(20 * time.Second):
-		_ = f.cmd.Process.Kill()
-		<-f.exited
-	}
-	f.log.Close()
+	f.stopped.Do(func() {
+		_ = f.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-f.exited:
+		case <-time.After(20 * time.Second):
+			_ = f.cmd.Process.Kill()
+			<-f.exited
+		}
+		f.log.Close()
+	})
 }
 
 func tail(s string, n int) string {

@@ -36,6 +36,10 @@ func (b *bench) machine() []string {
 	if b.quick {
 		mode = "quick (BENCH_QUICK=1: smaller counts, not comparable with the targets)"
 	}
+	sections := "all"
+	if b.only != "" {
+		sections = b.only + " only (-only): the other sections' figures are not in this table"
+	}
 	return []string{
 		"- date: " + b.began.UTC().Format("2006-01-02 15:04 UTC"),
 		fmt.Sprintf("- cores: %d (%s)", runtime.NumCPU(), cpu),
@@ -43,6 +47,7 @@ func (b *bench) machine() []string {
 		"- Go: " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
 		"- Kafka: Apache Kafka " + b.kafkaVersion + " (KRaft, one combined node, hack/kafka.sh defaults: 512 MiB heap)",
 		"- mode: " + mode,
+		"- sections: " + sections,
 		"- bench time: " + time.Since(b.began).Round(time.Second).String() + " (broker start and builds not included)",
 		// Two runs compare honestly only if the machine was as busy.
 		"- load average (1, 5, 15 min): " + b.loadBefore + " before, " + loadAvg() + " after",
