@@ -37,6 +37,32 @@ type stallChecks struct {
 	problems []string
 	notes    []string
 	longest  time.Duration // longest summary answer
+	marks    []mark        // when each fault began and ended
+}
+
+// mark is a moment of a scenario: "freeze 1 began".
+type mark struct {
+	what string
+	at   time.Time
+}
+
+// mark notes that what happened now.
+func (c *stallChecks) mark(what string) {
+	c.mu.Lock()
+	c.marks = append(c.marks, mark{what, time.Now()})
+	c.mu.Unlock()
+}
+
+// since names t by the last mark before it: "2.1s after freeze 1 ended".
+func (c *stallChecks) since(t time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.marks) - 1; i >= 0; i-- {
+		if m := c.marks[i]; !m.at.After(t) {
+			return fmt.Sprintf("%s after %s", t.Sub(m.at).Round(10*time.Millisecond), m.what)
+		}
+	}
+	return "before any fault"
 }
 
 func (c *stallChecks) fail(format string, args ...any) {
@@ -169,6 +195,12 @@ func finishStall(ctx context.Context, h *harness, p *pipeline, row *Row, l *open
 	res, slowest, noAnswer := l.finish(ctx, 2*time.Minute)
 	loadNotes(row, res)
 	row.LongestAnswer = max(slowest, c.longest)
+	if s := l.slowest; s.took > 0 {
+		// Where the time went: the client waiting for a connection, newOrder
+		// (request written to first byte), or the client itself.
+		row.note("slowest newOrder answer %d in %s, sent %s: %s waiting for a connection, %s from request to answer",
+			s.status, s.took.Round(10*time.Millisecond), c.since(s.sent), s.conn.Round(10*time.Millisecond), s.server.Round(10*time.Millisecond))
+	}
 	if slowest > stallPublishTimeout+stallSlack {
 		c.fail("a newOrder answer took %s, past PUBLISH_TIMEOUT %s + 1s", slowest.Round(10*time.Millisecond), stallPublishTimeout)
 	}
@@ -227,6 +259,7 @@ func scenarioFreeze(ctx context.Context, h *harness, row *Row) error {
 		}
 		h.onClose(thaw) // never leave a broker stopped
 		frozen := time.Now()
+		c.mark("the " + freeze.String() + " freeze began")
 		logf("broker SIGSTOPped for %s at %d orders sent", freeze, l.next.Load())
 		c.summaryDuring(ctx, &wg, label+" (at +1s)", p.summary.url("/dailySummary"), time.Second)
 		c.summaryDuring(ctx, &wg, label+" (at +"+(freeze-12*time.Second).String()+")", p.summary.url("/dailySummary"), freeze-12*time.Second)
@@ -238,9 +271,10 @@ func scenarioFreeze(ctx context.Context, h *harness, row *Row) error {
 		_ = sleep(ctx, time.Until(frozen.Add(freeze)))
 		thaw()
 		thawed := time.Now()
+		c.mark("the " + freeze.String() + " freeze ended")
 		r := l.waitOKAfter(ctx, thawed, 30*time.Second)
 		recoveries = append(recoveries, r)
-		logf("broker thawed after %s; first 2xx %s later", time.Since(frozen).Round(100*time.Millisecond), r.Round(10*time.Millisecond))
+		logf("broker thawed after %s; first 2xx %s later", thawed.Sub(frozen).Round(100*time.Millisecond), r.Round(10*time.Millisecond))
 		_ = sleep(ctx, 10*time.Second-r)
 	}
 	return finishStall(ctx, h, p, row, l, c, &wg, recoveries)
