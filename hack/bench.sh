@@ -17,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== build" >&2
-go build -trimpath -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail
+go build -trimpath -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail ./functions/cmd/salesboard
 go build -trimpath -o "$work/bench" ./bench
 
 echo "== Apache Kafka" >&2

@@ -27,6 +27,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
+	"github.com/sopaipillas/sopaipillas/functions/salesboard"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
 
@@ -49,6 +50,7 @@ func functions() []function {
 		{Service: "neworder", Config: &neworder.Config{}, Public: true, GoMemLimit: true},
 		{Service: "dailysummary", Config: &dailysummary.Config{}, GoMemLimit: true},
 		{Service: "sendmail", Config: &sendmail.Config{}},
+		{Service: "salesboard", Config: &salesboard.Config{}, Public: true, GoMemLimit: true},
 	}
 }
 

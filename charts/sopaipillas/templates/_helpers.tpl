@@ -13,7 +13,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* Variables read from the Secret rather than the ConfigMap. */}}
 {{- define "sopaipillas.secretVars" -}}
-{{- list "SMTP_USERNAME" "SMTP_PASSWORD" "SENDGRID_API_KEY" "SUMMARY_TOKEN" | toJson -}}
+{{- list "SMTP_USERNAME" "SMTP_PASSWORD" "SENDGRID_API_KEY" "SUMMARY_TOKEN" "BOARD_TOKEN" | toJson -}}
 {{- end }}
 
 {{/*

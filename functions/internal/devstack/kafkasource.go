@@ -220,11 +220,13 @@ func extensionSuffix(name string) string {
 // javaString is new String(b, UTF_8): each invalid byte becomes U+FFFD.
 func javaString(b []byte) string { return string([]rune(string(b))) }
 
-// deliver sends e until the sink settles it; false if ctx ended first.
+// deliver sends e until the sink settles it; false if ctx ended first. A
+// POST in flight when ctx ends completes (within deliveryTimeout), as a
+// stopping dispatcher drains: cut short, it would leave the sink halfway.
 func (s *KafkaSource) deliver(ctx context.Context, client cloudevents.Client, e cloudevents.Event) bool {
 	backoff := s.Backoff
 	for attempt := 0; ; attempt++ {
-		sctx := cloudevents.ContextWithTarget(cloudevents.WithEncodingBinary(ctx), s.Sink)
+		sctx := cloudevents.ContextWithTarget(cloudevents.WithEncodingBinary(context.WithoutCancel(ctx)), s.Sink)
 		result := client.Send(sctx, e)
 		status := statusOf(result)
 		switch {

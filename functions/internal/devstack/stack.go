@@ -30,6 +30,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
+	"github.com/sopaipillas/sopaipillas/functions/salesboard"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
 
@@ -45,6 +46,7 @@ type Options struct {
 	KafkaPort        int    `envconfig:"DEV_KAFKA_PORT" default:"9092"`
 	SMTPPort         int    `envconfig:"DEV_SMTP_PORT" default:"1025"`
 	MailWebPort      int    `envconfig:"DEV_MAIL_WEB_PORT" default:"8025"`
+	SalesBoardPort   int    `envconfig:"DEV_SALESBOARD_PORT" default:"8084"`
 	// Schedule is when the local PingSource closes the day, in
 	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
 	Schedule string     `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
@@ -182,6 +184,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, setupFrom(neworder.Setup)},
 		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, setupFrom(dailysummary.Setup)},
 		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, setupFrom(sendmail.Setup)},
+		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, setupFrom(salesboard.Setup)},
 	} {
 		flog := log.With("function", fn.name)
 		if err := p.step(fn.name, fn.doing, func() error {
@@ -219,15 +222,24 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
 		DeadLetter: FileDeadLetter(deadDir, log.With("component", "kafkasource")),
 	}
-	goRun("kafkasource", func() error { return source.Run(ctx) })
-	ping := &PingSource{Schedule: opts.Schedule, Location: loc, Sink: urls["dailySummary"], Log: log.With("component", "pingsource")}
-	goRun("pingsource", func() error { return ping.Run(ctx) })
+	// The sources stop first, and their delivery in flight completes, as a
+	// Knative pod drains its requests: a Ctrl-C in the middle of a
+	// summary's emails leaves no claim in sendMail's ledger to wait out.
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var sources sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{"kafkasource": source.Run, "pingsource": (&PingSource{
+		Schedule: opts.Schedule, Location: loc, Sink: urls["dailySummary"], Log: log.With("component", "pingsource"),
+	}).Run} {
+		sources.Add(1)
+		goRun(name, func() error { defer sources.Done(); return run(srcCtx) })
+	}
 
 	base := "http://" + gw.Addr().String()
 	p.say(`
 sopaipillas is running (started in %s). Ctrl-C stops everything.
 
   gateway        %s/newOrder   %s/dailySummary
+  sales board    %s/tablero
   newOrder       %s
   dailySummary   %s
   sendMail       %s
@@ -241,12 +253,14 @@ Try:
   curl -X POST %s/newOrder -H 'Content-Type: application/json' \
     -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
   curl -X POST %s/dailySummary
-`, time.Since(p.start).Round(time.Millisecond), base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
+`, time.Since(p.start).Round(time.Millisecond), base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
 		kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
 		strings.ToLower(opts.LogLevel.String()), base, base)
 
 	<-ctx.Done()
 	p.say("stopping...")
+	stopSources()
+	sources.Wait()
 	cancel()
 	wg.Wait()
 	for i := len(closers) - 1; i >= 0; i-- {
@@ -322,6 +336,10 @@ func gateway(urls map[string]string) http.Handler {
 		target, _ := url.Parse(urls[name])
 		mux.Handle(path, httputil.NewSingleHostReverseProxy(target))
 	}
+	// The sales board under /tablero/ (its page's URLs are relative).
+	board, _ := url.Parse(urls["salesBoard"])
+	mux.Handle("/tablero/", http.StripPrefix("/tablero", httputil.NewSingleHostReverseProxy(board)))
+	mux.Handle("/tablero", http.RedirectHandler("/tablero/", http.StatusMovedPermanently))
 	return mux
 }
 

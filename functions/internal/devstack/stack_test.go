@@ -59,7 +59,7 @@ func startDev(t *testing.T, dir string, env ...string) *devProcess {
 	}
 	cmd.Env = append(cmd.Env, "GOFLAGS="+goflags, "SOPAIPILLAS_CACHE="+devCache(t), "DEV_DIR="+dir,
 		"DEV_GATEWAY_PORT=0", "DEV_NEWORDER_PORT=0", "DEV_DAILYSUMMARY_PORT=0", "DEV_SENDMAIL_PORT=0",
-		"DEV_KAFKA_PORT=0", "DEV_SMTP_PORT=0", "DEV_MAIL_WEB_PORT=0")
+		"DEV_KAFKA_PORT=0", "DEV_SMTP_PORT=0", "DEV_MAIL_WEB_PORT=0", "DEV_SALESBOARD_PORT=0")
 	cmd.Env = append(cmd.Env, env...)
 	p := &devProcess{t: t, cmd: cmd, exited: make(chan struct{})}
 	cmd.Stdout = &lockedWriter{mu: &p.mu, w: &p.stdout}
@@ -223,17 +223,18 @@ func (p *devProcess) waitVendorMails(n int) string {
 	p.t.Helper()
 	re := regexp.MustCompile(`<a href="(/mail/[^"]+)"[^>]*><b>[^<]*</b><small>&lt;vendor_tarea2@yopmail.com&gt;</small>`)
 	deadline := time.Now().Add(60 * time.Second)
+	var page []byte
 	for {
 		resp, err := http.Get(p.mailView + "/")
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
+			page, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if m := re.FindAllSubmatch(b, -1); len(m) >= n {
+			if m := re.FindAllSubmatch(page, -1); len(m) >= n {
 				return string(m[0][1])
 			}
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("the mail view did not list %d emails to the vendor within 60 s", n)
+			p.t.Fatalf("the mail view did not list %d emails to the vendor within 60 s; it shows:\n%s\nstdout:\n%s", n, page, p.Stdout())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -259,6 +260,10 @@ func TestDevStackLikeAUser(t *testing.T) {
 		t.Fatalf("summary: %d orders, %d sopaipillas; want 3, 60", o, s)
 	}
 	dev.waitVendorMails(1)
+	// The sales board, at the address the stack prints, has the same day.
+	if page := get(t, dev.gateway+"/tablero"); !strings.Contains(page, `id="t-sopaipillas">60<`) {
+		t.Errorf("the sales board at %s/tablero does not show 60 sopaipillas:\n%.600s", dev.gateway, page)
+	}
 
 	// A second stack on the same directory refuses at once, naming both.
 	second := exec.Command(dev.cmd.Path)
@@ -337,4 +342,19 @@ func TestDevStackLikeAUser(t *testing.T) {
 	if code := dev.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("after SIGTERM the stack exited %d, want 0", code)
 	}
+}
+
+// get returns the body of a GET of url, following redirects.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
 }

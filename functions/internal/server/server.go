@@ -59,18 +59,19 @@ func Pending(log *slog.Logger) (srv *http.Server, ready func(http.Handler)) {
 	}
 	var current atomic.Pointer[http.Handler]
 	mux := http.NewServeMux()
-	// Probes are GET (and HEAD); anything else is 405 with Allow, as on
-	// every other path (api/openapi.yaml).
-	mux.Handle("/healthz", problem.Only(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	}), http.MethodGet, http.MethodHead))
-	mux.Handle("/readyz", problem.Only(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	// Probes are GET (and HEAD); any other method is 405 with Allow and a
+	// problem body, as on every other path (api/openapi.yaml).
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if current.Load() == nil {
 			problem.WriteUnavailable(w, time.Second, "starting")
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}), http.MethodGet, http.MethodHead))
+	})
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		mux.Handle(probe, problem.Only(http.NotFoundHandler(), http.MethodGet, http.MethodHead))
+	}
 	mux.Handle("/", readBody(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := current.Load()
 		if h == nil {

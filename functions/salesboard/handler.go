@@ -1,0 +1,254 @@
+package salesboard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+)
+
+// contentSecurityPolicy lets the page load nothing but its own files: no
+// script, style or font from another site, no inline script.
+const contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// Handler is salesBoard's HTTP handler. Close ends the event streams it
+// serves.
+type Handler struct {
+	board *Board
+	mux   *http.ServeMux
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	// hooked records the servers whose shutdown ends the streams.
+	hooked sync.Map
+}
+
+// Handler returns the board's routes (README, "The sales board"):
+//
+//	GET /                      the page (or the form for the key)
+//	POST /login, POST /logout  the owner's key, kept in a cookie
+//	GET /events?fecha=dd-mm-aaaa  Server-Sent Events: the day, each time it changes
+//	GET /api/days/{dd-mm-aaaa}    the day as JSON
+//	GET /static/...            the page's own scripts and styles
+//
+// Other methods are 405 with Allow, other paths 404, both problem+json.
+func (b *Board) Handler() *Handler {
+	h := &Handler{board: b, mux: http.NewServeMux(), closing: make(chan struct{})}
+	get := func(f http.HandlerFunc) http.Handler { return problem.Only(f, http.MethodGet, http.MethodHead) }
+	h.mux.Handle("/{$}", get(h.page))
+	h.mux.Handle("/login", problem.Only(http.HandlerFunc(h.login), http.MethodPost))
+	h.mux.Handle("/logout", problem.Only(http.HandlerFunc(h.logout), http.MethodPost))
+	h.mux.Handle("/events", problem.Only(h.owner(h.events), http.MethodGet))
+	h.mux.Handle("/api/days/{fecha}", problem.Only(h.owner(h.day), http.MethodGet))
+	h.mux.Handle("/static/", get(staticFiles().ServeHTTP))
+	h.mux.HandleFunc("/", problem.NotFound)
+	return h
+}
+
+// ServeHTTP serves the board with its security headers.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Frame-Options", "DENY")
+	h.mux.ServeHTTP(w, r)
+}
+
+// Close ends every event stream; the browsers reconnect (to another
+// replica, or to this one started again).
+func (h *Handler) Close() {
+	h.closeOnce.Do(func() { close(h.closing) })
+}
+
+// owner passes only the owner's requests (auth.go).
+func (h *Handler) owner(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(r, h.board.opts.Token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="salesBoard"`)
+			problem.Write(w, http.StatusUnauthorized, "this board is the owner's: enter BOARD_TOKEN on the page, or send Authorization: Bearer <BOARD_TOKEN>",
+				[]events.FieldError{{Field: cookieName, Detail: "missing or wrong key"}})
+			return
+		}
+		next(w, r)
+	}
+}
+
+// dayParam parses a day of the board's URLs, dd-mm-aaaa (dd/mm/aaaa is
+// taken too), and checks it is offered. "" is today.
+func (h *Handler) dayParam(field, s string) (events.Date, error) {
+	if s == "" {
+		return h.board.Today(), nil
+	}
+	day, err := events.ParseDate(strings.ReplaceAll(s, "-", "/"))
+	if err != nil {
+		return day, &events.ValidationError{Fields: []events.FieldError{{Field: field, Detail: strings.ReplaceAll(err.Error(), "/", "-")}}}
+	}
+	if !h.board.Offered(day) {
+		days := h.board.Days()
+		return day, &events.ValidationError{Fields: []events.FieldError{{Field: field,
+			Detail: fmt.Sprintf("%s is not a day the order topic keeps whole: from %s to %s", urlDate(day), urlDate(days[len(days)-1]), urlDate(days[0]))}}}
+	}
+	return day, nil
+}
+
+// urlDate is a day as the board's URLs write it, dd-mm-aaaa: no slash to
+// escape in a path.
+func urlDate(d events.Date) string {
+	return strings.ReplaceAll(d.String(), "/", "-")
+}
+
+// day answers GET /api/days/{fecha}: the day as of the request.
+func (h *Handler) day(w http.ResponseWriter, r *http.Request) {
+	day, err := h.dayParam("fecha", r.PathValue("fecha"))
+	if err != nil {
+		problem.WriteInput(w, err)
+		return
+	}
+	view, err := h.board.Get(r.Context(), day)
+	if err != nil {
+		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
+		problem.WriteUnavailable(w, 2*time.Second, "the orders of "+day.String()+" could not all be read; retry")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(view)
+}
+
+// Event streams: the browser reconnects retryMs after a stream ends, and
+// a stream ends after streamLifetime, below every server's and proxy's
+// WriteTimeout (5 min here and in make dev's gateway; Knative's
+// timeoutSeconds), so that it is never cut in the middle of an event.
+const (
+	retryMs        = 2000
+	streamLifetime = 4 * time.Minute
+	heartbeat      = 20 * time.Second
+)
+
+// events streams the day: "retry", then the day at once (so a browser
+// that reconnects, after a restart of the function, has the numbers at
+// once), then the day each time it changes. A day that cannot be counted
+// yet is an event "problema"; the numbers follow once it can.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	day, err := h.dayParam("fecha", r.URL.Query().Get("fecha"))
+	if err != nil {
+		problem.WriteInput(w, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		problem.Write(w, http.StatusInternalServerError, "streaming is not supported here", nil)
+		return
+	}
+	h.endOnShutdown(r)
+	updates, stop := h.board.Watch(day)
+	defer stop()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // proxies must not hold events back
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", retryMs); err != nil {
+		return
+	}
+	flusher.Flush()
+
+	// last is the day as last sent: the view Get returns may also be
+	// waiting in updates, and is not sent twice.
+	var last []byte
+	view, err := h.board.Get(r.Context(), day)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return
+		}
+		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
+		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudo leer Kafka; reintentando"})
+	} else {
+		last, err = writeDay(w, view, nil)
+	}
+	if err != nil {
+		return
+	}
+	flusher.Flush()
+
+	end := time.NewTimer(streamLifetime)
+	defer end.Stop()
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-h.closing:
+			return
+		case <-end.C:
+			return
+		case <-beat.C:
+			_, err = fmt.Fprint(w, ": latido\n\n")
+		case view := <-updates:
+			last, err = writeDay(w, view, last)
+		}
+		if err != nil {
+			return
+		}
+		flusher.Flush()
+	}
+}
+
+// writeDay writes view as an event "dia" unless it is last, and returns
+// what it wrote.
+func writeDay(w http.ResponseWriter, view View, last []byte) ([]byte, error) {
+	b, err := json.Marshal(view)
+	if err != nil || bytes.Equal(b, last) {
+		return last, err
+	}
+	_, err = fmt.Fprintf(w, "event: dia\ndata: %s\n\n", b)
+	return b, err
+}
+
+func writeEvent(w http.ResponseWriter, name string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+	return err
+}
+
+// endOnShutdown makes the shutdown of the server serving r end the
+// streams at once: http.Server.Shutdown waits for every request, and a
+// stream would hold it until its lifetime ends.
+func (h *Handler) endOnShutdown(r *http.Request) {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if !ok {
+		return
+	}
+	if _, loaded := h.hooked.LoadOrStore(srv, struct{}{}); !loaded {
+		srv.RegisterOnShutdown(h.Close)
+	}
+}
+
+// errNoView is a page rendered before the day could be counted.
+var errNoView = errors.New("no view")
+
+// viewForPage counts the day for the page, briefly: the page shows
+// placeholders otherwise, and its event stream brings the numbers.
+func (h *Handler) viewForPage(ctx context.Context, day events.Date) (View, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	v, err := h.board.Get(ctx, day)
+	if err != nil {
+		return View{}, fmt.Errorf("%w: %w", errNoView, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,117 @@
+package salesboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+)
+
+// Config is salesBoard's environment.
+type Config struct {
+	kafka.Config
+	OrderTopic string `envconfig:"ORDER_TOPIC" default:"order"`
+	// OrderPartitions and Retention create a missing order topic as
+	// newOrder would; Retention also bounds the days offered.
+	OrderPartitions int32         `envconfig:"ORDER_TOPIC_PARTITIONS" default:"6"`
+	Retention       time.Duration `envconfig:"TOPIC_RETENTION" default:"72h"`
+	// TimeZone decides which calendar day an order belongs to: it must be
+	// dailySummary's.
+	TimeZone string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
+	// Timeout bounds one count of a day (a read of the whole order topic).
+	Timeout time.Duration `envconfig:"BOARD_TIMEOUT" default:"30s"`
+	// Token, when set, is the owner's key: entered once, kept in a cookie.
+	Token string `envconfig:"BOARD_TOKEN"`
+}
+
+// Setup connects salesBoard to Kafka, counts today (the cache is rebuilt
+// before the function is ready) and returns its handler.
+func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)
+	}
+	scfg := kafka.NewSaramaConfig(cfg.ClientID)
+	kafka.SizeTimeouts(scfg, cfg.Timeout)
+	if cfg.CreateTopics {
+		topics := kafka.TopicsConfig{OrderTopic: cfg.OrderTopic, OrderPartitions: cfg.OrderPartitions, Retention: cfg.Retention}
+		if err := kafka.EnsureTopicsContext(ctx, cfg.Brokers, scfg, cfg.ReplicationFactor, topics.OrderTopicSpec()); err != nil {
+			return nil, nil, err
+		}
+	}
+	client, err := kafka.Connect(ctx, cfg.Brokers, scfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	reader := kafka.NewReader(client, cfg.Brokers)
+	// dailySummary's own counting, with a publisher that is never called:
+	// Summarize publishes nothing.
+	sum := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: cfg.Brokers, Topic: cfg.OrderTopic, Reader: reader},
+		noPublisher{}, dailysummary.Options{Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Now: time.Now}, log)
+	board := New(sum, TopicEnds{Client: client, Topic: cfg.OrderTopic}, Options{
+		Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Token: cfg.Token, Now: time.Now,
+	}, log)
+	release := func() {
+		reader.Close()
+		client.Close()
+	}
+	if cfg.Token == "" {
+		log.Warn("BOARD_TOKEN is empty: anyone who can reach the board sees every vendor's sales; set it everywhere but make dev")
+	}
+	if _, err := board.Get(ctx, board.Today()); err != nil {
+		release()
+		return nil, nil, fmt.Errorf("counting today: %w", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { board.Run(runCtx) })
+	h := board.Handler()
+	return h, runner.CloserFunc(func() error {
+		h.Close()
+		stop()
+		wg.Wait()
+		release()
+		return nil
+	}), nil
+}
+
+// TopicEnds is Ends of a topic on Kafka: the last stable offset of each
+// partition, asked with isolation READ_COMMITTED, so that an open
+// transaction does not move it and its commit does.
+type TopicEnds struct {
+	Client sarama.Client
+	Topic  string
+}
+
+// Ends implements Ends.
+func (e TopicEnds) Ends(ctx context.Context) ([]int64, error) {
+	parts, err := kafka.Partitions(ctx, e.Client, e.Topic)
+	if err != nil {
+		return nil, err
+	}
+	ends := make([]int64, len(parts))
+	for i, p := range parts {
+		if ends[i], err = kafka.ListOffset(ctx, e.Client, e.Topic, p, sarama.OffsetNewest); err != nil {
+			return nil, fmt.Errorf("%s/%d: %w", e.Topic, p, err)
+		}
+	}
+	return ends, nil
+}
+
+// noPublisher is the Publisher of a dailysummary.Function that only counts.
+type noPublisher struct{}
+
+func (noPublisher) Publish(context.Context, string, cloudevents.Event) error {
+	return errors.New("salesBoard publishes nothing")
+}

@@ -1,0 +1,176 @@
+// The sales board: shows the chosen day and follows it live over
+// Server-Sent Events (GET events?fecha=dd-mm-aaaa). Every URL is relative:
+// the board may be served under a prefix (make dev: /tablero/).
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const selector = $('fecha');
+  const zona = document.body.dataset.zona || 'America/Santiago';
+  const miles = new Intl.NumberFormat('es-CL');
+  const hora = new Intl.DateTimeFormat('es-CL', { timeZone: zona, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+  const tinta = '#2b1d0e';
+  const barra = '#c8620e';
+  let fuente = null;
+  let reintento = null;
+  let grafico = null;
+
+  // What the tests (and a curious owner, in the console) can read.
+  window.tablero = { actualizaciones: 0, vista: null };
+
+  function vivo(estado) {
+    $('vivo').dataset.estado = estado;
+    $('vivo').title = estado === 'conectado' ? 'En vivo' : 'Sin conexión: reintentando';
+  }
+
+  function textoEstado(v) {
+    if (v.report_status === 'partial') {
+      return 'Resumen parcial, hasta las ' + hora.format(new Date(v.counted_until));
+    }
+    return 'Resumen final';
+  }
+
+  // numeros draws each bar's exact number beside it.
+  const numeros = {
+    id: 'numeros',
+    afterDatasetsDraw(chart) {
+      const ctx = chart.ctx;
+      const datos = chart.data.datasets[0].data;
+      ctx.save();
+      ctx.fillStyle = tinta;
+      ctx.font = '600 13px system-ui, sans-serif';
+      ctx.textBaseline = 'middle';
+      ctx.textAlign = 'left';
+      chart.getDatasetMeta(0).data.forEach((bar, i) => {
+        ctx.fillText(miles.format(datos[i]), bar.x + 6, bar.y);
+      });
+      ctx.restore();
+    },
+  };
+
+  function crearGrafico() {
+    if (grafico || typeof Chart === 'undefined') {
+      return grafico;
+    }
+    grafico = new Chart($('grafico'), {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label: 'Sopaipillas', data: [], backgroundColor: barra, borderRadius: 4, maxBarThickness: 28 }] },
+      options: {
+        indexAxis: 'y',
+        maintainAspectRatio: false,
+        animation: { duration: 300 },
+        layout: { padding: { right: 64 } },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: (c) => miles.format(c.parsed.x) + ' sopaipillas' } },
+        },
+        scales: {
+          x: { beginAtZero: true, ticks: { precision: 0, callback: (v) => miles.format(v) } },
+          y: {
+            ticks: {
+              color: tinta,
+              callback(valor) {
+                const l = this.getLabelForValue(valor);
+                return l.length > 24 ? l.slice(0, 23) + '…' : l;
+              },
+            },
+          },
+        },
+      },
+      plugins: [numeros],
+    });
+    return grafico;
+  }
+
+  function fila(i, v) {
+    const tr = document.createElement('tr');
+    const celdas = [String(i + 1), v.email_vendedor, miles.format(v.n_sopaipillas), miles.format(v.n_ordenes)];
+    celdas.forEach((texto, j) => {
+      const td = document.createElement('td');
+      td.textContent = texto;
+      if (j === 1) td.className = 'correo';
+      if (j >= 2) td.className = 'n';
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+
+  function mostrar(v) {
+    if (v.fecha !== selector.value.replaceAll('-', '/')) {
+      return; // an event of the day shown before
+    }
+    window.tablero.vista = v;
+    window.tablero.actualizaciones++;
+    $('estado').textContent = textoEstado(v);
+    $('t-sopaipillas').textContent = miles.format(v.totales.n_sopaipillas);
+    $('t-ordenes').textContent = miles.format(v.totales.n_ordenes);
+    $('t-vendedores').textContent = miles.format(v.totales.n_vendedores);
+    $('vacio').hidden = v.vendedores.length > 0;
+    const cuerpo = document.querySelector('#tabla tbody');
+    cuerpo.replaceChildren(...v.vendedores.map((x, i) => fila(i, x)));
+    const g = crearGrafico();
+    if (g) {
+      $('grafico-caja').style.height = (v.vendedores.length === 0 ? 0 : 48 + 34 * v.vendedores.length) + 'px';
+      g.data.labels = v.vendedores.map((x) => x.email_vendedor);
+      g.data.datasets[0].data = v.vendedores.map((x) => x.n_sopaipillas);
+      g.resize();
+      g.update();
+    }
+    document.body.dataset.actualizado = String(window.tablero.actualizaciones);
+  }
+
+  function conectar() {
+    clearTimeout(reintento);
+    if (fuente) {
+      fuente.close();
+    }
+    const es = new EventSource('events?fecha=' + encodeURIComponent(selector.value));
+    fuente = es;
+    es.addEventListener('dia', (e) => {
+      if (es === fuente) mostrar(JSON.parse(e.data));
+    });
+    es.addEventListener('problema', () => {
+      if (es === fuente) $('estado').textContent = 'No se pudo leer Kafka; reintentando…';
+    });
+    es.onopen = () => {
+      if (es === fuente) vivo('conectado');
+    };
+    es.onerror = () => {
+      if (es !== fuente) return;
+      vivo('desconectado');
+      // A network error reconnects by itself (after the server's retry:
+      // 2 s); an answer other than 200, as a proxy gives while the
+      // function restarts, closes the stream for good: start again.
+      if (es.readyState === EventSource.CLOSED) {
+        reintento = setTimeout(recuperar, 2000);
+      }
+    };
+  }
+
+  // recuperar asks for the day once (a key no longer valid shows the
+  // form again), then follows it again.
+  async function recuperar() {
+    try {
+      const r = await fetch('api/days/' + encodeURIComponent(selector.value), { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (r.status === 401) {
+        location.reload();
+        return;
+      }
+      if (r.ok) {
+        mostrar(await r.json());
+      }
+    } catch (e) {
+      // still down: the stream below fails and we come back here
+    }
+    conectar();
+  }
+
+  selector.addEventListener('change', () => {
+    history.replaceState(null, '', '?fecha=' + encodeURIComponent(selector.value));
+    $('estado').textContent = 'Contando…';
+    conectar();
+  });
+
+  crearGrafico();
+  conectar();
+})();
