@@ -195,14 +195,20 @@ func finishStall(ctx context.Context, h *harness, p *pipeline, row *Row, l *open
 	res, slowest, noAnswer := l.finish(ctx, 2*time.Minute)
 	loadNotes(row, res)
 	row.LongestAnswer = max(slowest, c.longest)
-	if s := l.slowest; s.took > 0 {
-		// Where the time went: the client waiting for a connection, newOrder
-		// (request written to first byte), or the client itself.
-		row.note("slowest newOrder answer %d in %s, sent %s: %s waiting for a connection, %s from request to answer",
-			s.status, s.took.Round(10*time.Millisecond), c.since(s.sent), s.conn.Round(10*time.Millisecond), s.server.Round(10*time.Millisecond))
+	// The bound is newOrder's: from the request sent to its answer. What the
+	// client itself took (a connection, writing, reading; on a shared
+	// machine a starved harness) is reported, not held against it.
+	for _, a := range []struct {
+		what string
+		s    slowAnswer
+	}{{"slowest newOrder answer", l.slowest}, {"slowest newOrder answer from request sent", l.slowestServer}} {
+		if a.s.took > 0 {
+			row.note("%s %d in %s, sent %s: %s waiting for a connection, %s from request sent to answer",
+				a.what, a.s.status, a.s.took.Round(10*time.Millisecond), c.since(a.s.sent), a.s.conn.Round(10*time.Millisecond), a.s.server.Round(10*time.Millisecond))
+		}
 	}
-	if slowest > stallPublishTimeout+stallSlack {
-		c.fail("a newOrder answer took %s, past PUBLISH_TIMEOUT %s + 1s", slowest.Round(10*time.Millisecond), stallPublishTimeout)
+	if s := l.slowestServer; s.server > stallPublishTimeout+stallSlack {
+		c.fail("a newOrder answer came %s after its request was sent, past PUBLISH_TIMEOUT %s + 1s", s.server.Round(10*time.Millisecond), stallPublishTimeout)
 	}
 	if noAnswer > 0 {
 		c.fail("%d newOrder requests got no answer within %s", noAnswer, l.timeout)

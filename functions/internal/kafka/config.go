@@ -84,11 +84,12 @@ func NewSaramaConfig(clientID string) *sarama.Config {
 // caller waits for one answer (PUBLISH_TIMEOUT, SUMMARY_TIMEOUT; at most
 // 30 s). One request to a broker that does not answer (frozen, or behind a
 // partition that drops packets without closing anything) is given up on
-// after half of bound: the connection is dropped and the request sent again
-// on a new one, so a caller's wait holds a retry on a fresh connection, and
-// after a partition heals the client does not wait out TCP's
-// retransmission backoff (a segment lost at the start of a 20 s partition
-// is sent again 25.4 s after it) on a connection it could replace at once.
+// after a third of bound: the connection is dropped and the request sent
+// again on a new one, so a caller's wait holds two retries on fresh
+// connections, and after a partition heals the client does not wait out
+// TCP's retransmission backoff (a segment lost at the start of a 20 s
+// partition is sent again 25.4 s after it; a SYN sent 1.5 s before the heal
+// is sent again 1.5 s after it) on a connection it could replace at once.
 // A call the caller abandoned (see bounded) ends soon after it. The
 // broker's own wait for the in-sync replicas (Producer.Timeout) stays below
 // the read timeout, so a slow but healthy acknowledgement is answered (and
@@ -106,10 +107,10 @@ func SizeTimeouts(c *sarama.Config, bound time.Duration) {
 }
 
 // readTimeout is how long a client sized to bound (SizeTimeouts) waits for
-// one answer from a broker before it drops the connection: half of bound,
-// which is taken between 2 s and 30 s.
+// one answer from a broker before it drops the connection: a third of
+// bound, which is taken between 2 s and 30 s, and at least 1 s.
 func readTimeout(bound time.Duration) time.Duration {
-	return min(max(bound, 2*time.Second), 30*time.Second) / 2
+	return max(min(max(bound, 2*time.Second), 30*time.Second)/3, time.Second)
 }
 
 // newDialer dials brokers with TCP keep-alives probing an idle connection

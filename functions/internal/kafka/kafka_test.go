@@ -188,8 +188,8 @@ func TestOrderTopicStampedByBroker(t *testing.T) {
 	}
 }
 
-// TestSizeTimeouts: a request to a silent broker is given up on within half
-// the caller's bound, the broker's replica wait stays below that, and the
+// TestSizeTimeouts: a request to a silent broker is given up on within a
+// third of the caller's bound, the broker's replica wait stays below that, and the
 // settings pass sarama's own validation.
 func TestSizeTimeouts(t *testing.T) {
 	type timeouts struct{ Read, Write, Dial, Metadata, Producer time.Duration }
@@ -199,12 +199,12 @@ func TestSizeTimeouts(t *testing.T) {
 		want  timeouts
 	}{
 		// newOrder's default PUBLISH_TIMEOUT
-		{name: "5s", bound: 5 * time.Second, want: timeouts{2500 * time.Millisecond, 2500 * time.Millisecond, 2500 * time.Millisecond, 5 * time.Second, 2 * time.Second}},
+		{name: "5s", bound: 5 * time.Second, want: timeouts{1666666666, 1666666666, 1666666666, 5 * time.Second, 1333333332}},
 		// dailySummary's SUMMARY_TIMEOUT in fault scenarios 9 and 10
-		{name: "10s", bound: 10 * time.Second, want: timeouts{5 * time.Second, 5 * time.Second, 5 * time.Second, 10 * time.Second, 4 * time.Second}},
+		{name: "10s", bound: 10 * time.Second, want: timeouts{3333333333, 3333333333, 3333333333, 10 * time.Second, 2666666666}},
 		// dailySummary's default 2m is taken as 30 s; dials stay at 5 s
-		{name: "2m", bound: 2 * time.Minute, want: timeouts{15 * time.Second, 15 * time.Second, 5 * time.Second, 30 * time.Second, 12 * time.Second}},
-		// a bound below 2 s is taken as 2 s
+		{name: "2m", bound: 2 * time.Minute, want: timeouts{10 * time.Second, 10 * time.Second, 5 * time.Second, 30 * time.Second, 8 * time.Second}},
+		// a bound below 2 s is taken as 2 s; the read timeout is at least 1 s
 		{name: "100ms", bound: 100 * time.Millisecond, want: timeouts{time.Second, time.Second, time.Second, 2 * time.Second, 800 * time.Millisecond}},
 	}
 	for _, tt := range tests {
