@@ -23,7 +23,7 @@ func (b *bench) functionEnv(name string) map[string]string {
 }
 
 // coldStart execs each function binary several times and reports the median
-// time from exec to its first 2xx on /healthz, its RSS after a second idle,
+// time from exec to its first 2xx on /readyz (ready to serve), its RSS after a second idle,
 // and the binary's size.
 func (b *bench) coldStart(ctx context.Context) error {
 	runs := 7

@@ -21,7 +21,7 @@ type function struct {
 	cmd     *exec.Cmd
 	addr    string // 127.0.0.1:port
 	started time.Time
-	ready   time.Duration // exec to first 2xx on /healthz
+	ready   time.Duration // exec to first 2xx on /readyz
 	log     *os.File
 	exited  chan error
 }
@@ -38,7 +38,8 @@ func freePort() (int, error) {
 }
 
 // startFunction execs bin/name with env added to the environment and waits
-// for its first 2xx on /healthz, polling every 200µs.
+// for its first 2xx on /readyz (connected to Kafka and serving), polling
+// every 200µs.
 func startFunction(ctx context.Context, binDir, logDir, name string, env map[string]string) (*function, error) {
 	port, err := freePort()
 	if err != nil {
@@ -65,7 +66,7 @@ func startFunction(ctx context.Context, binDir, logDir, name string, env map[str
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := client.Get("http://" + f.addr + "/healthz")
+		resp, err := client.Get("http://" + f.addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode/100 == 2 {
@@ -86,7 +87,7 @@ func startFunction(ctx context.Context, binDir, logDir, name string, env map[str
 		}
 		if time.Now().After(deadline) {
 			f.stop()
-			return nil, fmt.Errorf("%s did not answer /healthz within 60s", name)
+			return nil, fmt.Errorf("%s was not ready (/readyz) within 60s", name)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	gomail "github.com/sopaipillas/sopaipillas/functions/internal/mail"
+	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
@@ -210,7 +211,23 @@ func TestOpenAPIDrift(t *testing.T) {
 			t.Errorf("newOrder statuses (-want, +got):\n%s", diff)
 		}
 	}
-	if diff := cmp.Diff([]int{201, 400, 413, 415, 422, 503}, documentedStatuses(t, d, "/newOrder")); diff != "" {
+	// With a vendor registry (issue 14): no key, another vendor's order, a
+	// key past its rate.
+	key, hash, _ := vendors.NewKey()
+	reg, err := vendors.File{Vendors: []vendors.Vendor{{Email: "vendor_tarea2@yopmail.com", Name: "v", Keys: []string{hash}}}}.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := neworder.New(nopPublisher{}, "order", time.Second, now, quiet)
+	f.SetAuthorizer(neworder.NewVendorAuth(func() *vendors.Registry { return reg }, vendors.NewLimiter(0.001, 2), now, quiet))
+	withKey := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + key}}
+	got := statusesOf(t, f.Handler(), "/newOrder", []request{
+		{j, seed}, {withKey, seed}, {withKey, strings.Replace(seed, "vendor_tarea2", "otro", 1)}, {withKey, seed},
+	})
+	if diff := cmp.Diff([]int{201, 401, 403, 429}, got); diff != "" {
+		t.Errorf("newOrder statuses with a registry (-want, +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{201, 400, 401, 403, 413, 415, 422, 429, 503}, documentedStatuses(t, d, "/newOrder")); diff != "" {
 		t.Errorf("newOrder's documented statuses (-answered, +documented):\n%s", diff)
 	}
 	loc, _ := time.LoadLocation("America/Santiago")

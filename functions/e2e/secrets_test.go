@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,8 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
+	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
 
@@ -46,8 +50,9 @@ func (b *syncBuffer) String() string {
 
 // TestSecretsStaySecret runs the functions as their binaries do, from the
 // environment, with credentials set, makes each credential fail in use
-// (wrong SMTP password, SendGrid refusing the key, a wrong summary token),
-// and checks that no log line and no answer carries a secret.
+// (wrong SMTP password, SendGrid refusing the key, a wrong summary token,
+// vendor API keys missing, wrong, revoked or used for another vendor), and
+// checks that no log line and no answer carries a secret.
 func TestSecretsStaySecret(t *testing.T) {
 	brokers := brokers(t)["embedded"]
 	var logs syncBuffer
@@ -66,11 +71,23 @@ func TestSecretsStaySecret(t *testing.T) {
 	}))
 	t.Cleanup(sendgrid.Close)
 
+	// The vendor registry: the seed's vendor and another, each with a key;
+	// a third key revoked (in no file).
+	seedKey, seedHash, _ := vendors.NewKey()
+	otherKey, otherHash, _ := vendors.NewKey()
+	revokedKey, _, _ := vendors.NewKey()
+	registry := filepath.Join(t.TempDir(), "vendors.yaml")
+	if err := os.WriteFile(registry, []byte("vendors:\n"+
+		"  - {email: vendor_tarea2@yopmail.com, name: Prueba, keys: ["+seedHash+"]}\n"+
+		"  - {email: otra@example.com, name: Otra, keys: ["+otherHash+"]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	common := map[string]string{
 		"KAFKA_BROKERS": strings.Join(brokers, ","), "MAIL_FROM": "reportes@sopaipillas.test",
 		"MAIL_LEDGER_TOPIC": "mail-sent-secrets-" + randomSuffix(t), "LOG_LEVEL": "debug",
 		"SMTP_USERNAME": "reportes", "SMTP_PASSWORD": smtpPassword, "SENDGRID_API_KEY": sendgridKey,
-		"SUMMARY_TOKEN": summaryToken,
+		"SUMMARY_TOKEN": summaryToken, "VENDORS_FILE": registry, "ORDER_TOPIC": "order-secrets-" + randomSuffix(t),
 	}
 	for k, v := range common {
 		t.Setenv(k, v)
@@ -98,6 +115,26 @@ func TestSecretsStaySecret(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+summaryToken+"-mal")
 	answers = append(answers, do(t, req, http.StatusUnauthorized))
 
+	url = start(t, "newOrder", neworder.Setup, &logs)
+	order := `{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}`
+	for _, c := range []struct {
+		auth   string // Authorization
+		body   string
+		status int
+	}{
+		{"Bearer " + seedKey, order, http.StatusCreated},
+		{"Bearer " + otherKey, order, http.StatusForbidden},
+		{"Bearer " + revokedKey, order, http.StatusUnauthorized},
+		{"Bearer " + seedKey[:len(seedKey)-1], order, http.StatusUnauthorized},
+		{"Basic " + seedKey, order, http.StatusUnauthorized},
+		{"Bearer " + otherKey, `{"order_id": "` + otherKey + `"}`, http.StatusUnprocessableEntity},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, url+"/newOrder", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", c.auth)
+		answers = append(answers, do(t, req, c.status))
+	}
+
 	if smtpSrv.Connections() == 0 {
 		t.Error("sendMail never reached the SMTP server: the password was not tried")
 	}
@@ -105,7 +142,10 @@ func TestSecretsStaySecret(t *testing.T) {
 	if !strings.Contains(logs.String(), "email not sent") {
 		t.Errorf("the failed sends were not logged; logs:\n%s", logs.String())
 	}
-	for _, secret := range []string{smtpPassword, sendgridKey, summaryToken} {
+	if !strings.Contains(logs.String(), "unknown API key") || !strings.Contains(logs.String(), "another vendor") {
+		t.Errorf("refused keys were not logged; logs:\n%s", logs.String())
+	}
+	for _, secret := range []string{smtpPassword, sendgridKey, summaryToken, seedKey, otherKey, revokedKey, seedKey[4:20], otherKey[len(otherKey)-16:]} {
 		if strings.Contains(everything, secret) {
 			t.Errorf("a log line or an answer contains the secret %q:\n%s", secret, everything)
 		}

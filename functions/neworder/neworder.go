@@ -50,6 +50,7 @@ type Function struct {
 	timeout   time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	authz     Authorizer // nil: open to anyone (auth.go)
 }
 
 // New returns newOrder publishing to topic; a write not acknowledged within
@@ -71,6 +72,10 @@ func (f *Function) Handler() http.Handler {
 
 // ServeHTTP takes one order: decode, validate, publish, answer.
 func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	caller, ok := f.admit(w, r)
+	if !ok {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	data, err := readOrderBody(r)
 	if err != nil {
@@ -80,6 +85,9 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	order, err := events.DecodeOrder(data)
 	if err != nil {
 		problem.WriteInput(w, err)
+		return
+	}
+	if !f.authorize(w, caller, order) {
 		return
 	}
 	event, err := events.NewOrderEvent(order, f.now())

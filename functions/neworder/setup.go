@@ -24,6 +24,8 @@ type Config struct {
 	// acknowledgement; past it a request gets 503 at once. 0 derives it from
 	// the memory limit (GOMEMLIMIT): see maxPending.
 	MaxPendingPublishes int `envconfig:"MAX_PENDING_PUBLISHES" default:"0"`
+	// AuthConfig is the vendor registry: who may place orders (auth.go).
+	AuthConfig
 }
 
 // Setup connects newOrder to Kafka and returns its handler. Every wait is
@@ -50,8 +52,16 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	limit := maxPending(cfg.MaxPendingPublishes, debug.SetMemoryLimit(-1))
 	pub.SetMaxPending(limit)
 	log.Info("newOrder ready", "max_pending_publishes", limit, "publish_timeout", cfg.PublishTimeout.String())
+	authz, stopAuth, err := openAuth(cfg.AuthConfig, log)
+	if err != nil {
+		pub.Close()
+		client.Close()
+		return nil, nil, err
+	}
 	f := New(pub, cfg.OrderTopic, cfg.PublishTimeout, time.Now, log)
+	f.SetAuthorizer(authz)
 	return f.Handler(), runner.CloserFunc(func() error {
+		stopAuth.Close()
 		pub.Close()
 		return client.Close()
 	}), nil

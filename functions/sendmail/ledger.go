@@ -43,6 +43,8 @@ import (
 //	claim   {claim id, lease until}  "I am about to send this reader an email"
 //	release {claim id}               "I did not send it; someone may"
 //	sent / failed {claim id}         this email is settled for good
+//	skipped                          not sent: the reader is not in the vendor
+//	                                 registry (no claim; settles nothing)
 //
 // A claim holds the reader, not only the email: one email at a time goes to
 // a reader for a day, so a partial and the final delivered at once cannot
@@ -111,6 +113,10 @@ type Book interface {
 	Settle(ctx context.Context, email EmailID, o Outcome) error
 	// Release gives a granted email's reader back, the email unsent.
 	Release(ctx context.Context, email EmailID) error
+	// Skip records emails not sent because their readers are not in the
+	// vendor registry. It needs no claim and settles nothing: Done then
+	// says Skipped, until the email is sent.
+	Skip(ctx context.Context, emails []EmailID) error
 }
 
 // Record states.
@@ -124,7 +130,7 @@ type record struct {
 	Book  string    `json:"book"`
 	To    string    `json:"to"`
 	Email string    `json:"email"` // the EmailID's Key
-	State string    `json:"state"` // claim, release, sent, failed
+	State string    `json:"state"` // claim, release, sent, failed, skipped
 	Claim string    `json:"claim"`
 	Final bool      `json:"final,omitempty"`
 	Upto  time.Time `json:"upto,omitzero"`  // the report's counts go up to
@@ -146,6 +152,7 @@ type journal interface {
 // readerState is what the log says of one reader so far.
 type readerState struct {
 	settled map[string]Outcome // by email key
+	skipped map[string]bool    // by email key: recorded Skipped
 	final   bool               // a final email is settled
 	upto    time.Time          // the latest Upto of a settled partial
 	claims  []record           // live candidates, in log order
@@ -206,7 +213,7 @@ func (b *book) apply(r record) {
 	defer b.mu.Unlock()
 	v := b.readers[r.To]
 	if v == nil {
-		v = &readerState{settled: map[string]Outcome{}}
+		v = &readerState{settled: map[string]Outcome{}, skipped: map[string]bool{}}
 		b.readers[r.To] = v
 	}
 	switch r.State {
@@ -222,6 +229,8 @@ func (b *book) apply(r record) {
 		v.claims = append(v.claims, r)
 	case stateRelease:
 		v.drop(r.Claim)
+	case string(Skipped):
+		v.skipped[r.Email] = true
 	}
 }
 
@@ -260,8 +269,17 @@ func (b *book) done(e EmailID) Outcome {
 		return v.settled[e.Key]
 	case !e.Final && (v.final || v.upto.After(e.Upto)):
 		return Superseded
+	case v.skipped[e.Key]:
+		return Skipped
 	}
 	return ""
+}
+
+// finished says e needs no sending: settled or superseded. (A skipped
+// email is sent once its reader is registered.)
+func (b *book) finished(e EmailID) bool {
+	o := b.done(e)
+	return o != "" && o != Skipped
 }
 
 func (b *book) Done(e EmailID) Outcome {
@@ -278,7 +296,7 @@ func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []Ema
 	b.mu.Lock()
 	for _, e := range emails {
 		switch {
-		case b.done(e) != "":
+		case b.finished(e):
 		case b.holder(e.To, now) != "":
 			busy = append(busy, e)
 		default:
@@ -295,6 +313,16 @@ func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []Ema
 		return nil, nil, time.Time{}, fmt.Errorf("claiming in the delivery ledger: %w", err)
 	}
 	if err := b.read(ctx); err != nil {
+		// The claims are in the log but this delivery will not use them:
+		// give the readers back, or they stay blocked for a lease (a
+		// cancelled request, a process stopped mid-delivery). Best effort.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		release := make([]record, len(claimed))
+		for i, e := range claimed {
+			release[i] = b.record(e, stateRelease, b.l.now())
+		}
+		_ = b.l.j.Append(rctx, b.key, release)
 		return nil, nil, time.Time{}, err
 	}
 	now = b.l.now()
@@ -304,7 +332,7 @@ func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []Ema
 		switch {
 		case b.holder(e.To, now) != b.claim:
 			busy = append(busy, e)
-		case b.done(e) == "":
+		case !b.finished(e):
 			granted = append(granted, e)
 			continue
 		}
@@ -331,6 +359,21 @@ func (b *book) Settle(ctx context.Context, e EmailID, o Outcome) error {
 
 func (b *book) Release(ctx context.Context, e EmailID) error {
 	return b.append(ctx, b.record(e, stateRelease, b.l.now()))
+}
+
+func (b *book) Skip(ctx context.Context, emails []EmailID) error {
+	if len(emails) == 0 {
+		return nil
+	}
+	now := b.l.now()
+	recs := make([]record, len(emails))
+	for i, e := range emails {
+		recs[i] = b.record(e, string(Skipped), now)
+	}
+	if err := b.l.j.Append(ctx, b.key, recs); err != nil {
+		return fmt.Errorf("writing to the delivery ledger: %w", err)
+	}
+	return nil
 }
 
 func (b *book) append(ctx context.Context, r record) error {

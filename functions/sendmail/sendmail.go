@@ -22,6 +22,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+	registry "github.com/sopaipillas/sopaipillas/functions/internal/vendors" // the test files use the name vendors
 )
 
 // Outcome is what became of one email.
@@ -31,6 +32,11 @@ type Outcome string
 const (
 	Sent   Outcome = "sent"
 	Failed Outcome = "failed" // the recipient refused it for good: not retried
+	// Skipped is an email not sent because its reader is not in the vendor
+	// registry (Options.Registry). It settles nothing: if the address is
+	// registered before the report is delivered again (a redelivery, a
+	// replay), the email goes then.
+	Skipped Outcome = "skipped"
 )
 
 // MaxBodyBytes bounds a delivered event: a report is far smaller than
@@ -55,6 +61,10 @@ type Options struct {
 	// said; nil is DefaultTimeZone.
 	Location *time.Location
 	Now      func() time.Time
+	// Registry, when set, returns the vendor registry in force: only its
+	// vendors get summaries, and only its cooks (or vendors) cook reports.
+	// Nil mails every reader of a report.
+	Registry func() *registry.Registry
 }
 
 // Function is sendMail with its dependencies.
@@ -182,7 +192,7 @@ func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
 	}
 	r := f.deliver(ctx, log, book, rep)
 	log.Info("report emailed", "readers", len(rep.letters), "already_done", r.done, "superseded", r.superseded,
-		"sent", r.sent, "failed", r.failed, "to_retry", len(r.retry), "busy", len(r.busy))
+		"sent", r.sent, "failed", r.failed, "skipped", r.skipped, "to_retry", len(r.retry), "busy", len(r.busy))
 	if len(r.retry) > 0 || len(r.busy) > 0 {
 		log.Warn("answering 503: emails not settled yet", "to_retry", recipients(r.retry), "busy", recipients(r.busy))
 		return Result{Status: http.StatusServiceUnavailable, Detail: fmt.Sprintf("%d of %d emails not settled yet (%d being sent by another delivery)",
@@ -193,23 +203,39 @@ func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
 
 // tally counts what one delivery did.
 type tally struct {
-	done, superseded, sent, failed int
-	retry, busy                    []letter
+	done, superseded, sent, failed, skipped int
+	retry, busy                             []letter
 }
 
 // deliver claims and sends the emails not done yet, in batches small
 // enough to go out well within a claim's lease.
 func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep report) tally {
 	var r tally
-	var pending []letter
+	var pending, unknown, unrecorded []letter
+	registered := f.registered(rep.kind)
 	for _, l := range rep.letters {
-		switch book.Done(l.id) {
-		case "":
-			pending = append(pending, l)
-		case Superseded:
+		switch o := book.Done(l.id); {
+		case o == Superseded:
 			r.superseded++
-		default:
+		case o == Sent || o == Failed:
 			r.done++
+		case !registered(l.id.To):
+			unknown = append(unknown, l)
+			if o != Skipped {
+				unrecorded = append(unrecorded, l)
+			}
+		default:
+			pending = append(pending, l)
+		}
+	}
+	if len(unknown) > 0 {
+		log.Warn("readers not in the vendor registry: not mailed", "skipped", recipients(unknown))
+		r.skipped = len(unknown)
+		if err := book.Skip(ctx, emailIDs(unrecorded)); err != nil {
+			// Not recorded yet: answered 503, so a redelivery records it.
+			log.Warn("delivery ledger unavailable", "error", err)
+			r.retry = append(r.retry, unrecorded...)
+			r.skipped -= len(unrecorded)
 		}
 	}
 	byID := map[EmailID]letter{}
@@ -238,6 +264,30 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 		f.sendAll(ctx, log, book, rep, letters, sendBy, &r)
 	}
 	return r
+}
+
+// registered returns whether an address may be mailed a report of kind:
+// without a registry anyone; with one, a summary only to a registered vendor
+// and a cook report to a cook a vendor lists, or to a registered vendor
+// (an address the business knows either way). One registry serves the
+// whole delivery, even if it is reloaded meanwhile.
+func (f *Function) registered(kind string) func(to string) bool {
+	if f.opts.Registry == nil {
+		return func(string) bool { return true }
+	}
+	reg := f.opts.Registry()
+	if kind == kindVendor {
+		return reg.IsVendor
+	}
+	return func(to string) bool { return reg.IsCook(to) || reg.IsVendor(to) }
+}
+
+func emailIDs(ls []letter) []EmailID {
+	out := make([]EmailID, len(ls))
+	for i, l := range ls {
+		out[i] = l.id
+	}
+	return out
 }
 
 // batchSize is how many emails one claim covers: what the rate limit lets

@@ -14,6 +14,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	registry "github.com/sopaipillas/sopaipillas/functions/internal/vendors" // the test files use the name vendors
 )
 
 // Config is sendMail's environment.
@@ -51,7 +52,14 @@ type Config struct {
 	LedgerPartitions int32         `envconfig:"MAIL_LEDGER_PARTITIONS" default:"3"`
 	LedgerRetention  time.Duration `envconfig:"MAIL_LEDGER_RETENTION" default:"192h"`
 	LedgerLease      time.Duration `envconfig:"MAIL_LEDGER_LEASE" default:"2m"`
+
+	// VendorRegistry (VENDORS_FILE): when set, only the vendors and cooks
+	// it lists are mailed.
+	VendorRegistry
 }
+
+// VendorRegistry is the vendor registry's configuration.
+type VendorRegistry = registry.Config
 
 // LedgerTopicSpec is the ledger topic as created when missing.
 func (c Config) LedgerTopicSpec() kafka.Topic {
@@ -72,6 +80,18 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err := cfg.check(); err != nil {
 		return nil, nil, err
 	}
+	// The registry first: a registry configured but unreadable stops
+	// sendMail at once rather than let it mail anyone.
+	reg, err := registry.Open(cfg.VendorRegistry, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			closeRegistry(reg)
+		}
+	}()
 	sender, closeSender, err := newSender(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -95,19 +115,33 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		client.Close()
 		return nil, nil, err
 	}
-	f := New(sender, report, ledger, Options{Concurrency: cfg.Concurrency, RatePerSecond: cfg.RatePerSecond, Lease: cfg.LedgerLease, Now: time.Now}, log)
+	opts := Options{Concurrency: cfg.Concurrency, RatePerSecond: cfg.RatePerSecond, Lease: cfg.LedgerLease, Now: time.Now}
+	if reg != nil {
+		opts.Registry = reg.Registry
+	} else {
+		log.Warn("sendMail mails any address a report names: VENDORS_FILE is not set")
+	}
+	f := New(sender, report, ledger, opts, log)
 	h, err := f.Handler(ctx)
 	if err != nil {
 		closeLedger()
 		client.Close()
 		return nil, nil, err
 	}
+	started = true
 	log.Info("sendMail ready", "backend", cfg.Backend, "ledger_topic", cfg.LedgerTopic)
 	return h, runner.CloserFunc(func() error {
+		closeRegistry(reg)
 		closeSender()
 		closeLedger()
 		return client.Close()
 	}), nil
+}
+
+func closeRegistry(w *registry.Watcher) {
+	if w != nil {
+		w.Close()
+	}
 }
 
 // check refuses, at start, settings that would otherwise fail every email

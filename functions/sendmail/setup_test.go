@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 )
@@ -34,6 +35,8 @@ func TestSetupRefusesBadSettings(t *testing.T) {
 		{name: "port over 65535", mutate: func(c *Config) { c.SMTPPort = 65536 }, want: "SMTP_PORT"},
 		{name: "unknown backend", mutate: func(c *Config) { c.Backend = "pigeon" }, want: "MAIL_BACKEND"},
 		{name: "no SMTP host", mutate: func(c *Config) { c.SMTPHost = "" }, want: "SMTP_HOST"},
+		{name: "registry file missing", mutate: func(c *Config) { c.File, c.ReloadInterval = "/nonexistent/vendors.yaml", time.Second }, want: "VENDORS_FILE"},
+		{name: "registry reload interval zero", mutate: func(c *Config) { c.File = "/nonexistent/vendors.yaml" }, want: "VENDORS_RELOAD_INTERVAL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

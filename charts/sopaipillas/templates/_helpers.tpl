@@ -74,3 +74,6 @@ MiB rounded down: 512Mi gives 460MiB.
 {{- end -}}
 {{- printf "%dMiB" $mib -}}
 {{- end }}
+
+{{/* Where the vendor registry's Secret is mounted; VENDORS_FILE is its vendors.yaml. */}}
+{{- define "sopaipillas.vendorsDir" -}}/etc/sopaipillas/vendors{{- end }}

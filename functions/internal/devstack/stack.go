@@ -51,6 +51,9 @@ type Options struct {
 	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
 	Schedule string     `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
 	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
+	// VendorsFile turns the vendor registry on (VENDORS_FILE of newOrder and
+	// sendMail); off by default, so the seed's curl needs no key.
+	VendorsFile string `envconfig:"DEV_VENDORS_FILE"`
 }
 
 // The deployed KafkaSource's delivery (k8s/app/kafkasource.yaml): retry 10,
@@ -174,6 +177,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		return err
 	}
 	defaultEnv("MAIL_FROM", "reportes@sopaipillas.local")
+	os.Setenv("VENDORS_FILE", opts.VendorsFile)
 
 	urls := map[string]string{}
 	for _, fn := range []struct {
