@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -221,6 +223,11 @@ func finishStall(ctx context.Context, h *harness, p *pipeline, row *Row, l *open
 		}
 	}
 	row.note("first 2xx after each recovery: %s", strings.Join(recs, ", "))
+	// These bounds are a second or two wide: on a shared machine other
+	// work can take them; say how busy it was.
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		row.note("load average (1, 5, 15 min) at the end %s on %d CPUs", strings.Join(strings.Fields(string(b))[:3], ", "), runtime.NumCPU())
+	}
 	for _, n := range c.notes {
 		row.note("%s", n)
 	}
