@@ -87,6 +87,54 @@ const portVar = "PORT"
 // variables.
 const goMemLimitVar = "GOMEMLIMIT"
 
+// otelVars are the OpenTelemetry SDK's standard variables the manifests may
+// set (README: Telemetry). The SDK and its exporters read them, not
+// envconfig, so no Config struct lists them; otelValues are the values
+// functions/internal/telemetry (autoexport) accepts for some of them.
+var otelVars = map[string]bool{
+	"OTEL_SERVICE_NAME": true, "OTEL_RESOURCE_ATTRIBUTES": true, "OTEL_SDK_DISABLED": true,
+	"OTEL_TRACES_EXPORTER": true, "OTEL_METRICS_EXPORTER": true,
+	"OTEL_EXPORTER_OTLP_ENDPOINT": true, "OTEL_EXPORTER_OTLP_PROTOCOL": true, "OTEL_EXPORTER_OTLP_HEADERS": true, "OTEL_EXPORTER_OTLP_TIMEOUT": true,
+	"OTEL_TRACES_SAMPLER": true, "OTEL_TRACES_SAMPLER_ARG": true, "OTEL_METRIC_EXPORT_INTERVAL": true,
+	"OTEL_EXPORTER_PROMETHEUS_HOST": true, "OTEL_EXPORTER_PROMETHEUS_PORT": true,
+}
+
+var otelValues = map[string][]string{
+	"OTEL_TRACES_EXPORTER":        {"otlp", "console", "none"},
+	"OTEL_METRICS_EXPORTER":       {"otlp", "console", "prometheus", "none"},
+	"OTEL_EXPORTER_OTLP_PROTOCOL": {"http/protobuf", "grpc"},
+	"OTEL_TRACES_SAMPLER":         {"always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"},
+}
+
+// checkTelemetry returns what is wrong with a Service's OpenTelemetry
+// settings: on (both exporters set), named after the Service, values the
+// SDK accepts.
+func checkTelemetry(env map[string]setting, service string) []string {
+	var problems []string
+	if got := env["OTEL_SERVICE_NAME"].Value; got != service {
+		problems = append(problems, fmt.Sprintf("OTEL_SERVICE_NAME is %q, want %q", got, service))
+	}
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER"} {
+		if _, ok := env[k]; !ok {
+			problems = append(problems, fmt.Sprintf("%s is not set: telemetry is off", k))
+		}
+	}
+	for k, allowed := range otelValues {
+		if s, ok := env[k]; ok && !slices.Contains(allowed, s.Value) {
+			problems = append(problems, fmt.Sprintf("%s=%q, want one of %v", k, s.Value, allowed))
+		}
+	}
+	if s, ok := env["OTEL_METRIC_EXPORT_INTERVAL"]; ok {
+		if n, err := strconv.Atoi(s.Value); err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("OTEL_METRIC_EXPORT_INTERVAL=%q is not a positive number of milliseconds", s.Value))
+		}
+	}
+	if env["OTEL_METRICS_EXPORTER"].Value == "prometheus" && env["OTEL_EXPORTER_PROMETHEUS_HOST"].Value != "0.0.0.0" {
+		problems = append(problems, "OTEL_METRICS_EXPORTER=prometheus without OTEL_EXPORTER_PROMETHEUS_HOST=0.0.0.0: the SDK's default, localhost, cannot be scraped")
+	}
+	return problems
+}
+
 // startupTimeoutVar bounds a function's start, not a request: Knative's
 // timeoutSeconds has nothing to do with it.
 const startupTimeoutVar = "STARTUP_TIMEOUT"
@@ -274,7 +322,7 @@ func checkService(t testing.TB, r rendering, fn function) []string {
 		}
 	}
 	for k := range env {
-		if _, ok := want[k]; !ok && k != portVar && k != goMemLimitVar {
+		if _, ok := want[k]; !ok && k != portVar && k != goMemLimitVar && !otelVars[k] {
 			unread = append(unread, k)
 		}
 	}
@@ -286,6 +334,7 @@ func checkService(t testing.TB, r rendering, fn function) []string {
 	if len(unread) > 0 {
 		bad("the manifest sets %v, which the function does not read", unread)
 	}
+	problems = append(problems, checkTelemetry(env, fn.Service)...)
 	for k, s := range env {
 		if secretLike.MatchString(k) != (s.From == "secret") {
 			bad("%s comes from a %s; secrets (and only they) must come from the Secret", k, s.From)
@@ -493,16 +542,21 @@ func TestServiceCheckCatchesDrift(t *testing.T) {
 			env = append(env, map[string]any{"name": "SUMMARY_TOKEN", "value": "committed-by-mistake"})
 		case goMemLimitVar:
 			env = append(env, map[string]any{"name": goMemLimitVar, "value": "512MiB"})
+		case "OTEL_SERVICE_NAME":
+			env = append(env, map[string]any{"name": "OTEL_SERVICE_NAME", "value": "neworder"}) // copied from another Service
 		default:
 			env = append(env, e)
 		}
 	}
-	c["env"] = append(env, map[string]any{"name": "SUMARY_TIMEZONE", "value": "UTC"}, map[string]any{"name": "PORT", "value": "8080"})
+	c["env"] = append(env, map[string]any{"name": "SUMARY_TIMEZONE", "value": "UTC"}, map[string]any{"name": "PORT", "value": "8080"},
+		map[string]any{"name": "OTEL_TRACES_EXPORTER", "value": "jaeger"}, map[string]any{"name": "OTEL_TRACE_EXPORTER", "value": "otlp"})
+	delete(c, "envFrom") // OTEL_METRICS_EXPORTER with it
 	r.Objects = slices.DeleteFunc(slices.Clone(r.Objects), func(o object) bool { return o.Kind == "Service" && o.Name == fn.Service })
 	r.Objects = append(r.Objects, broken)
 
 	got := strings.Join(checkService(t, r, fn), "\n")
-	for _, want := range []string{"[LOG_LEVEL]", "[SUMARY_TIMEZONE]", "SUMMARY_TOKEN comes from a value", "sets PORT", "GOMEMLIMIT=512MiB is"} {
+	for _, want := range []string{"[LOG_LEVEL]", "SUMMARY_TOKEN comes from a value", "sets PORT", "GOMEMLIMIT=512MiB is",
+		`OTEL_SERVICE_NAME is "neworder", want "dailysummary"`, `OTEL_TRACES_EXPORTER="jaeger"`, "[OTEL_TRACE_EXPORTER SUMARY_TIMEZONE]", "OTEL_METRICS_EXPORTER is not set"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("drift not reported: want %q in\n%s", want, got)
 		}
@@ -593,8 +647,8 @@ func renderedEnv(t *testing.T, r rendering) map[string]setting {
 		}
 		env, _ := containerEnv(r, get(svc.Fields, "spec", "template", "spec", "containers", 0))
 		for k, s := range env {
-			// Each function has its own client id and its own memory limit.
-			if prev, ok := all[k]; ok && prev != s && k != "KAFKA_CLIENT_ID" && k != goMemLimitVar {
+			// Each function has its own client id, memory limit and service name.
+			if prev, ok := all[k]; ok && prev != s && k != "KAFKA_CLIENT_ID" && k != goMemLimitVar && k != "OTEL_SERVICE_NAME" {
 				t.Errorf("%s differs between %s (%q) and %s (%q)", k, owner[k], prev.Value, fn.Service, s.Value)
 			}
 			all[k], owner[k] = s, fn.Service

@@ -399,8 +399,13 @@ func TestAsyncAPIDrift(t *testing.T) {
 					t.Errorf("%s: document says %v, the code writes %q", c.header, p, c.want)
 				}
 			}
+			// Written as a traced request publishes it: the optional trace
+			// context headers too (CloudEvents distributed-tracing extension).
+			traced := m.event.Clone()
+			traced.SetExtension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+			traced.SetExtension("tracestate", "sopaipillas=1")
 			pm := &sarama.ProducerMessage{}
-			if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&m.event), pm); err != nil {
+			if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&traced), pm); err != nil {
 				t.Fatal(err)
 			}
 			var written []string

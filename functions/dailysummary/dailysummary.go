@@ -22,6 +22,7 @@ import (
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 above it).
@@ -116,6 +117,7 @@ func (f *Function) Handler() http.Handler {
 // and count, publish, answer.
 func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	began := time.Now() // for sopaipillas.summary.duration
 	now := f.opts.Now()
 	day, err := f.requestedDay(r, now)
 	if err != nil {
@@ -130,7 +132,8 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := f.Summarize(ctx, day)
 	if err != nil {
-		f.logger.Warn("summary failed", "fecha", day.String(), "error", err)
+		telemetry.SummaryFailed(ctx, "read", time.Since(began))
+		f.logger.WarnContext(ctx, "summary failed", "fecha", day.String(), "error", err)
 		problem.WriteUnavailable(w, 5*time.Second, "the orders of "+day.String()+" could not all be read; retry")
 		return
 	}
@@ -138,16 +141,18 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	meta := events.NewReportMeta(start, end, now)
 	event, cookIDs, err := f.publish(ctx, res, meta)
 	if err != nil {
-		f.logger.Warn("summary not published", "fecha", day.String(), "error", err)
+		telemetry.SummaryFailed(ctx, "publish", time.Since(began))
+		f.logger.WarnContext(ctx, "summary not published", "fecha", day.String(), "error", err)
 		problem.WriteUnavailable(w, 5*time.Second, "the summary was not published; retry")
 		return
 	}
-	f.logger.Info("summary published", "event_id", event.ID(), "cook_reports", len(cookIDs), "fecha", day.String(),
+	telemetry.SummaryPublished(ctx, meta.Status, time.Since(began), res.OrdersRead, res.SkippedByReason, res.ConflictsTotal)
+	f.logger.InfoContext(ctx, "summary published", "event_id", event.ID(), "cook_reports", len(cookIDs), "fecha", day.String(),
 		"status", meta.Status, "vendors", len(res.Summary.Ventas), "cooks", len(res.Cooks.Cocineros),
 		"orders_read", res.OrdersRead, "skipped", res.SkippedRecords, "conflicts", res.ConflictsTotal)
 	if res.SkippedRecords > 0 {
 		// A migration or a foreign producer losing orders shows here.
-		f.logger.Warn("records of the day skipped", "fecha", day.String(), "skipped", res.SkippedRecords, "by_reason", res.SkippedByReason)
+		f.logger.WarnContext(ctx, "records of the day skipped", "fecha", day.String(), "skipped", res.SkippedRecords, "by_reason", res.SkippedByReason)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(Response{
@@ -194,13 +199,15 @@ func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMe
 // order topic keeps, so that neither timestamps out of offset order nor
 // gaps in the offsets change which day an order counts in (README, "Which
 // day an order counts in").
-func (f *Function) Summarize(ctx context.Context, day events.Date) (Result, error) {
+func (f *Function) Summarize(ctx context.Context, day events.Date) (res Result, err error) {
 	start, end := day.Bounds(f.opts.Location)
+	ctx, read := telemetry.ReadingDay(ctx, day.String(), start, end)
+	defer func() { read.End(res.OrdersRead, res.SkippedRecords, err) }()
 	var (
 		mu    sync.Mutex
 		parts []*partitionTally
 	)
-	err := f.log.Scan(ctx, start, end, func(p int32, expect Expect) func(Record) {
+	err = f.log.Scan(ctx, start, end, func(p int32, expect Expect) func(Record) {
 		t := newPartitionTally(p, start, end, expect)
 		mu.Lock()
 		parts = append(parts, t)

@@ -39,12 +39,14 @@ var (
 // decode fills o from an order record of exactly newOrder's shape and
 // reports whether it did; false sends the record through the binding.
 func (o *fastOrder) decode(headers []*sarama.RecordHeader, value []byte) bool {
-	if len(headers) != 8 {
+	// The binding's eight, and the distributed-tracing extension newOrder
+	// adds when it has a trace context.
+	if len(headers) < 8 || len(headers) > 10 {
 		return false
 	}
-	var seen uint8
+	var seen uint16
 	for _, h := range headers {
-		var bit uint8
+		var bit uint16
 		switch string(h.Key) { // compiled to a search on length and bytes: no allocation
 		case "content-type":
 			bit = 1 << 0
@@ -82,6 +84,10 @@ func (o *fastOrder) decode(headers []*sarama.RecordHeader, value []byte) bool {
 			bit = 1 << 6 // any string: the binding only trims it
 		case "ce_partitionkey":
 			bit = 1 << 7 // any string extension
+		case "ce_traceparent":
+			bit = 1 << 8 // any string extension
+		case "ce_tracestate":
+			bit = 1 << 9
 		default:
 			return false
 		}
@@ -89,6 +95,9 @@ func (o *fastOrder) decode(headers []*sarama.RecordHeader, value []byte) bool {
 			return false
 		}
 		seen |= bit
+	}
+	if seen&0xff != 0xff {
+		return false
 	}
 	if !o.decodeValue(value) {
 		return false

@@ -103,6 +103,18 @@ func TestFastPathMatchesBinding(t *testing.T) {
 		{name: "no headers", mutate: func(m *sarama.ConsumerMessage) { m.Headers = nil }},
 		{name: "no id header", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_id").Key = []byte("x_id") }},
 		{name: "no source header", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_source").Key = []byte("x_source") }},
+		{name: "trace context", fast: true, mutate: func(m *sarama.ConsumerMessage) {
+			m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte("ce_traceparent"), Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")},
+				&sarama.RecordHeader{Key: []byte("ce_tracestate"), Value: []byte("congo=t61rcWkgMzE")})
+		}},
+		{name: "traceparent twice", mutate: func(m *sarama.ConsumerMessage) {
+			tp := &sarama.RecordHeader{Key: []byte("ce_traceparent"), Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}
+			m.Headers = append(m.Headers, tp, tp)
+		}},
+		{name: "traceparent instead of the id", mutate: func(m *sarama.ConsumerMessage) {
+			h := header(m, "ce_id")
+			h.Key, h.Value = []byte("ce_traceparent"), []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // Config is dailySummary's environment.
@@ -105,12 +106,14 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 			return l.Reader.ReadCommitted(ctx, topic, visitor)
 		}
 	}
+	links := telemetry.OrderLinks(ctx) // the read span links to the day's orders
 	return read(l.Topic, func(r kafka.Range) kafka.Visit {
 		visit := visitor(r.Partition, l.estimate(ctx, r, from, to))
 		if visit == nil {
 			return nil
 		}
 		return func(m *sarama.ConsumerMessage) error {
+			links.Add(m.Timestamp, m.Headers)
 			visit(recordOf(ctx, m))
 			return nil
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 above it). An order
@@ -64,8 +65,9 @@ func New(publisher Publisher, topic string, timeout time.Duration, now func() ti
 // other paths 404, both as problem+json.
 func (f *Function) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/newOrder", problem.Only(f, http.MethodPost))
-	mux.Handle("/{$}", problem.Only(f, http.MethodPost))
+	h := counted(f) // telemetry.go
+	mux.Handle("/newOrder", problem.Only(h, http.MethodPost))
+	mux.Handle("/{$}", problem.Only(h, http.MethodPost))
 	mux.HandleFunc("/", problem.NotFound)
 	return mux
 }
@@ -77,6 +79,8 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	_, validate := telemetry.StartSpan(r.Context(), "validate order")
+	defer validate.End() // when refused; a second End does nothing
 	data, err := readOrderBody(r)
 	if err != nil {
 		f.rejectBody(w, err)
@@ -92,18 +96,19 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	event, err := events.NewOrderEvent(order, f.now())
 	if err != nil {
-		f.log.Error("building order event", "error", err)
+		f.log.ErrorContext(r.Context(), "building order event", "error", err)
 		problem.Write(w, http.StatusInternalServerError, "could not build the order event", nil)
 		return
 	}
+	validate.End()
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
 	if err := f.publisher.Publish(ctx, f.topic, event); err != nil {
-		f.notAcknowledged(event.ID(), err)
+		f.notAcknowledged(ctx, event.ID(), err)
 		problem.WriteUnavailable(w, time.Second, "the order was not stored; retry the same request")
 		return
 	}
-	f.log.Info("order accepted", "event_id", event.ID())
+	f.log.InfoContext(ctx, "order accepted", "event_id", event.ID())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(Response{Response: Accepted, Order: event.Data(), EventID: event.ID()})

@@ -1,11 +1,13 @@
 package neworder
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // shedLogged is when a shed order was last logged (Unix nanoseconds).
@@ -16,13 +18,14 @@ var shedLogged atomic.Int64
 // notAcknowledged logs an order that got 503: each one when Kafka did not
 // acknowledge it in time, at most one a second when it was shed
 // (kafka.ErrOverloaded: MAX_PENDING_PUBLISHES orders already wait).
-func (f *Function) notAcknowledged(eventID string, err error) {
+func (f *Function) notAcknowledged(ctx context.Context, eventID string, err error) {
+	telemetry.OrderNotAcknowledged(ctx, notAcknowledgedReason(err))
 	if !errors.Is(err, kafka.ErrOverloaded) {
-		f.log.Warn("order not acknowledged", "event_id", eventID, "error", err)
+		f.log.WarnContext(ctx, "order not acknowledged", "event_id", eventID, "error", err)
 		return
 	}
 	now, last := time.Now().UnixNano(), shedLogged.Load()
 	if now-last >= int64(time.Second) && shedLogged.CompareAndSwap(last, now) {
-		f.log.Warn("shedding orders: too many wait for Kafka's acknowledgement", "event_id", eventID)
+		f.log.WarnContext(ctx, "shedding orders: too many wait for Kafka's acknowledgement", "event_id", eventID)
 	}
 }

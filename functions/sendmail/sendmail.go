@@ -22,6 +22,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 	registry "github.com/sopaipillas/sopaipillas/functions/internal/vendors" // the test files use the name vendors
 )
 
@@ -175,7 +176,8 @@ func rejected(err error) Result {
 // still succeed (or another delivery is sending to that reader right now),
 // 4xx for an event that never will (the source dead-letters it).
 func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
-	log := f.log.With("event_id", e.ID(), "type", e.Type(), "source", e.Source())
+	telemetry.LinkEvent(ctx, e)
+	log := telemetry.Logger(ctx, f.log).With("event_id", e.ID(), "type", e.Type(), "source", e.Source())
 	rep, err := decodeReport(e, f.opts.Location)
 	if err != nil {
 		res := rejected(err)
@@ -187,10 +189,13 @@ func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
 	since, _ := rep.day.AddDays(-1).Bounds(time.UTC)
 	book, err := f.ledger.Open(ctx, rep.book(), since)
 	if err != nil {
+		telemetry.KafkaError(ctx, "ledger", "unavailable")
+		telemetry.EmailsRetried(ctx, backendOf(f.sender), "ledger_unavailable", len(rep.letters))
 		log.Warn("answering 503: delivery ledger unavailable", "recipients", recipients(rep.letters), "error", err)
 		return Result{Status: http.StatusServiceUnavailable, Detail: "delivery ledger unavailable; retry"}
 	}
 	r := f.deliver(ctx, log, book, rep)
+	telemetry.LedgerConflicts(ctx, len(r.busy))
 	log.Info("report emailed", "readers", len(rep.letters), "already_done", r.done, "superseded", r.superseded,
 		"sent", r.sent, "failed", r.failed, "skipped", r.skipped, "to_retry", len(r.retry), "busy", len(r.busy))
 	if len(r.retry) > 0 || len(r.busy) > 0 {
@@ -249,6 +254,8 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 		}
 		granted, busy, sendBy, err := book.Claim(ctx, ids)
 		if err != nil {
+			telemetry.KafkaError(ctx, "ledger", "unavailable")
+			telemetry.EmailsRetried(ctx, backendOf(f.sender), "ledger_unavailable", len(batch)+len(pending))
 			log.Warn("delivery ledger unavailable", "error", err)
 			r.retry = append(append(r.retry, batch...), pending...)
 			return r
@@ -329,8 +336,12 @@ func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep
 // sendOne returns Sent or Failed once the outcome is recorded, "" when the
 // email should be tried again (it is then released in the ledger).
 func (f *Function) sendOne(ctx context.Context, log *slog.Logger, book Book, rep report, l letter, sendBy time.Time) Outcome {
+	ctx, em := telemetry.SendingEmail(ctx, backendOf(f.sender), rep.kind) // the span "send email" and its metrics
+	defer em.End()
+	log = telemetry.Logger(ctx, log)
 	msg, err := f.report.Render(rep.kind, rep.book(), l, f.opts.Now())
 	if err != nil {
+		em.Retry("render")
 		log.Error("rendering email", "error", err)
 		f.release(ctx, log, book, l.id)
 		return ""
@@ -338,26 +349,32 @@ func (f *Function) sendOne(ctx context.Context, log *slog.Logger, book Book, rep
 	if err := f.limiter.Wait(ctx); err != nil || !f.opts.Now().Before(sendBy) {
 		// Past sendBy the claim is too close to expiring for a send to be
 		// surely settled before someone else may take it over.
+		em.Retry("lease")
 		f.release(ctx, log, book, l.id)
 		return ""
 	}
 	outcome := Sent
+	em.Sending()
 	if err := f.sender.Send(ctx, msg); err != nil {
 		log := log.With("message_id", msg.MessageID, "recipient", maskAddress(l.id.To), "error", err)
 		switch failureOf(err) {
 		case recipientRefused:
 			log.Warn("email refused for good by the recipient's server")
+			em.Failed("recipient_refused")
 			outcome = Failed
 		case configuration:
 			log.Error("email not sent: mail configuration or provider error, the same for every email; will retry")
+			em.Retry("configuration")
 			f.release(ctx, log, book, l.id)
 			return ""
 		default:
 			log.Warn("email not sent, will retry")
+			em.Retry("transient")
 			f.release(ctx, log, book, l.id)
 			return ""
 		}
 	}
+	em.Sent() // unless Failed above
 	// The email is out (or refused for good): the settle must not be lost
 	// to a cancelled request, or a redelivery after the lease sends again.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -374,6 +391,7 @@ func (f *Function) sendOne(ctx context.Context, log *slog.Logger, book Book, rep
 	}
 	// Not recorded: after the lease a redelivery may send it again, with
 	// the same Message-ID so the mailbox can drop the copy.
+	telemetry.KafkaError(ctx, "ledger", "settle_failed")
 	log.Error("ledger write failed after sending", "message_id", msg.MessageID, "error", werr)
 	return outcome
 }

@@ -11,6 +11,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The ConfigMap of non-secret settings. */}}
 {{- define "sopaipillas.configName" -}}sopaipillas-config{{- end }}
 
+{{/* The ConfigMap of OpenTelemetry's standard variables. */}}
+{{- define "sopaipillas.telemetryName" -}}sopaipillas-telemetry{{- end }}
+
 {{/* Variables read from the Secret rather than the ConfigMap. */}}
 {{- define "sopaipillas.secretVars" -}}
 {{- list "SMTP_USERNAME" "SMTP_PASSWORD" "SENDGRID_API_KEY" "SUMMARY_TOKEN" "BOARD_TOKEN" | toJson -}}

@@ -29,6 +29,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/salesboard"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
@@ -71,7 +72,18 @@ func Main(ctx context.Context, logOut, out io.Writer) error {
 	if err := envconfig.Process("", &opts); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel}))
+	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel})))
+	// One process: the three functions share one service name
+	// (OTEL_SERVICE_NAME overrides it); their spans tell them apart.
+	stopTelemetry, err := telemetry.Start(ctx, "sopaipillas-dev", log)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetry.ShutdownTimeout)
+		defer cancel()
+		_ = stopTelemetry(tctx)
+	}()
 	return Run(ctx, opts, log, out)
 }
 
@@ -204,7 +216,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 			urls[fn.name] = "http://" + ln.Addr().String()
 			goRun(fn.name, func() error {
 				defer closer.Close()
-				return server.Serve(ctx, server.New(handler), ln, flog)
+				return server.Serve(ctx, server.New(telemetry.Handler(handler)), ln, flog)
 			})
 			return nil
 		}); err != nil {

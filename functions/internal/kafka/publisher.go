@@ -13,6 +13,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/eapache/go-resiliency/breaker"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // Publisher writes CloudEvents to Kafka in binary mode and reports each
@@ -108,12 +110,23 @@ func (p *Publisher) watch(producer sarama.AsyncProducer) {
 // on all in-sync replicas, or with an error wrapping ErrNotAcknowledged. The
 // record key is the event's partitionkey extension and its timestamp the
 // event's time.
-func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents.Event) error {
+//
+// The write is traced ("send <topic>", a child of the span in ctx) and
+// measured; the record carries that span's W3C trace context as the
+// CloudEvents distributed-tracing extension (ce_traceparent, ce_tracestate).
+func (p *Publisher) Publish(ctx context.Context, topic string, event cloudevents.Event) (err error) {
+	ctx, done := telemetry.Publishing(ctx, topic, event.ID())
+	defer func() { done(errorType(err)) }()
+	return p.publish(ctx, topic, event)
+}
+
+func (p *Publisher) publish(ctx context.Context, topic string, event cloudevents.Event) error {
 	result := make(chan error, 1)
 	msg := &sarama.ProducerMessage{Topic: topic, Timestamp: event.Time(), Metadata: result}
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&event), msg); err != nil {
 		return fmt.Errorf("encoding event %s: %w", event.ID(), err)
 	}
+	telemetry.InjectRecord(ctx, &msg.Headers)
 	if n := p.pending.Add(1); p.maxPending > 0 && n > p.maxPending {
 		p.pending.Add(-1)
 		return fmt.Errorf("%w: event %s", ErrOverloaded, event.ID())
@@ -197,4 +210,26 @@ func (p *Publisher) Close() error {
 	p.mu.Unlock()
 	p.done.Wait()
 	return nil
+}
+
+// errorType names a publish failure for metrics and spans (error.type):
+// "" for none, overloaded (shed), timeout, canceled, breaker_open, the
+// broker's error code, or _OTHER.
+func errorType(err error) string {
+	var kerr sarama.KError
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, breaker.ErrBreakerOpen):
+		return "breaker_open"
+	case errors.As(err, &kerr):
+		return fmt.Sprintf("kafka_error_%d", int16(kerr))
+	}
+	return "_OTHER"
 }

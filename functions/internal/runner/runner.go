@@ -18,6 +18,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // Env is what every function reads besides its own configuration.
@@ -81,7 +82,18 @@ func readEnv() (Env, error) {
 
 func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Listener, env Env, logOut io.Writer) error {
 	defer ln.Close()
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: env.LogLevel})).With("function", name)
+	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: env.LogLevel}))).With("function", name)
+	stopTelemetry, err := telemetry.Start(ctx, name, log)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() { // after the server drained and the closer ran
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetry.ShutdownTimeout)
+		defer cancel()
+		if err := stopTelemetry(tctx); err != nil {
+			log.Warn("telemetry not flushed", "error", err.Error())
+		}
+	}()
 	var cfg C
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -102,7 +114,7 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 		return fmt.Errorf("setting up: %w", err)
 	}
 	defer closer.Close()
-	ready(handler)
+	ready(telemetry.Handler(handler))
 	log.Info("ready")
 	return <-served
 }
