@@ -1,19 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // openLoad sends new orders at a steady rate, as independent clients do,
-// each retrying its own order (jittered backoff, 50 ms doubling to 1 s)
-// until a 2xx or a 4xx other than 408/429. Unlike load, whose fixed number
+// each retrying its own order (jittered backoff, 50 ms doubling to 1 s, and
+// never sooner than an answer's Retry-After, as the API asks) until a 2xx
+// or a 4xx other than 408/429. Unlike load, whose fixed number
 // of clients waits with the server, the number of clients waiting here
 // grows during a stall: that is what takes a newOrder that holds every
 // request past its memory limit.
@@ -33,14 +38,32 @@ type openLoad struct {
 	attempts []attempt
 	answers  []time.Duration // time to each HTTP answer, any status
 	noAnswer int             // attempts that got no answer within timeout
-	res      loadResult
+	slowest  slowAnswer      // the longest answer, taken apart
+	// slowestServer is the longest time from a request written to the first
+	// byte of its answer: how long newOrder took, without the client's own
+	// time to get a connection and to write and read.
+	slowestServer slowAnswer
+	res           loadResult
+}
+
+// slowAnswer is where the time of one answer went: sent is when the
+// request was started, conn how long it waited for a connection (a dial or
+// an idle one), server how long from the request written to the first byte
+// of the answer.
+type slowAnswer struct {
+	sent               time.Time
+	took, conn, server time.Duration
+	status             int
 }
 
 func newOpenLoad(url string, firstID int64, vendors, rate int) *openLoad {
 	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 512,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		// Connections are kept for the next retry, as a client's own (or the
+		// platform's proxy in front of the function) would be, rather than
+		// dialled anew for most attempts.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     30 * time.Second,
 	}
 	timeout := 15 * time.Second
@@ -81,7 +104,6 @@ func (l *openLoad) start(ctx context.Context) {
 
 func (l *openLoad) order(ctx context.Context, id int64) {
 	body := orderFor(id, l.vendors).body()
-	lc := &load{client: l.client, cfg: loadConfig{URL: l.url}}
 	backoff := 50 * time.Millisecond
 	for {
 		if ctx.Err() != nil {
@@ -89,7 +111,13 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 			return
 		}
 		sent := time.Now()
-		status, err := lc.post(ctx, body)
+		var gotConn, wrote, firstByte time.Time
+		trace := &httptrace.ClientTrace{
+			GotConn:              func(httptrace.GotConnInfo) { gotConn = time.Now() },
+			WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
+			GotFirstResponseByte: func() { firstByte = time.Now() },
+		}
+		status, retryAfter, err := l.post(httptrace.WithClientTrace(ctx, trace), body)
 		now := time.Now()
 		if ctx.Err() != nil && err != nil {
 			l.record(func(r *loadResult) { r.GivenUp = append(r.GivenUp, id) })
@@ -100,6 +128,13 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 		l.attempts = append(l.attempts, attempt{at: now, took: now.Sub(sent), ok: ok})
 		if err == nil {
 			l.answers = append(l.answers, now.Sub(sent))
+			a := slowAnswer{sent: sent, took: now.Sub(sent), conn: gotConn.Sub(sent), server: firstByte.Sub(wrote), status: status}
+			if a.took > l.slowest.took {
+				l.slowest = a
+			}
+			if a.server > l.slowestServer.server {
+				l.slowestServer = a
+			}
 		} else {
 			l.noAnswer++
 		}
@@ -117,12 +152,36 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 			return
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
+		if retryAfter > 0 {
+			sleep = retryAfter + rand.N(backoff/2+1)
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(sleep):
 		}
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// post sends one order and returns the status and the answer's
+// Retry-After (0 if none).
+func (l *openLoad) post(ctx context.Context, body []byte) (int, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var retryAfter time.Duration
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+		retryAfter = time.Duration(n) * time.Second
+	}
+	return resp.StatusCode, retryAfter, nil
 }
 
 func (l *openLoad) record(f func(*loadResult)) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,32 @@ type stallChecks struct {
 	problems []string
 	notes    []string
 	longest  time.Duration // longest summary answer
+	marks    []mark        // when each fault began and ended
+}
+
+// mark is a moment of a scenario: "freeze 1 began".
+type mark struct {
+	what string
+	at   time.Time
+}
+
+// mark notes that what happened now.
+func (c *stallChecks) mark(what string) {
+	c.mu.Lock()
+	c.marks = append(c.marks, mark{what, time.Now()})
+	c.mu.Unlock()
+}
+
+// since names t by the last mark before it: "2.1s after freeze 1 ended".
+func (c *stallChecks) since(t time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.marks) - 1; i >= 0; i-- {
+		if m := c.marks[i]; !m.at.After(t) {
+			return fmt.Sprintf("%s after %s", t.Sub(m.at).Round(10*time.Millisecond), m.what)
+		}
+	}
+	return "before any fault"
 }
 
 func (c *stallChecks) fail(format string, args ...any) {
@@ -169,8 +197,20 @@ func finishStall(ctx context.Context, h *harness, p *pipeline, row *Row, l *open
 	res, slowest, noAnswer := l.finish(ctx, 2*time.Minute)
 	loadNotes(row, res)
 	row.LongestAnswer = max(slowest, c.longest)
-	if slowest > stallPublishTimeout+stallSlack {
-		c.fail("a newOrder answer took %s, past PUBLISH_TIMEOUT %s + 1s", slowest.Round(10*time.Millisecond), stallPublishTimeout)
+	// The bound is newOrder's: from the request sent to its answer. What the
+	// client itself took (a connection, writing, reading; on a shared
+	// machine a starved harness) is reported, not held against it.
+	for _, a := range []struct {
+		what string
+		s    slowAnswer
+	}{{"slowest newOrder answer", l.slowest}, {"slowest newOrder answer from request sent", l.slowestServer}} {
+		if a.s.took > 0 {
+			row.note("%s %d in %s, sent %s: %s waiting for a connection, %s from request sent to answer",
+				a.what, a.s.status, a.s.took.Round(10*time.Millisecond), c.since(a.s.sent), a.s.conn.Round(10*time.Millisecond), a.s.server.Round(10*time.Millisecond))
+		}
+	}
+	if s := l.slowestServer; s.server > stallPublishTimeout+stallSlack {
+		c.fail("a newOrder answer came %s after its request was sent, past PUBLISH_TIMEOUT %s + 1s", s.server.Round(10*time.Millisecond), stallPublishTimeout)
 	}
 	if noAnswer > 0 {
 		c.fail("%d newOrder requests got no answer within %s", noAnswer, l.timeout)
@@ -183,6 +223,11 @@ func finishStall(ctx context.Context, h *harness, p *pipeline, row *Row, l *open
 		}
 	}
 	row.note("first 2xx after each recovery: %s", strings.Join(recs, ", "))
+	// These bounds are a second or two wide: on a shared machine other
+	// work can take them; say how busy it was.
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		row.note("load average (1, 5, 15 min) at the end %s on %d CPUs", strings.Join(strings.Fields(string(b))[:3], ", "), runtime.NumCPU())
+	}
 	for _, n := range c.notes {
 		row.note("%s", n)
 	}
@@ -227,6 +272,7 @@ func scenarioFreeze(ctx context.Context, h *harness, row *Row) error {
 		}
 		h.onClose(thaw) // never leave a broker stopped
 		frozen := time.Now()
+		c.mark("the " + freeze.String() + " freeze began")
 		logf("broker SIGSTOPped for %s at %d orders sent", freeze, l.next.Load())
 		c.summaryDuring(ctx, &wg, label+" (at +1s)", p.summary.url("/dailySummary"), time.Second)
 		c.summaryDuring(ctx, &wg, label+" (at +"+(freeze-12*time.Second).String()+")", p.summary.url("/dailySummary"), freeze-12*time.Second)
@@ -238,9 +284,10 @@ func scenarioFreeze(ctx context.Context, h *harness, row *Row) error {
 		_ = sleep(ctx, time.Until(frozen.Add(freeze)))
 		thaw()
 		thawed := time.Now()
+		c.mark("the " + freeze.String() + " freeze ended")
 		r := l.waitOKAfter(ctx, thawed, 30*time.Second)
 		recoveries = append(recoveries, r)
-		logf("broker thawed after %s; first 2xx %s later", time.Since(frozen).Round(100*time.Millisecond), r.Round(10*time.Millisecond))
+		logf("broker thawed after %s; first 2xx %s later", thawed.Sub(frozen).Round(100*time.Millisecond), r.Round(10*time.Millisecond))
 		_ = sleep(ctx, 10*time.Second-r)
 	}
 	return finishStall(ctx, h, p, row, l, c, &wg, recoveries)

@@ -82,32 +82,79 @@ func NewSaramaConfig(clientID string) *sarama.Config {
 
 // SizeTimeouts fits every wait of a client into bound, the longest its
 // caller waits for one answer (PUBLISH_TIMEOUT, SUMMARY_TIMEOUT; at most
-// 30 s). A request to a broker that does not answer (frozen, or behind a
-// partition that drops packets without closing anything) fails after bound:
-// the connection is dropped and a new one dialled, instead of waiting out
-// TCP retransmission; and a call the caller abandoned (see bounded) ends
-// soon after it. The broker's own wait for the in-sync replicas
-// (Producer.Timeout) stays below the read timeout, so a slow but healthy
-// acknowledgement is not mistaken for a dead connection.
+// 30 s). One request to a broker that does not answer (frozen, or behind a
+// partition that drops packets without closing anything) is given up on
+// after a third of bound: the connection is dropped and the request sent
+// again on a new one, so a caller's wait holds two retries on fresh
+// connections, and after a partition heals the client does not wait out
+// TCP's retransmission backoff (a segment lost at the start of a 20 s
+// partition is sent again 25.4 s after it; a SYN sent 1.5 s before the heal
+// is sent again 1.5 s after it) on a connection it could replace at once.
+// A call the caller abandoned (see bounded) ends soon after it. The
+// broker's own wait for the in-sync replicas (Producer.Timeout) stays below
+// the read timeout, so a slow but healthy acknowledgement is answered (and
+// retried) rather than mistaken for a dead connection.
 func SizeTimeouts(c *sarama.Config, bound time.Duration) {
 	bound = min(max(bound, 2*time.Second), 30*time.Second)
-	c.Net.ReadTimeout = bound
-	c.Net.WriteTimeout = min(bound, 10*time.Second)
-	c.Net.DialTimeout = min(bound, 5*time.Second)
+	read := readTimeout(bound)
+	c.Net.ReadTimeout = read
+	c.Net.WriteTimeout = read
+	c.Net.DialTimeout = min(read, 5*time.Second)
 	c.Metadata.Timeout = bound
-	c.Producer.Timeout = max(bound-time.Second, bound/2)
+	c.Producer.Timeout = read * 4 / 5
 	c.Net.Proxy.Enable = true // sarama's only hook for a dialer of our own
-	c.Net.Proxy.Dialer = newDialer(c.Net.DialTimeout, bound)
+	c.Net.Proxy.Dialer = newDialer(c.Net.DialTimeout, read)
+}
+
+// readTimeout is how long a client sized to bound (SizeTimeouts) waits for
+// one answer from a broker before it drops the connection: a third of
+// bound, which is taken between 2 s and 30 s, and at least 1 s.
+func readTimeout(bound time.Duration) time.Duration {
+	return max(min(max(bound, 2*time.Second), 30*time.Second)/3, time.Second)
 }
 
 // newDialer dials brokers with TCP keep-alives probing an idle connection
 // after 5 s, every 2 s, 3 times, and (on Linux) TCP_USER_TIMEOUT: data
 // unacknowledged for userTimeout closes the connection. A peer that
-// vanished is noticed in seconds, not in the kernel's 15 minutes.
-func newDialer(timeout, userTimeout time.Duration) *net.Dialer {
-	return &net.Dialer{
+// vanished is noticed in seconds, not in the kernel's 15 minutes. A
+// connection on which a read timed out is closed (see closeOnTimeout).
+func newDialer(timeout, userTimeout time.Duration) dialer {
+	return dialer{&net.Dialer{
 		Timeout:         timeout,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3},
 		Control:         userTimeoutControl(userTimeout),
+	}}
+}
+
+// dialer is sarama's Net.Proxy.Dialer.
+type dialer struct{ d *net.Dialer }
+
+// Dial implements proxy.Dialer.
+func (d dialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := d.d.Dial(network, addr)
+	if err != nil {
+		return nil, err
 	}
+	return &closeOnTimeout{Conn: c}, nil
+}
+
+// closeOnTimeout closes its connection when a read times out. Kafka answers
+// a connection's requests in order, so once an answer is given up on, the
+// next answer read would be that late one: sarama then fails the request
+// it is waiting for with "correlation ID didn't match". And sarama keeps
+// using a connection whose first request (ApiVersions) timed out, so a
+// connection opened while the broker was frozen or cut off would carry
+// that stale answer into the first requests after the broker is back.
+// Closed, the connection fails at once and sarama dials a new one.
+type closeOnTimeout struct {
+	net.Conn
+}
+
+func (c *closeOnTimeout) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.Conn.Close()
+	}
+	return n, err
 }

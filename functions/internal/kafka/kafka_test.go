@@ -2,7 +2,10 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -182,5 +185,75 @@ func TestOrderTopicStampedByBroker(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSizeTimeouts: a request to a silent broker is given up on within a
+// third of the caller's bound, the broker's replica wait stays below that, and the
+// settings pass sarama's own validation.
+func TestSizeTimeouts(t *testing.T) {
+	type timeouts struct{ Read, Write, Dial, Metadata, Producer time.Duration }
+	tests := []struct {
+		name  string
+		bound time.Duration
+		want  timeouts
+	}{
+		// newOrder's default PUBLISH_TIMEOUT
+		{name: "5s", bound: 5 * time.Second, want: timeouts{1666666666, 1666666666, 1666666666, 5 * time.Second, 1333333332}},
+		// dailySummary's SUMMARY_TIMEOUT in fault scenarios 9 and 10
+		{name: "10s", bound: 10 * time.Second, want: timeouts{3333333333, 3333333333, 3333333333, 10 * time.Second, 2666666666}},
+		// dailySummary's default 2m is taken as 30 s; dials stay at 5 s
+		{name: "2m", bound: 2 * time.Minute, want: timeouts{10 * time.Second, 10 * time.Second, 5 * time.Second, 30 * time.Second, 8 * time.Second}},
+		// a bound below 2 s is taken as 2 s; the read timeout is at least 1 s
+		{name: "100ms", bound: 100 * time.Millisecond, want: timeouts{time.Second, time.Second, time.Second, 2 * time.Second, 800 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewSaramaConfig("test")
+			SizeTimeouts(c, tt.bound)
+			got := timeouts{c.Net.ReadTimeout, c.Net.WriteTimeout, c.Net.DialTimeout, c.Metadata.Timeout, c.Producer.Timeout}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("SizeTimeouts(%s) (-want, +got):\n%s", tt.bound, diff)
+			}
+			if got.Read != readTimeout(tt.bound) {
+				t.Errorf("readTimeout(%s) = %s, want the read timeout SizeTimeouts set, %s", tt.bound, readTimeout(tt.bound), got.Read)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("sarama rejects the settings: %v", err)
+			}
+		})
+	}
+}
+
+// TestDialedConnectionClosesOnReadTimeout: once an answer is given up on,
+// the connection is not used again (its next answer would be the late one).
+func TestDialedConnectionClosesOnReadTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a broker that accepts and never answers
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := newDialer(time.Second, time.Second).Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("request")); err != nil {
+		t.Fatalf("write before the timeout: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var ne net.Error
+	if _, err := c.Read(make([]byte, 8)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read: got %v, want a timeout", err)
+	}
+	if _, err := c.Write([]byte("next request")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after the timeout: got %v, want %v", err, net.ErrClosed)
 	}
 }

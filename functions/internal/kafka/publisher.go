@@ -28,6 +28,7 @@ type Publisher struct {
 	producer sarama.AsyncProducer
 	renewed  time.Time
 	closed   bool
+	renewing atomic.Bool // a renewal is under way
 
 	// maxPending bounds pending: records handed to the producer whose
 	// outcome is not known yet (0: no bound).
@@ -64,17 +65,26 @@ func NewPublisher(client sarama.Client) (*Publisher, error) {
 		return nil, err
 	}
 	p.producer = producer
+	p.watch(producer)
 	return p, nil
 }
 
-// start starts a producer and the goroutines that hand its results back.
+// start starts a producer. On a stalled broker this takes long: an
+// idempotent producer asks for its producer id first.
 func (p *Publisher) start() (sarama.AsyncProducer, error) {
 	producer, err := sarama.NewAsyncProducerFromClient(p.client)
 	if err != nil {
 		return nil, fmt.Errorf("starting producer: %w", err)
 	}
+	return producer, nil
+}
+
+// watch hands the results of producer (of this producer only, even after
+// it is replaced) back to their callers. Call it with p.mu held, or before
+// p is shared, so that Close waits for it.
+func (p *Publisher) watch(producer sarama.AsyncProducer) {
 	p.done.Add(2)
-	go func() { // results of this producer only, even after it is replaced
+	go func() {
 		defer p.done.Done()
 		for m := range producer.Successes() {
 			m.Metadata.(chan error) <- nil
@@ -94,7 +104,6 @@ func (p *Publisher) start() (sarama.AsyncProducer, error) {
 			}
 		}
 	}()
-	return producer, nil
 }
 
 // Publish writes event to topic and returns once the broker acknowledged it
@@ -136,7 +145,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, event cloudevents
 	case err := <-result:
 		if err != nil {
 			if errors.Is(err, breaker.ErrBreakerOpen) {
-				p.renew(producer)
+				go p.renew(producer) // in the background: it may wait on the broker
 			}
 			return fmt.Errorf("%w: event %s: %w", ErrNotAcknowledged, event.ID(), err)
 		}
@@ -150,19 +159,47 @@ func (p *Publisher) publish(ctx context.Context, topic string, event cloudevents
 // renew replaces a producer whose circuit breaker tripped. sarama opens a
 // partition's breaker for a fixed 10 s after three failed leader lookups
 // (a broker restart), and keeps failing writes for that long after the
-// broker is back; a new producer starts with closed breakers.
+// broker is back; a new producer starts with closed breakers. The new
+// producer is started without holding p.mu: on a stalled broker that takes
+// as long as the broker stays silent, and Publish must not wait for it
+// (its callers are bounded by their context, not by the broker). One
+// renewal runs at a time.
 func (p *Publisher) renew(tripped sarama.AsyncProducer) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.producer != tripped || time.Since(p.renewed) < renewEvery {
+	if !p.renewing.CompareAndSwap(false, true) {
+		return
+	}
+	defer p.renewing.Store(false)
+	p.mu.RLock()
+	current := !p.closed && p.producer == tripped && time.Since(p.renewed) >= renewEvery
+	p.mu.RUnlock()
+	if !current {
 		return // another caller renewed it already
+	}
+	// A refresh drops the connections that failed (sarama closes a broker
+	// whose metadata request failed, and dials it again); the new
+	// producer's first request (its producer id) goes to one of them, and
+	// sarama retries that one on the same connection, even a dead one.
+	// While the broker is silent the refresh fails (within Metadata.Timeout)
+	// and the next failure tries again.
+	if err := p.client.RefreshMetadata(); err != nil {
+		return
 	}
 	fresh, err := p.start()
 	if err != nil {
 		return // keep the old one; the next failure tries again
 	}
+	p.mu.Lock()
+	if p.closed || p.producer != tripped {
+		p.mu.Unlock()
+		fresh.AsyncClose() // never used: nothing to hand back
+		return
+	}
 	p.producer, p.renewed = fresh, time.Now()
-	tripped.AsyncClose() // its in-flight records still report their outcome
+	p.watch(fresh)
+	p.mu.Unlock()
+	// No Publish holds tripped any more (they do so under p.mu.RLock); its
+	// in-flight records still report their outcome.
+	tripped.AsyncClose()
 }
 
 // Close flushes what is in flight and stops the producer.
