@@ -31,7 +31,7 @@ func main() {
 func run(ctx context.Context) error {
 	var b bench
 	flag.StringVar(&b.bootstrap, "brokers", "", "Kafka bootstrap servers (comma-separated)")
-	flag.StringVar(&b.binDir, "bin", "", "directory with the neworder, dailysummary, sendmail and salesboard binaries")
+	flag.StringVar(&b.binDir, "bin", "", "directory with the neworder, dailysummary, sendmail and salesboard binaries, and floor and neworder-pprof for ingest (hack/bench.sh builds them)")
 	flag.StringVar(&b.kafkaSh, "kafka-sh", "hack/kafka.sh", "the broker script, for the perf tools")
 	flag.StringVar(&b.workDir, "work", os.TempDir(), "where the functions' logs go")
 	flag.StringVar(&b.results, "results", "bench/RESULTS.md", "where to write the table")
