@@ -8,7 +8,7 @@ help: ## List the targets.
 
 .PHONY: dev
 dev: ## Run the whole system locally: functions, Kafka, mail catcher, sources.
-	hack/dev.sh
+	@hack/dev.sh
 
 .PHONY: test
 test: ## Run the whole test suite (starts a real Apache Kafka broker).

@@ -158,7 +158,7 @@ func decodeInt(raw json.RawMessage, minV, maxV int64) (int64, string) {
 	n, ok, inRange := integral(s, minV, maxV)
 	switch {
 	case !ok:
-		return 0, "must be a whole number (15, 15.0 or 1.5e1; not 15.5)"
+		return 0, "must be a whole number: no fraction (15, 15.0 and 1.5e1 are whole; 15.5 is not)"
 	case !inRange:
 		return 0, fmt.Sprintf("must be between %d and %d", minV, maxV)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
@@ -356,6 +357,8 @@ func gateway(urls map[string]string) http.Handler {
 	board, _ := url.Parse(urls["salesBoard"])
 	mux.Handle("/tablero/", http.StripPrefix("/tablero", httputil.NewSingleHostReverseProxy(board)))
 	mux.Handle("/tablero", http.RedirectHandler("/tablero/", http.StatusMovedPermanently))
+	// Any other path: the same problem+json 404 the functions answer.
+	mux.HandleFunc("/", problem.NotFound)
 	return mux
 }
 
