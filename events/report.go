@@ -191,6 +191,8 @@ func (r CookReport) Validate() error {
 	}
 	if msg := validateEmail(r.Cocinero); msg != "" {
 		bad = append(bad, FieldError{Field: "cocinero", Detail: msg})
+	} else if CanonicalEmail(r.Cocinero) != r.Cocinero {
+		bad = append(bad, FieldError{Field: "cocinero", Detail: "must be lower case, as published (one mailbox, one cook)"})
 	}
 	if r.NOrdenes < 1 || r.NSopaipillas < 1 {
 		bad = append(bad, FieldError{Field: "n_ordenes", Detail: "needs n_ordenes >= 1 and n_sopaipillas >= 1"})
@@ -202,6 +204,8 @@ func (r CookReport) Validate() error {
 		field := "vendedores[" + v + "]"
 		if msg := validateEmail(v); msg != "" {
 			bad = append(bad, FieldError{Field: field, Detail: "vendor " + msg})
+		} else if CanonicalEmail(v) != v {
+			bad = append(bad, FieldError{Field: field, Detail: "vendor must be lower case, as published"})
 		}
 		if s.NOrdenes < 1 || s.NSopaipillas < 1 {
 			bad = append(bad, FieldError{Field: field, Detail: "needs n_ordenes >= 1 and n_sopaipillas >= 1"})

@@ -172,6 +172,9 @@ func TestSchemasAgreeWithGo(t *testing.T) {
 		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{},"fecha":"31/02/2025"}`, goStricter: "a pattern cannot know the calendar"},
 		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"n_sopaipillas":3,"n_ordenes":1,"N_SOPAIPILLAS":999}},"fecha":"13/11/2021"}`},
 		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"a@b.cl":{"N_Sopaipillas":3,"N_Ordenes":1}},"fecha":"13/11/2021"}`},
+		// One mailbox, one vendor: a summary naming A@B.CO and a@b.co would mail one box twice.
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"A@B.CL":{"n_sopaipillas":2,"n_ordenes":1},"a@b.cl":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021"}`},
+		{schema: "summary.json", goValid: goSummary, doc: `{"ventas":{"Ana@b.cl":{"n_sopaipillas":2,"n_ordenes":1}},"fecha":"13/11/2021"}`},
 
 		{schema: "cookreport.json", goValid: goCooks, want: true, doc: `{"cocinero":"c@d.cl","n_sopaipillas":15,"n_ordenes":2,"vendedores":{"a@b.cl":{"n_sopaipillas":10,"n_ordenes":1},"e@f.cl":{"n_sopaipillas":5,"n_ordenes":1}},"fecha":"13/11/2021"}`},
 		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocinero":"c@d.cl","n_sopaipillas":1,"n_ordenes":1,"vendedores":{},"fecha":"13/11/2021"}`},

@@ -59,6 +59,9 @@ func (s Summary) Validate() error {
 		field := "ventas[" + v + "]"
 		if msg := validateEmail(v); msg != "" {
 			bad = append(bad, FieldError{Field: field, Detail: "vendor " + msg})
+		} else if CanonicalEmail(v) != v {
+			// One mailbox, one vendor: two spellings would be two emails.
+			bad = append(bad, FieldError{Field: field, Detail: "vendor must be lower case, as published (one mailbox, one vendor)"})
 		}
 		if n := s.Ventas[v]; n.NOrdenes < 1 || n.NSopaipillas < n.NOrdenes {
 			bad = append(bad, FieldError{Field: field, Detail: "needs n_ordenes >= 1 and n_sopaipillas >= n_ordenes"})
