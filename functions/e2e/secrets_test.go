@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/logtest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
@@ -30,24 +29,6 @@ const (
 	summaryToken = "token-resumen-FROBOZZ-9012"
 )
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestSecretsStaySecret runs the functions as their binaries do, from the
 // environment, with credentials set, makes each credential fail in use
 // (wrong SMTP password, SendGrid refusing the key, a wrong summary token,
@@ -55,7 +36,7 @@ func (b *syncBuffer) String() string {
 // checks that no log line and no answer carries a secret.
 func TestSecretsStaySecret(t *testing.T) {
 	brokers := brokers(t)["embedded"]
-	var logs syncBuffer
+	var logs logtest.Buffer
 	var answers []string
 
 	// sendMail over SMTP: the server wants another password.

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/logtest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
@@ -328,7 +329,7 @@ func TestKeyRotatedInFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs syncBuffer
+	var logs logtest.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	authz, stop, err := openAuth(AuthConfig{Config: vendors.Config{File: filepath.Join(dir, "vendors.yaml"), ReloadInterval: 10 * time.Millisecond}, RatePerKey: 1000, BurstPerKey: 1000}, log)
 	if err != nil {
@@ -396,22 +397,4 @@ func TestRegistryMissingStopsStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "VENDORS_FILE") {
 		t.Errorf("error %v, want one naming VENDORS_FILE", err)
 	}
-}
-
-// syncBuffer collects logs written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

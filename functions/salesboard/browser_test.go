@@ -14,7 +14,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/browsertest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
@@ -153,50 +153,6 @@ func (r *browserRig) order(id int64, vendor string, n int) time.Time {
 	return time.Now()
 }
 
-// requireBrowser returns Debian's chromium (hack/chromium.sh installs it)
-// or SOPAIPILLAS_CHROMIUM, or skips the test when there is none and
-// SOPAIPILLAS_REQUIRE_BROWSER is unset (make test sets it, and then fails).
-func requireBrowser(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("SOPAIPILLAS_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := exec.LookPath(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("SOPAIPILLAS_REQUIRE_BROWSER") != "" {
-		t.Fatal("SOPAIPILLAS_REQUIRE_BROWSER is set but there is no Chromium at /usr/bin/chromium (or SOPAIPILLAS_CHROMIUM): run hack/chromium.sh")
-	}
-	t.Skip("no Chromium at /usr/bin/chromium: run hack/chromium.sh (or set SOPAIPILLAS_CHROMIUM) to check the board in a browser; make test does")
-	return ""
-}
-
-// newBrowser starts headless chromium with a fresh profile, phone-sized,
-// bounded in time so that a stuck browser fails the test instead of
-// hanging the run.
-func newBrowser(t *testing.T, path string) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(412, 915),
-	)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	return bctx
-}
-
 // artifactDir is where test artifacts go: .artifacts/ at the repository's
 // root, git-ignored.
 func artifactDir(t *testing.T) string {
@@ -262,10 +218,10 @@ func waitShown(t *testing.T, ctx context.Context, sopaipillas string, bound time
 // picker shows yesterday; a restart of the board is recovered from by the
 // page itself. It saves a screenshot in .artifacts/salesboard/.
 func TestBrowser(t *testing.T) {
-	path := requireBrowser(t)
+	browsertest.Path(t)
 	r := newBrowserRig(t)
 	r.startBoard()
-	ctx := newBrowser(t, path)
+	ctx := browsertest.Start(t, 412, 915, 2*time.Minute) // a phone
 
 	var (
 		consoleMu sync.Mutex

@@ -2,61 +2,18 @@ package devstack
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/sopaipillas/sopaipillas/functions/internal/browsertest"
 )
 
-// chromiumPath is Debian's chromium (hack/chromium.sh installs it), or
-// SOPAIPILLAS_CHROMIUM. Without one the browser tests are skipped, unless
-// SOPAIPILLAS_REQUIRE_BROWSER is set (make test sets it), when they fail.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("SOPAIPILLAS_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := exec.LookPath(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("SOPAIPILLAS_REQUIRE_BROWSER") != "" {
-		t.Fatal("SOPAIPILLAS_REQUIRE_BROWSER is set but there is no Chromium at /usr/bin/chromium (or SOPAIPILLAS_CHROMIUM): run hack/chromium.sh")
-	}
-	t.Skip("no Chromium at /usr/bin/chromium: run hack/chromium.sh (or set SOPAIPILLAS_CHROMIUM) to check the mail view in a browser; make test does")
-	return ""
-}
-
-// browser starts a headless Chromium with a fresh profile and nothing
-// talking to the network but the pages under test.
+// browser starts headless Chromium for the mail view (browsertest).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path := chromiumPath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 1000),
-	)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	return bctx
+	return browsertest.Start(t, 1280, 1000, 90*time.Second)
 }
 
 // shownMail is what a person sees of the selected email in the mail view.

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/logtest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
@@ -97,7 +97,7 @@ func TestStartupIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	errc := make(chan error, 1)
 	go func() { errc <- runner.RunOn(context.Background(), "stuck", hang, ln, &logs) }()
 
@@ -151,22 +151,4 @@ func TestStartupIsBounded(t *testing.T) {
 	if readyz != http.StatusNoContent {
 		t.Errorf("/readyz after setup: %d, want 204", readyz)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package vendors
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
@@ -9,11 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sopaipillas/sopaipillas/functions/internal/logtest"
 )
 
 func TestParse(t *testing.T) {
@@ -160,23 +159,6 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestWatcher: a change is loaded; a broken or missing file keeps the last
 // good registry and is logged once; fixing it loads it.
 func TestWatcher(t *testing.T) {
@@ -200,7 +182,7 @@ func TestWatcher(t *testing.T) {
 		return s
 	}
 	write(vendorsFile("ana@example.com"))
-	var logs syncBuffer
+	var logs logtest.Buffer
 	w, err := Watch(path, 5*time.Millisecond, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
