@@ -83,19 +83,8 @@ func boardDiffRun(t *testing.T, addrs []string, q diffSeq) {
 	}()
 	live := followToday(t, ctx, board.URL)
 
-	for _, s := range q.Steps {
-		var err error
-		switch {
-		case s.NewOrder != nil:
-			err = r.postOrder(*s.NewOrder)
-		case s.Txn:
-			err = r.writeTxn(ctx, s.Commit, s.Recs...)
-		default:
-			err = r.write(ctx, s.Recs...)
-		}
-		if err != nil {
-			t.Fatalf("seed %d: %v", q.Seed, err)
-		}
+	if err := r.replay(ctx, q.Steps); err != nil {
+		t.Fatalf("seed %d: %v", q.Seed, err)
 	}
 	if err := r.settle(ctx); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,25 @@ type diffStep struct {
 	Commit   bool
 }
 
+// replay writes steps in order, each as its kind is written.
+func (r *dayRig) replay(ctx context.Context, steps []diffStep) error {
+	for _, s := range steps {
+		var err error
+		switch {
+		case s.NewOrder != nil:
+			err = r.postOrder(*s.NewOrder)
+		case s.Txn:
+			err = r.writeTxn(ctx, s.Commit, s.Recs...)
+		default:
+			err = r.write(ctx, s.Recs...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s diffStep) String() string {
 	switch {
 	case s.NewOrder != nil:
@@ -174,19 +193,8 @@ func diffRun(t *testing.T, addrs []string, q diffSeq, stop func(diffProblem) boo
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, s := range q.Steps {
-		var err error
-		switch {
-		case s.NewOrder != nil:
-			err = r.postOrder(*s.NewOrder)
-		case s.Txn:
-			err = r.writeTxn(ctx, s.Commit, s.Recs...)
-		default:
-			err = r.write(ctx, s.Recs...)
-		}
-		if err != nil {
-			t.Fatalf("seed %d: %v", q.Seed, err)
-		}
+	if err := r.replay(ctx, q.Steps); err != nil {
+		t.Fatalf("seed %d: %v", q.Seed, err)
 	}
 	if err := r.settle(ctx); err != nil {
 		t.Fatal(err)
