@@ -18,6 +18,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"golang.org/x/time/rate"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
@@ -52,12 +53,13 @@ type Function struct {
 	now       func() time.Time
 	log       *slog.Logger
 	authz     Authorizer // nil: open to anyone (auth.go)
+	logShed   *rate.Sometimes
 }
 
 // New returns newOrder publishing to topic; a write not acknowledged within
 // timeout answers 503.
 func New(publisher Publisher, topic string, timeout time.Duration, now func() time.Time, log *slog.Logger) *Function {
-	return &Function{publisher: publisher, topic: topic, timeout: timeout, now: now, log: log}
+	return &Function{publisher: publisher, topic: topic, timeout: timeout, now: now, log: log, logShed: &rate.Sometimes{Interval: time.Second}}
 }
 
 // Handler routes POST /newOrder, and POST / for a Knative route whose host

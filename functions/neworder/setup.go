@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"runtime/debug"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 )
 
 // Config is newOrder's environment.
@@ -79,15 +79,7 @@ const pendingCost = 128 << 10
 const defaultMaxPending = 1000
 
 // maxPending is the bound on orders waiting for Kafka: configured if set,
-// else half of the Go memory limit (GOMEMLIMIT; the chart sets it to 90%
-// of limits.memory) divided by what one waiting order costs, so that a
-// stall never takes the process past its limit: 256Mi gives 920.
+// else derived from the memory limit (server.MemoryBound): 256Mi gives 920.
 func maxPending(configured int, memoryLimit int64) int {
-	if configured > 0 {
-		return configured
-	}
-	if memoryLimit <= 0 || memoryLimit == math.MaxInt64 {
-		return defaultMaxPending
-	}
-	return max(16, int(memoryLimit/2/pendingCost))
+	return server.MemoryBound(configured, memoryLimit, pendingCost, defaultMaxPending)
 }

@@ -3,17 +3,10 @@ package neworder
 import (
 	"context"
 	"errors"
-	"sync/atomic"
-	"time"
 
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
-
-// shedLogged is when a shed order was last logged (Unix nanoseconds).
-// During a stall newOrder sheds thousands of requests a second; one line a
-// second says so without the log costing what shedding saves.
-var shedLogged atomic.Int64
 
 // notAcknowledged logs an order that got 503: each one when Kafka did not
 // acknowledge it in time, at most one a second when it was shed
@@ -24,8 +17,9 @@ func (f *Function) notAcknowledged(ctx context.Context, eventID string, err erro
 		f.log.WarnContext(ctx, "order not acknowledged", "event_id", eventID, "error", err)
 		return
 	}
-	now, last := time.Now().UnixNano(), shedLogged.Load()
-	if now-last >= int64(time.Second) && shedLogged.CompareAndSwap(last, now) {
+	// During a stall newOrder sheds thousands of requests a second; one
+	// line a second says so without the log costing what shedding saves.
+	f.logShed.Do(func() {
 		f.log.WarnContext(ctx, "shedding orders: too many wait for Kafka's acknowledgement", "event_id", eventID)
-	}
+	})
 }

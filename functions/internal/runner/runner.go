@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,7 +32,22 @@ type Env struct {
 	// topics): a function not set up in time logs why and exits non-zero,
 	// so that the platform restarts it.
 	StartupTimeout time.Duration `envconfig:"STARTUP_TIMEOUT" default:"30s"`
+	// MaxConcurrentRequests bounds the requests served at once (probes
+	// aside); past it a request gets 503 with Retry-After at once. 0
+	// derives it from the memory limit (server.MemoryBound, requestCost
+	// each): 920 under the chart's GOMEMLIMIT of 230MiB, 1000 without one.
+	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"0"`
 }
+
+// requestCost is about what one request in progress holds: its goroutine's
+// stack, a body of up to 64 KiB read before the handler runs, the decoded
+// event and its telemetry. Rounded up from fault scenario 9, where every
+// waiting client retried within a second of a Kafka stall ending.
+const requestCost = 128 << 10
+
+// defaultMaxConcurrent applies when there is no memory limit to derive the
+// bound from.
+const defaultMaxConcurrent = 1000
 
 // Setup builds a function from its configuration. The io.Closer releases what
 // it holds (Kafka clients) after the server has drained.
@@ -100,7 +116,8 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 	}
 	// Serve at once, not ready: connections are answered (503, /readyz
 	// 503) while the function connects, never left waiting.
-	srv, ready := server.Pending(log)
+	maxConcurrent := server.MemoryBound(env.MaxConcurrentRequests, debug.SetMemoryLimit(-1), requestCost, defaultMaxConcurrent)
+	srv, ready := server.Pending(server.Options{Log: log, MaxConcurrentRequests: maxConcurrent})
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
@@ -115,7 +132,7 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 	}
 	defer closer.Close()
 	ready(telemetry.Handler(handler))
-	log.Info("ready")
+	log.Info("ready", "max_concurrent_requests", maxConcurrent)
 	return <-served
 }
 

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +36,7 @@ func serve(t *testing.T, srv *http.Server) string {
 // it may retry, as problem+json that names no socket address; the handler
 // never sees the request.
 func TestSlowBodyIs408(t *testing.T) {
-	srv, ready := Pending(nil)
+	srv, ready := Pending(Options{})
 	called := false
 	ready(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
 	srv.ReadTimeout = 300 * time.Millisecond // the test's own, short bound
@@ -84,7 +86,7 @@ func TestSlowBodyIs408(t *testing.T) {
 // byte for byte, including one larger than what is buffered.
 func TestBodyReachesHandler(t *testing.T) {
 	for _, size := range []int{0, 150, maxBuffered, maxBuffered + 4321} {
-		srv, ready := Pending(nil)
+		srv, ready := Pending(Options{})
 		var got int
 		ready(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
@@ -113,7 +115,7 @@ func TestBodyReachesHandler(t *testing.T) {
 // TestNotReadyUntilSetUp: before ready, /readyz and every request answer
 // 503 with Retry-After at once and /healthz 204; after, the handler.
 func TestNotReadyUntilSetUp(t *testing.T) {
-	srv, ready := Pending(nil)
+	srv, ready := Pending(Options{})
 	addr := serve(t, srv)
 	status := func(method, path string) (int, string) {
 		t.Helper()
@@ -165,6 +167,91 @@ func TestProbesAnswerOnlyGET(t *testing.T) {
 			if want == 405 && (rec.Header().Get("Allow") != "GET, HEAD" || rec.Header().Get("Content-Type") != "application/problem+json") {
 				t.Errorf("%s %s: Allow %q, Content-Type %q", method, path, rec.Header().Get("Allow"), rec.Header().Get("Content-Type"))
 			}
+		}
+	}
+}
+
+// TestShedsPastMaxConcurrentRequests: with n requests in progress, the next
+// one is answered 503 with Retry-After and problem+json at once, its body
+// unread; probes are still answered; once one finishes, requests are
+// served again.
+func TestShedsPastMaxConcurrentRequests(t *testing.T) {
+	const n = 3
+	srv, ready := Pending(Options{MaxConcurrentRequests: n})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var bodies atomic.Int64
+	ready(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies.Add(int64(len(b)))
+		if r.URL.Path == "/hold" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	addr := serve(t, srv)
+	post := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.Post("http://"+addr+path, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	held := make(chan int, n)
+	for range n {
+		go func() {
+			resp, _ := post("/hold")
+			held <- resp.StatusCode
+		}()
+		<-entered
+	}
+	before := bodies.Load()
+	resp, body := post("/newOrder")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(body), "too many requests") {
+		t.Errorf("request past the bound: %d, Retry-After %q, %s %s", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"), body)
+	}
+	if got := bodies.Load(); got != before {
+		t.Errorf("a shed request reached the handler (%d body bytes read)", got-before)
+	}
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		r, err := http.Get("http://" + addr + probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusNoContent {
+			t.Errorf("%s with the bound reached: %d, want 204", probe, r.StatusCode)
+		}
+	}
+	close(release)
+	for range n {
+		if s := <-held; s != http.StatusCreated {
+			t.Errorf("held request: %d, want 201", s)
+		}
+	}
+	if resp, _ := post("/newOrder"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("after the held requests finished: %d, want 201", resp.StatusCode)
+	}
+}
+
+func TestMemoryBound(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		configured        int
+		memoryLimit, each int64
+		fallback, want    int
+	}{
+		{"configured wins", 7, 230 << 20, 128 << 10, 1000, 7},
+		{"chart's 230MiB", 0, 230 << 20, 128 << 10, 1000, 920},
+		{"no limit", 0, math.MaxInt64, 128 << 10, 1000, 1000},
+		{"tiny limit keeps 16", 0, 1 << 20, 128 << 10, 1000, 16},
+	} {
+		if got := MemoryBound(c.configured, c.memoryLimit, c.each, c.fallback); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
 }
