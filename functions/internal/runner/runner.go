@@ -121,7 +121,9 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
-	go func() { served <- server.Serve(sctx, srv, ln, log) }()
+	// Connections: the requests served plus as many idle or arriving.
+	limited := server.LimitConnections(ln, 2*maxConcurrent, log)
+	go func() { served <- server.Serve(sctx, srv, limited, log) }()
 
 	handler, closer, err := setUp(ctx, env.StartupTimeout, setup, cfg, log)
 	if err != nil {

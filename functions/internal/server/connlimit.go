@@ -1,0 +1,126 @@
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+)
+
+// refusal is the whole answer to a connection past the bound: RFC 9110
+// §15.6.4 503 with Retry-After, an RFC 9457 problem body, and
+// Connection: close (RFC 9112 §9.6) so that the client does not keep it.
+var refusal = func() []byte {
+	body, _ := json.Marshal(problem.Details{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable),
+		Status: http.StatusServiceUnavailable, Detail: "too many connections; retry the same request"})
+	return []byte("HTTP/1.1 503 Service Unavailable\r\n" +
+		"Content-Type: " + problem.ContentType + "\r\n" +
+		"X-Content-Type-Options: nosniff\r\n" +
+		"Retry-After: 1\r\n" +
+		"Connection: close\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
+}()
+
+// refuseFor bounds how long a refused connection is kept: time for the
+// client's request to arrive and the answer to leave.
+const refuseFor = time.Second
+
+// maxRefusing bounds the refused connections being answered at once
+// (a few KiB each, for at most refuseFor); past it Accept waits for one to
+// finish, and new connections wait in the kernel's backlog: never closed
+// unanswered, which a client cannot tell from a crash.
+const maxRefusing = 1024
+
+// LimitConnections returns ln serving at most n connections at once (n 0:
+// ln itself). A connection past the bound is answered 503 with
+// Retry-After and closed, without an HTTP server goroutine or its buffers:
+// each open connection holds about 20 KiB in net/http (a goroutine, a 4 KiB
+// reader and a 4 KiB writer, the request), so after a Kafka stall the
+// thousands of clients that retry at once would cost more than the pod's
+// memory (fault scenario 9) if every connection were served. Refusals are
+// logged at most once a second.
+func LimitConnections(ln net.Listener, n int, log *slog.Logger) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &limitListener{Listener: ln, max: int64(n), log: log, logRefusal: &rate.Sometimes{Interval: time.Second},
+		refusing: make(chan struct{}, maxRefusing)}
+}
+
+type limitListener struct {
+	net.Listener
+	max        int64
+	open       atomic.Int64
+	refusing   chan struct{} // a slot per refusal being answered
+	log        *slog.Logger
+	logRefusal *rate.Sometimes
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &limitedConn{Conn: c, l: l}, nil
+		}
+		l.open.Add(-1)
+		l.logRefusal.Do(func() {
+			l.log.Warn("refusing connections: too many open", "max_connections", l.max)
+		})
+		l.refusing <- struct{}{}
+		go func() {
+			defer func() { <-l.refusing }()
+			refuse(c)
+		}()
+	}
+}
+
+// refuse answers c with refusal and closes it. It reads the request first
+// (what has arrived within refuseFor) and what follows until the client
+// closes: a socket closed with unread data sends a reset, which can reach
+// the client before it has read the answer.
+func refuse(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(refuseFor))
+	var buf [512]byte
+	if _, err := c.Read(buf[:]); err != nil {
+		return
+	}
+	if _, err := c.Write(refusal); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+// limitedConn gives its slot back when closed (once: net/http may close a
+// connection more than once).
+type limitedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
+}
