@@ -301,3 +301,26 @@ func (b *bench) recordsPerBatch(topic string) (float64, error) {
 	}
 	return float64(records) / float64(batches), nil
 }
+
+// publishOnly runs bench/publish: newOrder's publisher alone (no HTTP) at
+// rate records a second for d, on a topic of its own, and returns its
+// latencies from scheduled time to acknowledgement.
+func (b *bench) publishOnly(ctx context.Context, rate int, d time.Duration) (latencies, error) {
+	topic := "bench-publish-" + b.runID
+	if err := b.createTopic(topic, 6); err != nil {
+		return latencies{}, err
+	}
+	out, err := exec.CommandContext(ctx, filepath.Join(b.binDir, "publish"), "-brokers", strings.Join(b.brokers, ","),
+		"-topic", topic, "-rate", strconv.Itoa(rate), "-d", d.String()).CombinedOutput()
+	if err != nil {
+		return latencies{}, fmt.Errorf("bench/publish: %w\n%s", err, tail(string(out), 2000))
+	}
+	var p50, p99, p999 float64
+	var n int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "%g %g %g %d", &p50, &p99, &p999, &n); err != nil {
+		return latencies{}, fmt.Errorf("bench/publish printed %q: %w", out, err)
+	}
+	msDur := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	b.logf("publish only at %d/s: %d records, p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms", rate, n, p50, p99, p999)
+	return latencies{n: n, p50: msDur(p50), p99: msDur(p99), p999: msDur(p999), took: d}, nil
+}

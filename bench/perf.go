@@ -97,6 +97,32 @@ func (b *bench) producerPerf(ctx context.Context, topic string, records, size in
 	return rate, p99, nil
 }
 
+// producerPerfAt runs kafka-producer-perf-test at a steady rate with
+// newOrder's record size and guarantees (acks=all, idempotent, no linger,
+// as newOrder's producer) and returns the p99 latency in ms of the records
+// after the first warmup (its "steady state" line): what the Kafka write
+// alone costs at that rate, in whole milliseconds as the tool prints it.
+func (b *bench) producerPerfAt(ctx context.Context, topic string, rate, records, warmup, size int) (float64, error) {
+	out, err := b.kafkaTool(ctx, "perf-producer", strings.Join(b.brokers, ","),
+		"--topic", topic, "--num-records", strconv.Itoa(records), "--warmup-records", strconv.Itoa(warmup),
+		"--record-size", strconv.Itoa(size), "--throughput", strconv.Itoa(rate),
+		"--producer-props", "acks=all", "enable.idempotence=true", "linger.ms=0", "max.block.ms=30000")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, "steady state") {
+			continue
+		}
+		if m := producerPerfRe.FindStringSubmatch(strings.Replace(line, "steady state records", "records", 1)); m != nil {
+			b.logf("producer perf at %d/s: %s", rate, strings.TrimSpace(line))
+			p99, _ := strconv.ParseFloat(m[8], 64)
+			return p99, nil
+		}
+	}
+	return 0, fmt.Errorf("producer perf at %d/s: %w:\n%s", rate, errNoFigure, tail(out, 2000))
+}
+
 // consumerPerf runs kafka-consumer-perf-test over records records of topic
 // and returns its fetch.nMsg.sec: records/s once consuming, the group join
 // left out.

@@ -21,17 +21,20 @@ trap cleanup EXIT
 echo "== build" >&2
 go build -trimpath -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail ./functions/cmd/salesboard
 go build -trimpath -o "$work/bench" ./bench
-# The HTTP floor (newOrder's handler and server stack, no Kafka write) and a
-# newOrder with /debug/pprof on $PPROF_ADDR: bench files placed in the
+# The HTTP floor (newOrder's handler and server stack, no Kafka write), the
+# Kafka-write reference (newOrder's publisher, no HTTP) and a newOrder with
+# /debug/pprof on $PPROF_ADDR: bench files placed in the
 # functions tree by -overlay, so that they may use its internal packages.
 # Neither is ever built without these tags.
 cat >"$work/overlay.json" <<OVERLAY
 {"Replace": {
   "$root/functions/cmd/benchfloor/main.go": "$root/bench/floor/main.go",
+  "$root/functions/cmd/benchpublish/main.go": "$root/bench/publish/main.go",
   "$root/functions/cmd/neworder/pprof_bench.go": "$root/bench/pprof/pprof.go"
 }}
 OVERLAY
 go build -trimpath -tags benchfloor -overlay "$work/overlay.json" -o "$work/bin/floor" ./functions/cmd/benchfloor
+go build -trimpath -tags benchpublish -overlay "$work/overlay.json" -o "$work/bin/publish" ./functions/cmd/benchpublish
 go build -trimpath -tags pprof -overlay "$work/overlay.json" -o "$work/bin/neworder-pprof" ./functions/cmd/neworder
 
 echo "== Apache Kafka" >&2
