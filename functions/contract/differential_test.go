@@ -54,27 +54,7 @@ func TestDifferential(t *testing.T) {
 	if len(bodies) < 300 {
 		t.Fatalf("corpus has %d bodies, want at least 300", len(bodies))
 	}
-	var in bytes.Buffer
-	for i, b := range bodies {
-		line, _ := json.Marshal(map[string]any{"id": i, "schema": b.Schema, "body": base64.StdEncoding.EncodeToString(b.Data)})
-		in.Write(append(line, '\n'))
-	}
-	cmd := exec.Command(py, filepath.Join(root, "hack/python/judge.py"), filepath.Join(root, "events/schemas"), corpusToday, corpusOldest)
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("judge.py: %v\n%s", err, stderr.String())
-	}
-	verdicts := map[int]verdict{}
-	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
-		var v verdict
-		if err := json.Unmarshal(line, &v); err != nil {
-			t.Fatalf("judge.py answered %q: %v", line, err)
-		}
-		verdicts[v.ID] = v
-	}
+	verdicts := judge(t, py, root, bodies, corpusToday, corpusOldest)
 	judges := goJudges(t)
 	var (
 		disagree  []string
@@ -122,6 +102,35 @@ func TestDifferential(t *testing.T) {
 	for _, d := range disagree {
 		t.Errorf("disagreement: %s", d)
 	}
+}
+
+// judge has judge.py (jsonschema) judge bodies, with the differential
+// clock's today and oldest day and, after them, judge.py's optional
+// arguments (the OpenAPI document), and returns the verdicts by index.
+func judge(t *testing.T, py, root string, bodies []body, args ...string) map[int]verdict {
+	t.Helper()
+	var in bytes.Buffer
+	for i, b := range bodies {
+		line, _ := json.Marshal(map[string]any{"id": i, "schema": b.Schema, "body": base64.StdEncoding.EncodeToString(b.Data)})
+		in.Write(append(line, '\n'))
+	}
+	cmd := exec.Command(py, append([]string{filepath.Join(root, "hack/python/judge.py"), filepath.Join(root, "events/schemas")}, args...)...)
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("judge.py: %v\n%s", err, stderr.String())
+	}
+	verdicts := map[int]verdict{}
+	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+		var v verdict
+		if err := json.Unmarshal(line, &v); err != nil {
+			t.Fatalf("judge.py answered %q: %v", line, err)
+		}
+		verdicts[v.ID] = v
+	}
+	return verdicts
 }
 
 // goJudges are the code's verdicts, by schema: accepted, or why not.

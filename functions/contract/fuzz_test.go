@@ -33,7 +33,11 @@ var fuzzChecks = []string{
 // dailySummary as they run in production (their Setup, on an embedded
 // Kafka, behind the production server on a loopback port): no 5xx, answers
 // conform to the document, documented statuses only, other methods 405
-// with Allow. sendMail's receiver is left to its own tests.
+// with Allow. sendMail's receiver is left to its own tests, and salesBoard
+// (tag salesBoard, served by its own function) to TestOpenAPIDriftSalesBoard,
+// which drives each of its documented statuses on purpose: fuzzed paths
+// such as /api/days/.. are redirected by Go's ServeMux before the board
+// sees them, and its event stream never ends.
 func TestAPIFuzz(t *testing.T) {
 	py := python(t)
 	root := repoRoot(t)
@@ -79,7 +83,7 @@ func TestAPIFuzz(t *testing.T) {
 	cmd := exec.CommandContext(ctx, py, "-m", "schemathesis.cli", "run", filepath.Join(root, "api/openapi.yaml"),
 		"--url", "http://"+ln.Addr().String(),
 		"--checks", strings.Join(fuzzChecks, ","),
-		"--exclude-path", "/", "--exclude-tag", "health",
+		"--exclude-path", "/", "--exclude-tag", "health", "--exclude-tag", "salesBoard",
 		"--max-examples", "40", "--seed", "20251113", "--workers", "4",
 		"--request-timeout", "30", "--no-color", "--warnings", "off",
 		"--report", "junit", "--report-dir", t.TempDir())

@@ -9,7 +9,12 @@ Infinity), no duplicate member names, no lone surrogates, numbers exact
 that the body breaks, each checked here by code of its own: the contract's
 named exceptions. Shares no code with the Go implementation.
 
-usage: judge.py SCHEMA_DIR TODAY OLDEST   (dates dd/mm/yyyy)
+With OPENAPI (api/openapi.yaml), a case's "schema" may also be a JSON
+pointer into that document ("#/components/schemas/BoardDay"): the body is
+judged by the schema there, whose references resolve as the document's do
+(local ones within it, "../events/schemas/..." to SCHEMA_DIR).
+
+usage: judge.py SCHEMA_DIR TODAY OLDEST [OPENAPI]   (dates dd/mm/yyyy)
 """
 
 import base64
@@ -20,10 +25,13 @@ import pathlib
 import re
 import sys
 import threading
+import urllib.parse
 
 import jsonschema
+import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 ABSENT_OK = {"summary-request.json"}  # an optional request body
 JSON_WS = b" \t\r\n"
@@ -45,7 +53,10 @@ def is_integral(checker, instance):
 
 
 TYPES = Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integral)
-Validator = jsonschema.validators.extend(Draft202012Validator, type_checker=TYPES)
+# Registered as the validator of the 2020-12 dialect: a $ref into another
+# resource that names its "$schema" (every file in SCHEMA_DIR) switches to
+# the class registered for it, which must keep this integer.
+Validator = jsonschema.validators.validates("draft2020-12")(jsonschema.validators.extend(Draft202012Validator, type_checker=TYPES))
 
 
 class Refused(Exception):
@@ -132,8 +143,9 @@ def rules(schema, value, today, oldest):
 def main():
     schema_dir = pathlib.Path(sys.argv[1])
     today, oldest = (day(a) for a in sys.argv[2:4])
+    files = sorted(schema_dir.glob("*.json"))
     resources = []
-    for path in sorted(schema_dir.glob("*.json")):
+    for path in files:
         doc = json.loads(path.read_text())
         resources.append((doc["$id"], Resource.from_contents(doc)))
     registry = Registry().with_resources(resources)
@@ -141,6 +153,25 @@ def main():
     for uri, res in resources:
         Validator.check_schema(res.contents)
         validators[uri.rsplit("/", 1)[-1]] = Validator(res.contents, registry=registry, format_checker=FormatChecker())
+    openapi = None
+    if len(sys.argv) > 4:
+        # The document's relative references name the schema files: the
+        # files are registered under their file URIs too.
+        path = pathlib.Path(sys.argv[4]).resolve()
+        openapi = path.as_uri()
+        registry = registry.with_resources(
+            [(p.resolve().as_uri(), r) for p, (_, r) in zip(files, resources)]
+            + [(openapi, Resource.from_contents(yaml.safe_load(path.read_text()), default_specification=DRAFT202012))]
+        )
+
+    def validator(schema):
+        if schema in validators:
+            return validators[schema]
+        if openapi is None or not schema.startswith("#/"):
+            raise SystemExit(f"judge.py: no schema {schema!r}")
+        ref = {"$ref": openapi + "#" + urllib.parse.quote(schema[1:], safe="/~")}
+        validators[schema] = Validator(ref, registry=registry, format_checker=FormatChecker())
+        return validators[schema]
     out = []
     for line in sys.stdin:
         case = json.loads(line)
@@ -151,7 +182,7 @@ def main():
                 verdict.update(valid=True, why="no body")
             else:
                 value = parse(data)
-                errors = sorted(validators[case["schema"]].iter_errors(value), key=lambda e: list(e.path))
+                errors = sorted(validator(case["schema"]).iter_errors(value), key=lambda e: list(e.path))
                 if errors:
                     e = errors[0]
                     verdict["why"] = ("/".join(str(p) for p in e.path) + ": " + e.message)[:300]

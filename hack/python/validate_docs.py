@@ -47,7 +47,7 @@ def main():
         for ref in sorted(set(refs(d))):
             if ref.startswith("#"):
                 continue
-            target = (root / "api" / ref).resolve()
+            target = (root / "api" / ref.split("#")[0]).resolve()
             schema = json.loads(target.read_text())
             if schema.get("$schema") != "https://json-schema.org/draft/2020-12/schema":
                 raise SystemExit(f"{name}: {ref} is not a JSON Schema 2020-12")
