@@ -1,5 +1,5 @@
 // Package api holds the published contract of sopaipillas: openapi.yaml
-// (the HTTP API of newOrder, dailySummary and sendMail) and asyncapi.yaml
+// (the HTTP API of newOrder, dailySummary, sendMail and salesBoard) and asyncapi.yaml
 // (the Kafka topics), whose payloads are the JSON Schemas in
 // events/schemas. The tests in functions/contract bind them to the code.
 package api
