@@ -290,6 +290,7 @@ type boardCase struct {
 	header http.Header
 	body   string
 	status int
+	want   string // in the body, if set
 }
 
 // TestOpenAPIDriftSalesBoard binds openapi.yaml's salesBoard operations to
@@ -331,10 +332,10 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 	}
 
 	cases := []boardCase{
-		{name: "the form, without the key", op: "boardPage", srv: r.live, target: "/", status: 200},
-		{name: "the form, whatever fecha", op: "boardPage", srv: r.live, target: "/?fecha=hoy", status: 200},
-		{name: "the page, by cookie", op: "boardPage", srv: r.live, target: "/?fecha=" + today, header: withCookie, status: 200},
-		{name: "the page, open board", op: "boardPage", srv: r.open, target: "/", status: 200},
+		{name: "the form, without the key", op: "boardPage", srv: r.live, target: "/", status: 200, want: `name="clave"`},
+		{name: "the form, whatever fecha", op: "boardPage", srv: r.live, target: "/?fecha=hoy", status: 200, want: `name="clave"`},
+		{name: "the page, by cookie", op: "boardPage", srv: r.live, target: "/?fecha=" + today, header: withCookie, status: 200, want: `id="t-sopaipillas">45<`},
+		{name: "the page, open board", op: "boardPage", srv: r.open, target: "/", status: 200, want: `id="t-sopaipillas">0<`},
 		{name: "not a day", op: "boardPage", srv: r.live, target: "/?fecha=hoy", header: bearer, status: 422},
 		{name: "a day not kept", op: "boardPage", srv: r.live, target: "/?fecha=10-11-1999", header: bearer, status: 422},
 		{name: "starting", op: "boardPage", srv: r.pending, target: "/", status: 503},
@@ -342,7 +343,7 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 		{name: "right key", op: "boardLogin", srv: r.live, target: "/login", header: form(nil), body: "clave=" + boardToken, status: 303},
 		{name: "right key behind TLS", op: "boardLogin", srv: r.live, target: "/login", header: form(header("X-Forwarded-Proto", "https")), body: "clave=" + boardToken, status: 303},
 		{name: "open board", op: "boardLogin", srv: r.open, target: "/login", header: form(nil), body: "clave=x", status: 303},
-		{name: "wrong key, from the page", op: "boardLogin", srv: r.live, target: "/login", header: form(header("Accept", "text/html")), body: "clave=x", status: 401},
+		{name: "wrong key, from the page", op: "boardLogin", srv: r.live, target: "/login", header: form(header("Accept", "text/html")), body: "clave=x", status: 401, want: "La clave no es correcta"},
 		{name: "wrong key, from a tool", op: "boardLogin", srv: r.live, target: "/login", header: form(nil), body: "clave=x", status: 401},
 		{name: "the key as JSON is not read", op: "boardLogin", srv: r.live, target: "/login", header: header("Content-Type", "application/json"), body: `{"clave":"` + boardToken + `"}`, status: 401},
 		{name: "the key in the query is not read", op: "boardLogin", srv: r.live, target: "/login?clave=" + boardToken, status: 401},
@@ -421,6 +422,9 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 			a := r.do(t, c.srv, op.method, c.target, c.header, c.body)
 			if a.status != c.status {
 				t.Fatalf("%s %s: status %d, want %d: %.300s", op.method, c.target, a.status, c.status, a.body)
+			}
+			if op.method != http.MethodHead && !strings.Contains(string(a.body), c.want) {
+				t.Errorf("body lacks %q: %.300s", c.want, a.body)
 			}
 			if c.srv != r.pending { // the board's answers, not the server's
 				for name, want := range boardSecurityHeaders {
