@@ -36,7 +36,7 @@ import (
 )
 
 // boardToken is BOARD_TOKEN of the boards under test that have one.
-const boardToken = "clave-del-dueno-123"
+const boardToken = "clave-del-dueno-123-0123456789abcdef"
 
 // boardSecurityHeaders are set on every answer of the board; the tag
 // salesBoard of openapi.yaml names them with these values.

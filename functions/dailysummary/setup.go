@@ -33,6 +33,9 @@ type Config struct {
 
 // Setup connects dailySummary to Kafka and returns its handler.
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
+	if err := runner.CheckToken("SUMMARY_TOKEN", cfg.Token); err != nil {
+		return nil, nil, err
+	}
 	loc, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)

@@ -26,7 +26,7 @@ import (
 const (
 	smtpPassword = "contraseña-smtp-XYZZY-1234"
 	sendgridKey  = "SG.clave-sendgrid-PLUGH-5678"
-	summaryToken = "token-resumen-FROBOZZ-9012"
+	summaryToken = "token-resumen-FROBOZZ-9012-abcdef0123456789"
 )
 
 // TestSecretsStaySecret runs the functions as their binaries do, from the

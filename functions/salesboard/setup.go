@@ -38,6 +38,9 @@ type Config struct {
 // Setup connects salesBoard to Kafka, counts today (the cache is rebuilt
 // before the function is ready) and returns its handler.
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
+	if err := runner.CheckToken("BOARD_TOKEN", cfg.Token); err != nil {
+		return nil, nil, err
+	}
 	loc, err := time.LoadLocation(cfg.TimeZone)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kelseyhightower/envconfig"
 
@@ -185,3 +186,19 @@ type CloserFunc func() error
 
 // Close calls f.
 func (f CloserFunc) Close() error { return f() }
+
+// MinTokenLength is the shortest bearer token a function accepts
+// (SUMMARY_TOKEN, BOARD_TOKEN): 32 characters, 128 bits written in hex
+// (the README's `openssl rand -hex 32` gives 64). Nothing limits how often
+// a key may be tried, so a short one could be guessed.
+const MinTokenLength = 32
+
+// CheckToken refuses a token that is set but shorter than MinTokenLength,
+// naming the variable, never the value. An empty token is the caller's to
+// judge (make dev runs without one).
+func CheckToken(name, value string) error {
+	if n := utf8.RuneCountInString(value); value != "" && n < MinTokenLength {
+		return fmt.Errorf("%s has %d characters, at least %d are needed so that it cannot be guessed (e.g. openssl rand -hex 32)", name, n, MinTokenLength)
+	}
+	return nil
+}

@@ -152,3 +152,26 @@ func TestStartupIsBounded(t *testing.T) {
 		t.Errorf("/readyz after setup: %d, want 204", readyz)
 	}
 }
+
+// TestCheckToken: a key shorter than MinTokenLength is refused, naming the
+// variable and never the value; an empty one is the caller's to judge.
+func TestCheckToken(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		ok    bool
+	}{
+		{"", true},
+		{"clave-corta-1234", false},
+		{strings.Repeat("a", MinTokenLength-1), false},
+		{strings.Repeat("ñ", MinTokenLength), true}, // characters, not bytes
+		{strings.Repeat("0f", 32), true},            // openssl rand -hex 32
+	} {
+		err := CheckToken("BOARD_TOKEN", c.value)
+		if (err == nil) != c.ok {
+			t.Errorf("%q: %v, want ok %v", c.value, err, c.ok)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "BOARD_TOKEN") || strings.Contains(err.Error(), c.value)) {
+			t.Errorf("%q: %q should name the variable and not the value", c.value, err)
+		}
+	}
+}
