@@ -162,11 +162,11 @@ func TestCheckToken(t *testing.T) {
 	}{
 		{"", true},
 		{"clave-corta-1234", false},
-		{strings.Repeat("a", MinTokenLength-1), false},
-		{strings.Repeat("ñ", MinTokenLength), true}, // characters, not bytes
-		{strings.Repeat("0f", 32), true},            // openssl rand -hex 32
+		{strings.Repeat("a", runner.MinTokenLength-1), false},
+		{strings.Repeat("ñ", runner.MinTokenLength), true}, // characters, not bytes
+		{strings.Repeat("0f", 32), true},                   // openssl rand -hex 32
 	} {
-		err := CheckToken("BOARD_TOKEN", c.value)
+		err := runner.CheckToken("BOARD_TOKEN", c.value)
 		if (err == nil) != c.ok {
 			t.Errorf("%q: %v, want ok %v", c.value, err, c.ok)
 		}
