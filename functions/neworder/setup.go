@@ -71,8 +71,9 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 // request (goroutine, buffers, body), the record in the producer and its
 // retries, and the share of the clients' connections and retries shed
 // meanwhile. Fault scenario 9 (200 new orders a second, every client
-// retrying, a 45 s freeze) peaked at about 110 KiB per waiting order;
-// rounded up.
+// retrying, a 45 s freeze) peaked at about 110 KiB per waiting order before
+// the server bounded requests and connections (runner, server); rounded
+// up, it leaves the pod room for the burst when a stall ends.
 const pendingCost = 128 << 10
 
 // defaultMaxPending applies when there is no memory limit to derive from.
