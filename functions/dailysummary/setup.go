@@ -28,12 +28,12 @@ type Config struct {
 	// Timeout bounds reading a day and publishing its summary.
 	Timeout time.Duration `envconfig:"SUMMARY_TIMEOUT" default:"2m"`
 	// Token, when set, is required on direct calls as a bearer token.
-	Token string `envconfig:"SUMMARY_TOKEN"`
+	Token runner.Secret `envconfig:"SUMMARY_TOKEN"`
 }
 
 // Setup connects dailySummary to Kafka and returns its handler.
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
-	if err := runner.CheckToken("SUMMARY_TOKEN", cfg.Token); err != nil {
+	if err := runner.CheckToken("SUMMARY_TOKEN", string(cfg.Token)); err != nil {
 		return nil, nil, err
 	}
 	loc, err := time.LoadLocation(cfg.TimeZone)
@@ -74,7 +74,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		Location:     loc,
 		Retention:    cfg.Retention,
 		Timeout:      cfg.Timeout,
-		Token:        cfg.Token,
+		Token:        string(cfg.Token),
 		Now:          time.Now,
 	}, log)
 	return f.Handler(), runner.CloserFunc(func() error {

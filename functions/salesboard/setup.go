@@ -32,13 +32,13 @@ type Config struct {
 	// Timeout bounds one count of a day (a read of the whole order topic).
 	Timeout time.Duration `envconfig:"BOARD_TIMEOUT" default:"30s"`
 	// Token, when set, is the owner's key: entered once, kept in a cookie.
-	Token string `envconfig:"BOARD_TOKEN"`
+	Token runner.Secret `envconfig:"BOARD_TOKEN"`
 }
 
 // Setup connects salesBoard to Kafka, counts today (the cache is rebuilt
 // before the function is ready) and returns its handler.
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
-	if err := runner.CheckToken("BOARD_TOKEN", cfg.Token); err != nil {
+	if err := runner.CheckToken("BOARD_TOKEN", string(cfg.Token)); err != nil {
 		return nil, nil, err
 	}
 	loc, err := time.LoadLocation(cfg.TimeZone)
@@ -63,7 +63,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	sum := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: cfg.Brokers, Topic: cfg.OrderTopic, Reader: reader},
 		noPublisher{}, dailysummary.Options{Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Now: time.Now}, log)
 	board := New(sum, TopicEnds{Client: client, Topic: cfg.OrderTopic}, Options{
-		Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Token: cfg.Token, Now: time.Now,
+		Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Token: string(cfg.Token), Now: time.Now,
 	}, log)
 	release := func() {
 		reader.Close()

@@ -29,8 +29,8 @@ type Config struct {
 
 	SMTPHost              string        `envconfig:"SMTP_HOST"`
 	SMTPPort              int           `envconfig:"SMTP_PORT" default:"587"`
-	SMTPUsername          string        `envconfig:"SMTP_USERNAME"`
-	SMTPPassword          string        `envconfig:"SMTP_PASSWORD"`
+	SMTPUsername          runner.Secret `envconfig:"SMTP_USERNAME"`
+	SMTPPassword          runner.Secret `envconfig:"SMTP_PASSWORD"`
 	SMTPTLS               string        `envconfig:"SMTP_TLS" default:"starttls"`
 	SMTPAllowInsecureAuth bool          `envconfig:"SMTP_ALLOW_INSECURE_AUTH" default:"false"`
 	SMTPTimeout           time.Duration `envconfig:"SMTP_TIMEOUT" default:"15s"`
@@ -38,7 +38,7 @@ type Config struct {
 	// means MAIL_CONCURRENCY, one per concurrent send.
 	SMTPMaxIdle int `envconfig:"SMTP_MAX_IDLE_CONNS" default:"0"`
 
-	SendGridAPIKey  string        `envconfig:"SENDGRID_API_KEY"`
+	SendGridAPIKey  runner.Secret `envconfig:"SENDGRID_API_KEY"`
 	SendGridBaseURL string        `envconfig:"SENDGRID_BASE_URL" default:"https://api.sendgrid.com"`
 	SendGridTimeout time.Duration `envconfig:"SENDGRID_TIMEOUT" default:"15s"`
 
@@ -171,7 +171,7 @@ func newSender(cfg Config) (mail.Sender, func() error, error) {
 			return nil, nil, fmt.Errorf("SMTP_HOST is required when MAIL_BACKEND=smtp")
 		}
 		s, err := mail.NewSMTP(mail.SMTPConfig{
-			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: string(cfg.SMTPUsername), Password: string(cfg.SMTPPassword),
 			TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout, AllowInsecureAuth: cfg.SMTPAllowInsecureAuth, MaxIdle: cmp.Or(cfg.SMTPMaxIdle, cfg.Concurrency),
 		})
 		if err != nil {
@@ -179,7 +179,7 @@ func newSender(cfg Config) (mail.Sender, func() error, error) {
 		}
 		return s, s.Close, nil
 	case "sendgrid":
-		s, err := mail.NewSendGrid(mail.SendGridConfig{APIKey: cfg.SendGridAPIKey, BaseURL: cfg.SendGridBaseURL, Timeout: cfg.SendGridTimeout})
+		s, err := mail.NewSendGrid(mail.SendGridConfig{APIKey: string(cfg.SendGridAPIKey), BaseURL: cfg.SendGridBaseURL, Timeout: cfg.SendGridTimeout})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -260,6 +260,7 @@ sopaipillas is running (started in %s). Ctrl-C stops everything.
   newOrder       %s
   dailySummary   %s
   sendMail       %s
+  salesBoard     %s
   Kafka          %s
   mail           %s
   PingSource     %q in %s -> dailySummary
@@ -271,7 +272,7 @@ Try:
     -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
   curl -X POST %s/dailySummary
 `, time.Since(p.start).Round(time.Millisecond), base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
-		kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
+		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
 		strings.ToLower(opts.LogLevel.String()), base, base)
 
 	<-ctx.Done()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -200,5 +201,18 @@ func CheckToken(name, value string) error {
 	if n := utf8.RuneCountInString(value); value != "" && n < MinTokenLength {
 		return fmt.Errorf("%s has %d characters, at least %d are needed so that it cannot be guessed (e.g. openssl rand -hex 32)", name, n, MinTokenLength)
 	}
+	return nil
+}
+
+// Secret is a secret read from the environment (a token, a password, an
+// API key) without its trailing line break: a Kubernetes Secret made with
+// --from-file from a file that an editor or `openssl rand -hex 32 >`
+// wrote ends in one, which is never meant as part of the key (and which
+// `$(kubectl get secret … | base64 -d)` drops on the client's side).
+type Secret string
+
+// Decode is envconfig's hook: the value without trailing CR and LF.
+func (s *Secret) Decode(value string) error {
+	*s = Secret(strings.TrimRight(value, "\r\n"))
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
+
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/logtest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
@@ -172,6 +174,30 @@ func TestCheckToken(t *testing.T) {
 		}
 		if err != nil && (!strings.Contains(err.Error(), "BOARD_TOKEN") || strings.Contains(err.Error(), c.value)) {
 			t.Errorf("%q: %q should name the variable and not the value", c.value, err)
+		}
+	}
+}
+
+// TestSecretDropsTrailingLineBreak: a secret made from a file keeps its
+// key, not the file's line break; anything else is kept as it is.
+func TestSecretDropsTrailingLineBreak(t *testing.T) {
+	for in, want := range map[string]string{
+		"0f0f\n":        "0f0f",
+		"0f0f\r\n":      "0f0f",
+		"0f0f":          "0f0f",
+		" pass word \n": " pass word ",
+		"a\nb\n\n":      "a\nb",
+		"":              "",
+	} {
+		t.Setenv("SOPAIPILLAS_TEST_SECRET", in)
+		var cfg struct {
+			S runner.Secret `envconfig:"SOPAIPILLAS_TEST_SECRET"`
+		}
+		if err := envconfig.Process("", &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if string(cfg.S) != want {
+			t.Errorf("%q: %q, want %q", in, cfg.S, want)
 		}
 	}
 }

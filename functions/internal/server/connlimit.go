@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,7 +36,7 @@ var refusal = func() []byte {
 const refuseFor = time.Second
 
 // maxRefusing bounds the refused connections being answered at once
-// (a few KiB each, for at most refuseFor); past it Accept waits for one to
+// (a few KiB each, for at most twice refuseFor); past it Accept waits for one to
 // finish, and new connections wait in the kernel's backlog: never closed
 // unanswered, which a client cannot tell from a crash.
 const maxRefusing = 1024
@@ -88,18 +90,32 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse answers c with refusal and closes it. It reads the request first
-// (what has arrived within refuseFor) and what follows until the client
-// closes: a socket closed with unread data sends a reset, which can reach
-// the client before it has read the answer.
+// alive is the answer to a liveness probe on a connection past the bound:
+// the process answers, so it is alive (a kubelet that restarted it for being
+// busy would make the burst worse). /readyz gets refusal: busy is not ready.
+var alive = []byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+
+// refuse answers c with refusal (alive for GET or HEAD /healthz) and closes
+// it. It first waits up to refuseFor for the request, to tell a probe and so
+// that the answer does not cross it; a client that sent nothing by then is
+// answered all the same. After the answer it reads what follows until the
+// client closes or refuseFor passes: a socket closed with unread data sends
+// a reset, which can reach the client before it has read the answer.
 func refuse(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(refuseFor))
 	var buf [512]byte
-	if _, err := c.Read(buf[:]); err != nil {
-		return
+	n, err := c.Read(buf[:])
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return // the client is gone
 	}
-	if _, err := c.Write(refusal); err != nil {
+	answer := refusal
+	if isLivenessProbe(buf[:n]) {
+		answer = alive
+	}
+	_ = c.SetDeadline(time.Now().Add(refuseFor))
+	if _, err := c.Write(answer); err != nil {
 		return
 	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
@@ -110,6 +126,17 @@ func refuse(c net.Conn) {
 			return
 		}
 	}
+}
+
+// isLivenessProbe reports whether request starts as a GET or HEAD of
+// /healthz (RFC 9112 §3: method SP request-target SP).
+func isLivenessProbe(request []byte) bool {
+	for _, m := range []string{"GET ", "HEAD "} {
+		if rest, ok := bytes.CutPrefix(request, []byte(m)); ok {
+			return bytes.HasPrefix(rest, []byte("/healthz ")) || bytes.HasPrefix(rest, []byte("/healthz?"))
+		}
+	}
+	return false
 }
 
 // limitedConn gives its slot back when closed (once: net/http may close a

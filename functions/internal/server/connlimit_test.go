@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLimitConnections: with n connections open (idle, kept alive), the
@@ -63,6 +64,35 @@ func TestLimitConnections(t *testing.T) {
 			resp.Header.Get("Content-Type") != "application/problem+json" || !resp.Close ||
 			!strings.Contains(body, `"status":503`) {
 			t.Fatalf("attempt %d past the bound: %d, Retry-After %q, %s, close %v: %s", i, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"), resp.Close, body)
+		}
+	}
+	// Past the bound a liveness probe is answered 204 (the process is alive),
+	// readiness 503 (busy is not ready), and a client that sends nothing
+	// within a second still gets the 503 rather than an empty close.
+	for _, c := range []struct {
+		send   string
+		status int
+	}{
+		{"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNoContent},
+		{"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNoContent},
+		{"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusServiceUnavailable},
+		{"GET /healthzz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusServiceUnavailable},
+		{"", http.StatusServiceUnavailable},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, c.send)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: strings.Fields(c.send + "GET")[0]})
+		if err != nil {
+			t.Fatalf("%q past the bound: %v", c.send, err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%q past the bound: %d, want %d", c.send, resp.StatusCode, c.status)
 		}
 	}
 	kept[0].Close()

@@ -126,6 +126,12 @@ func limit(log *slog.Logger, n int, next http.Handler) http.Handler {
 			logShed.Do(func() {
 				log.Warn("shedding requests: too many in progress", "max_concurrent_requests", n)
 			})
+			// A body left unread would be read and discarded by net/http
+			// before this answer goes out (up to 256 KiB, up to
+			// BodyTimeout for a slow one): close the connection instead.
+			if r.ContentLength != 0 {
+				w.Header().Set("Connection", "close")
+			}
 			problem.WriteUnavailable(w, time.Second, "too many requests in progress; retry the same request")
 			return
 		}

@@ -217,6 +217,23 @@ func TestShedsPastMaxConcurrentRequests(t *testing.T) {
 	if got := bodies.Load(); got != before {
 		t.Errorf("a shed request reached the handler (%d body bytes read)", got-before)
 	}
+	// A shed request whose body has not all arrived is answered at once
+	// and its connection closed, not after net/http waited for the body.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /newOrder HTTP/1.1\r\nHost: x\r\nContent-Length: 111\r\n\r\n{")
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second)) // BodyTimeout is 10 s
+	shed, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("shed request with a body still arriving: %v", err)
+	}
+	shed.Body.Close()
+	if shed.StatusCode != http.StatusServiceUnavailable || !shed.Close {
+		t.Errorf("shed request with a body still arriving: %d, close %v; want 503 and Connection: close", shed.StatusCode, shed.Close)
+	}
 	for _, probe := range []string{"/healthz", "/readyz"} {
 		r, err := http.Get("http://" + addr + probe)
 		if err != nil {
