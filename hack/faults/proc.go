@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -163,13 +165,39 @@ func (f *function) stop() {
 }
 
 // freePort returns a loopback port nobody listens on right now.
+// freePort is a free loopback port below the kernel's ephemeral range
+// (32768 and up), as hack/kafka.sh picks the brokers'. A port from the
+// ephemeral range (":0") may be in TIME_WAIT as the local end of one of
+// the thousands of client connections scenario 9 leaves behind, and the
+// broker's listener may then fail to bind it (scenario 10's restart with
+// a proxied listener, right after scenario 9, failed once in 60 s; its
+// logs were gone, and this is the likeliest cause).
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 500 {
+		port := 20000 + rand.IntN(12000)
+		if portSeen(port) {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free loopback port in 20000-31999")
+}
+
+// portSeen reports whether any socket, in any state, has port at either
+// end (/proc/net/tcp and tcp6), as hack/kafka.sh's free_port checks.
+func portSeen(port int) bool {
+	hex := fmt.Sprintf(":%04X ", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), hex) {
+			return true
+		}
+	}
+	return false
 }
 
 func fileTail(path string, n int) string {

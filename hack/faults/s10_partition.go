@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -30,7 +31,9 @@ func scenarioPartition(ctx context.Context, h *harness, row *Row) error {
 		start := time.Now()
 		if err := k.addListener(ctx, h.proxied, h.proxyAddr); err != nil {
 			h.proxied = ""
-			return fmt.Errorf("adding the proxied listener: %w", err)
+			// What the broker said is in its log, which the run removes.
+			return fmt.Errorf("adding the proxied listener: %w; the broker's log ends:\n%s", err,
+				fileTail(filepath.Join(k.state, "node1", "broker.log"), 30))
 		}
 		logf("broker restarted with a listener behind the proxy in %s", time.Since(start).Round(100*time.Millisecond))
 	}
