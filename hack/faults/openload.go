@@ -111,14 +111,36 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 			return
 		}
 		sent := time.Now()
-		var gotConn, wrote, firstByte time.Time
+		// The trace's callbacks run on the transport's goroutines, and
+		// WroteRequest may come after the answer (a server may answer
+		// before it has read the whole request, as newOrder's refusal of a
+		// connection past its bound does) or never.
+		var (
+			traceMu                   sync.Mutex
+			gotConn, wrote, firstByte time.Time
+		)
+		at := func(t *time.Time) func() {
+			return func() { traceMu.Lock(); *t = time.Now(); traceMu.Unlock() }
+		}
 		trace := &httptrace.ClientTrace{
-			GotConn:              func(httptrace.GotConnInfo) { gotConn = time.Now() },
-			WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
-			GotFirstResponseByte: func() { firstByte = time.Now() },
+			GotConn:              func(httptrace.GotConnInfo) { at(&gotConn)() },
+			WroteRequest:         func(httptrace.WroteRequestInfo) { at(&wrote)() },
+			GotFirstResponseByte: at(&firstByte),
 		}
 		status, retryAfter, err := l.post(httptrace.WithClientTrace(ctx, trace), body)
 		now := time.Now()
+		traceMu.Lock()
+		// From the request written to the answer; from the connection
+		// when the answer came first.
+		requestDone := wrote
+		if requestDone.IsZero() || requestDone.After(firstByte) {
+			requestDone = gotConn
+		}
+		if requestDone.IsZero() {
+			requestDone = sent
+		}
+		server, conn := firstByte.Sub(requestDone), gotConn.Sub(sent)
+		traceMu.Unlock()
 		if ctx.Err() != nil && err != nil {
 			l.record(func(r *loadResult) { r.GivenUp = append(r.GivenUp, id) })
 			return
@@ -128,7 +150,7 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 		l.attempts = append(l.attempts, attempt{at: now, took: now.Sub(sent), ok: ok})
 		if err == nil {
 			l.answers = append(l.answers, now.Sub(sent))
-			a := slowAnswer{sent: sent, took: now.Sub(sent), conn: gotConn.Sub(sent), server: firstByte.Sub(wrote), status: status}
+			a := slowAnswer{sent: sent, took: now.Sub(sent), conn: conn, server: server, status: status}
 			if a.took > l.slowest.took {
 				l.slowest = a
 			}
