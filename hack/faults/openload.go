@@ -38,6 +38,7 @@ type openLoad struct {
 	attempts []attempt
 	answers  []time.Duration // time to each HTTP answer, any status
 	noAnswer int             // attempts that got no answer within timeout
+	failed   []failedAttempt // the first few of them, taken apart
 	slowest  slowAnswer      // the longest answer, taken apart
 	// slowestServer is the longest time from a request written to the first
 	// byte of its answer: how long newOrder took, without the client's own
@@ -45,6 +46,18 @@ type openLoad struct {
 	slowestServer slowAnswer
 	res           loadResult
 }
+
+// failedAttempt is an attempt that got no HTTP answer: when it was sent,
+// how long it took, whether it went on a kept connection, and the error.
+type failedAttempt struct {
+	sent   time.Time
+	took   time.Duration
+	reused bool
+	err    string
+}
+
+// maxFailedKept bounds the failed attempts kept for the report.
+const maxFailedKept = 5
 
 // slowAnswer is where the time of one answer went: sent is when the
 // request was started, conn how long it waited for a connection (a dial or
@@ -118,12 +131,18 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 		var (
 			traceMu                   sync.Mutex
 			gotConn, wrote, firstByte time.Time
+			reused                    bool
 		)
 		at := func(t *time.Time) func() {
 			return func() { traceMu.Lock(); *t = time.Now(); traceMu.Unlock() }
 		}
 		trace := &httptrace.ClientTrace{
-			GotConn:              func(httptrace.GotConnInfo) { at(&gotConn)() },
+			GotConn: func(i httptrace.GotConnInfo) {
+				at(&gotConn)()
+				traceMu.Lock()
+				reused = i.Reused
+				traceMu.Unlock()
+			},
 			WroteRequest:         func(httptrace.WroteRequestInfo) { at(&wrote)() },
 			GotFirstResponseByte: at(&firstByte),
 		}
@@ -140,6 +159,7 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 			requestDone = sent
 		}
 		server, conn := firstByte.Sub(requestDone), gotConn.Sub(sent)
+		wasReused := reused
 		traceMu.Unlock()
 		if ctx.Err() != nil && err != nil {
 			l.record(func(r *loadResult) { r.GivenUp = append(r.GivenUp, id) })
@@ -159,6 +179,9 @@ func (l *openLoad) order(ctx context.Context, id int64) {
 			}
 		} else {
 			l.noAnswer++
+			if len(l.failed) < maxFailedKept {
+				l.failed = append(l.failed, failedAttempt{sent: sent, took: now.Sub(sent), reused: wasReused, err: err.Error()})
+			}
 		}
 		if ok {
 			l.res.Acked = append(l.res.Acked, id)

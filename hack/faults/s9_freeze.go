@@ -213,7 +213,16 @@ func finishStall(ctx context.Context, h *harness, p *pipeline, row *Row, l *open
 		c.fail("a newOrder answer came %s after its request was sent, past PUBLISH_TIMEOUT %s + 1s", s.server.Round(10*time.Millisecond), stallPublishTimeout)
 	}
 	if noAnswer > 0 {
-		c.fail("%d newOrder requests got no answer within %s", noAnswer, l.timeout)
+		c.fail("%d newOrder requests got no HTTP answer (a reset, a close or no answer within %s)", noAnswer, l.timeout)
+		l.mu.Lock()
+		for _, f := range l.failed {
+			conn := "a new connection"
+			if f.reused {
+				conn = "a kept connection"
+			}
+			row.note("no answer: sent %s on %s, failed after %s: %s", c.since(f.sent), conn, f.took.Round(time.Millisecond), f.err)
+		}
+		l.mu.Unlock()
 	}
 	var recs []string
 	for _, r := range recoveries {

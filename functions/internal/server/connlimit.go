@@ -20,23 +20,46 @@ import (
 // refusal is the whole answer to a connection past the bound: RFC 9110
 // §15.6.4 503 with Retry-After, an RFC 9457 problem body, and
 // Connection: close (RFC 9112 §9.6) so that the client does not keep it.
-var refusal = func() []byte {
-	body, _ := json.Marshal(problem.Details{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable),
-		Status: http.StatusServiceUnavailable, Detail: "too many connections; retry the same request"})
-	return []byte("HTTP/1.1 503 Service Unavailable\r\n" +
+var refusal = canned(http.StatusServiceUnavailable, "too many connections; retry the same request")
+
+// silentRefusal answers a connection past the bound on which no request
+// came within waitForRequest: 408 (RFC 9110 §15.5.9), which a server may send on
+// an idle connection before closing it. Clients pool connections they dialled
+// and did not use yet; a 503 arriving there is an answer to no request, and a
+// request the client puts on that connection at the same moment fails with
+// EOF (Go's transport logs "Unsolicited response received on idle HTTP
+// channel"; fault scenario 9 saw 32 such failures after a thaw). A 408 is
+// what clients expect there (Go's transport takes it as the server closing
+// an idle connection), and to a request that crosses it, it is an answer
+// the client may retry.
+var silentRefusal = canned(http.StatusRequestTimeout, "no request within 5s and too many connections; retry the same request")
+
+// canned is a whole HTTP/1.1 answer with status, Retry-After: 1, a problem
+// body with detail, and Connection: close.
+func canned(status int, detail string) []byte {
+	body, _ := json.Marshal(problem.Details{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+	return []byte("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n" +
 		"Content-Type: " + problem.ContentType + "\r\n" +
 		"X-Content-Type-Options: nosniff\r\n" +
 		"Retry-After: 1\r\n" +
 		"Connection: close\r\n" +
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
-}()
+}
 
-// refuseFor bounds how long a refused connection is kept: time for the
-// client's request to arrive and the answer to leave.
+// waitForRequest bounds how long a refused connection may stay silent: the
+// time net/http gives any new connection for its headers (readHeaderTimeout).
+// Clients pool connections they dialled and did not use yet; the longer the
+// wait, the likelier such a connection carries a request before the server
+// gives up on it (fault scenario 9 saw 21 requests fail on connections
+// given up on after 1 s, as they were being reused).
+const waitForRequest = readHeaderTimeout
+
+// refuseFor bounds how long a refused connection is kept after its answer:
+// time for the answer to leave and the client to close.
 const refuseFor = time.Second
 
 // maxRefusing bounds the refused connections being answered at once
-// (a few KiB each, for at most twice refuseFor); past it Accept waits for one to
+// (a few KiB each, for at most waitForRequest and refuseFor); past it Accept waits for one to
 // finish, and new connections wait in the kernel's backlog: never closed
 // unanswered, which a client cannot tell from a crash.
 const maxRefusing = 1024
@@ -96,14 +119,14 @@ func (l *limitListener) Accept() (net.Conn, error) {
 var alive = []byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
 
 // refuse answers c with refusal (alive for GET or HEAD /healthz) and closes
-// it. It first waits up to refuseFor for the request, to tell a probe and so
-// that the answer does not cross it; a client that sent nothing by then is
-// answered all the same. After the answer it reads what follows until the
+// it. It first waits up to waitForRequest for the request, to tell a probe and so
+// that the answer does not cross it; a client that sent nothing by then gets
+// silentRefusal. After the answer it reads what follows until the
 // client closes or refuseFor passes: a socket closed with unread data sends
 // a reset, which can reach the client before it has read the answer.
 func refuse(c net.Conn) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(refuseFor))
+	_ = c.SetDeadline(time.Now().Add(waitForRequest))
 	var buf [512]byte
 	n, err := c.Read(buf[:])
 	var ne net.Error
@@ -111,7 +134,10 @@ func refuse(c net.Conn) {
 		return // the client is gone
 	}
 	answer := refusal
-	if isLivenessProbe(buf[:n]) {
+	switch {
+	case n == 0:
+		answer = silentRefusal
+	case isLivenessProbe(buf[:n]):
 		answer = alive
 	}
 	_ = c.SetDeadline(time.Now().Add(refuseFor))

@@ -2,10 +2,13 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -68,7 +71,9 @@ func TestLimitConnections(t *testing.T) {
 	}
 	// Past the bound a liveness probe is answered 204 (the process is alive),
 	// readiness 503 (busy is not ready), and a client that sends nothing
-	// within a second still gets the 503 rather than an empty close.
+	// within 5 s gets 408, which clients take on an idle connection as
+	// the server closing it (a pooled connection dialled and not used yet),
+	// rather than an answer to no request or an empty close.
 	for _, c := range []struct {
 		send   string
 		status int
@@ -77,14 +82,14 @@ func TestLimitConnections(t *testing.T) {
 		{"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNoContent},
 		{"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusServiceUnavailable},
 		{"GET /healthzz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusServiceUnavailable},
-		{"", http.StatusServiceUnavailable},
+		{"", http.StatusRequestTimeout},
 	} {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		io.WriteString(conn, c.send)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		conn.SetReadDeadline(time.Now().Add(waitForRequest + 5*time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: strings.Fields(c.send + "GET")[0]})
 		if err != nil {
 			t.Fatalf("%q past the bound: %v", c.send, err)
@@ -93,6 +98,9 @@ func TestLimitConnections(t *testing.T) {
 		conn.Close()
 		if resp.StatusCode != c.status {
 			t.Errorf("%q past the bound: %d, want %d", c.send, resp.StatusCode, c.status)
+		}
+		if c.status != http.StatusNoContent && (!resp.Close || resp.Header.Get("Retry-After") != "1" || resp.Header.Get("Content-Type") != "application/problem+json") {
+			t.Errorf("%q past the bound: close %v, Retry-After %q, %s", c.send, resp.Close, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"))
 		}
 	}
 	kept[0].Close()
@@ -107,3 +115,71 @@ func TestLimitConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitConnectionsPooledIdle: a stock Go client whose connection pool
+// holds a connection it dialled and never used (the request that dialled it
+// was cancelled; after a stall clients do this by the thousand) must see the
+// server close it as an idle connection is closed, not get an answer to no
+// request: with the 503 that came there before, Go's transport logged
+// "Unsolicited response received on idle HTTP channel" and a request it put
+// on that connection meanwhile failed with EOF (fault scenario 9).
+func TestLimitConnectionsPooledIdle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(LimitConnections(ln, 1, nil)) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	addr := ln.Addr().String()
+	held, err := net.Dial("tcp", addr) // the one connection served
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	io.WriteString(held, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first connection: %v %v", resp, err)
+	}
+
+	var logged strings.Builder
+	var mu sync.Mutex
+	prev := log.Writer() // Go's transport logs there
+	log.SetOutput(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logged.Write(p) }))
+	t.Cleanup(func() { log.SetOutput(prev) })
+	dialled := make(chan struct{}, 1)
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+		time.Sleep(200 * time.Millisecond) // outlives the request below
+		c, err := (&net.Dialer{}).DialContext(context.Background(), network, address)
+		dialled <- struct{}{}
+		return c, err
+	}}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
+	if _, err := client.Do(req); err == nil {
+		t.Fatal("the request that dialled should have been cancelled")
+	}
+	<-dialled
+	time.Sleep(waitForRequest + 500*time.Millisecond) // the server's wait, and its answer
+	resp, err := client.Post("http://"+addr+"/newOrder", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatalf("after the pooled connection was refused: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("past the bound: %d, want 503", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "Unsolicited") {
+		t.Errorf("the client saw an answer to no request: %s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
