@@ -296,7 +296,7 @@ func scenarioFreeze(ctx context.Context, h *harness, row *Row) error {
 		c.mark("the " + freeze.String() + " freeze ended")
 		r := l.waitOKAfter(ctx, thawed, 30*time.Second)
 		recoveries = append(recoveries, r)
-		logf("broker thawed after %s; first 2xx %s later", thawed.Sub(frozen).Round(100*time.Millisecond), r.Round(10*time.Millisecond))
+		logf("broker thawed at %s after %s; first 2xx %s later", thawed.UTC().Format("15:04:05.000"), thawed.Sub(frozen).Round(100*time.Millisecond), r.Round(10*time.Millisecond))
 		_ = sleep(ctx, 10*time.Second-r)
 	}
 	return finishStall(ctx, h, p, row, l, c, &wg, recoveries)

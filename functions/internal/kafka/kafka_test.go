@@ -225,6 +225,43 @@ func TestSizeTimeouts(t *testing.T) {
 	}
 }
 
+// TestRetryBackoff: the waits between retries of metadata and of a
+// produce, and what they add up to (a produce is retried across a leader
+// election, longer than with the fixed 250 ms it had: 5 s).
+func TestRetryBackoff(t *testing.T) {
+	c := NewSaramaConfig("test")
+	waits := func(f func(int, int) time.Duration, from, n int) (got []time.Duration, sum time.Duration) {
+		for r := from; r < from+n; r++ {
+			got = append(got, f(r, n))
+			sum += got[len(got)-1]
+		}
+		return got, sum
+	}
+	ms := time.Millisecond
+	tests := []struct {
+		name    string
+		f       func(int, int) time.Duration
+		from, n int
+		want    []time.Duration
+		wantSum time.Duration
+	}{
+		{"metadata", c.Metadata.Retry.BackoffFunc, 0, c.Metadata.Retry.Max, []time.Duration{50 * ms, 50 * ms, 100 * ms, 200 * ms, 400 * ms}, 800 * ms},
+		{"producer", c.Producer.Retry.BackoffFunc, 1, c.Producer.Retry.Max, []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms,
+			500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms, 500 * ms}, 8750 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, sum := waits(tt.f, tt.from, tt.n)
+			if diff := cmp.Diff(tt.want, got); diff != "" || sum != tt.wantSum {
+				t.Errorf("waits (-want, +got):\n%s; sum %s, want %s", diff, sum, tt.wantSum)
+			}
+		})
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("sarama rejects the settings: %v", err)
+	}
+}
+
 // TestDialedConnectionClosesOnReadTimeout: once an answer is given up on,
 // the connection is not used again (its next answer would be the late one).
 func TestDialedConnectionClosesOnReadTimeout(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -46,11 +47,11 @@ func canned(status int, detail string) []byte {
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
 }
 
-// waitForRequest bounds how long a refused connection may stay silent: the
-// time net/http gives any new connection for its headers (readHeaderTimeout).
-// Clients pool connections they dialled and did not use yet; the longer the
-// wait, the likelier such a connection carries a request before the server
-// gives up on it (fault scenario 9 saw 21 requests fail on connections
+// waitForRequest bounds how long a refused connection may stay silent
+// (it holds a refusal slot meanwhile): as long as net/http gives a request's
+// headers. Clients pool connections they dialled and did not use yet; the
+// longer the wait, the likelier such a connection carries a request before
+// it is given up on (fault scenario 9 saw 21 requests fail on connections
 // given up on after 1 s, as they were being reused).
 const waitForRequest = readHeaderTimeout
 
@@ -65,22 +66,30 @@ const refuseFor = time.Second
 const maxRefusing = 1024
 
 // LimitConnections returns ln serving at most n connections at once (n 0:
-// ln itself). A connection past the bound is answered 503 with
+// no bound). A connection past the bound is answered 503 with
 // Retry-After and closed, without an HTTP server goroutine or its buffers:
 // each open connection holds about 20 KiB in net/http (a goroutine, a 4 KiB
 // reader and a 4 KiB writer, the request), so after a Kafka stall the
 // thousands of clients that retry at once would cost more than the pod's
 // memory (fault scenario 9) if every connection were served. Refusals are
 // logged at most once a second.
+//
+// A connection within the bound reaches the HTTP server once it has sent
+// its first byte; until then it is idle, as a kept connection between two
+// requests is, and is closed after idleTimeout. Clients pool connections
+// they dialled and did not use yet; net/http alone closes such a connection
+// ReadHeaderTimeout (5 s) after it opened, and a request the client put on
+// it at that moment failed (fault scenario 9, after a thaw: EOF).
 func LimitConnections(ln net.Listener, n int, log *slog.Logger) net.Listener {
 	if n <= 0 {
-		return ln
+		n = math.MaxInt32
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &limitListener{Listener: ln, max: int64(n), log: log, logRefusal: &rate.Sometimes{Interval: time.Second},
-		refusing: make(chan struct{}, maxRefusing)}
+		refusing: make(chan struct{}, maxRefusing), ready: make(chan net.Conn), failed: make(chan error),
+		stop: make(chan struct{}), idle: map[*limitedConn]struct{}{}, idleFor: idleTimeout}
 }
 
 type limitListener struct {
@@ -90,26 +99,107 @@ type limitListener struct {
 	refusing   chan struct{} // a slot per refusal being answered
 	log        *slog.Logger
 	logRefusal *rate.Sometimes
+
+	start  sync.Once
+	ready  chan net.Conn // connections that sent their first byte
+	failed chan error    // Accept's errors, for the HTTP server to judge
+	stop   chan struct{} // closed by Close
+
+	mu     sync.Mutex
+	closed bool
+	idle   map[*limitedConn]struct{} // connections that sent nothing yet
+	// idleFor is how long a connection may stay silent before its first
+	// byte: idleTimeout, as between two requests.
+	idleFor time.Duration
 }
 
+// Accept returns the next connection within the bound that has sent its
+// first byte, or the error of the listener's Accept.
 func (l *limitListener) Accept() (net.Conn, error) {
+	l.start.Do(func() { go l.accept() })
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case err := <-l.failed:
+		return nil, err
+	case <-l.stop:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close closes the listener and the connections that sent nothing yet
+// (the HTTP server knows nothing of them).
+func (l *limitListener) Close() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.stop)
+		for c := range l.idle {
+			_ = c.Conn.Close()
+		}
+	}
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+func (l *limitListener) accept() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			select {
+			case l.failed <- err: // net/http retries a temporary error
+				continue
+			case <-l.stop:
+				return
+			}
 		}
 		if l.open.Add(1) <= l.max {
-			return &limitedConn{Conn: c, l: l}, nil
+			go l.awaitFirstByte(&limitedConn{Conn: c, l: l})
+			continue
 		}
 		l.open.Add(-1)
 		l.logRefusal.Do(func() {
 			l.log.Warn("refusing connections: too many open", "max_connections", l.max)
 		})
-		l.refusing <- struct{}{}
+		select {
+		case l.refusing <- struct{}{}:
+		case <-l.stop:
+			_ = c.Close()
+			return
+		}
 		go func() {
 			defer func() { <-l.refusing }()
 			refuse(c)
 		}()
+	}
+}
+
+// awaitFirstByte hands c to the HTTP server once it has sent a byte, and
+// closes it if it sends nothing for idleFor or closes first.
+func (l *limitListener) awaitFirstByte(c *limitedConn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	l.idle[c] = struct{}{}
+	l.mu.Unlock()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(l.idleFor))
+	n, _ := c.Conn.Read(c.first[:])
+	l.mu.Lock()
+	delete(l.idle, c)
+	l.mu.Unlock()
+	if n == 0 {
+		_ = c.Close()
+		return
+	}
+	_ = c.Conn.SetReadDeadline(time.Time{})
+	c.unread = true
+	select {
+	case l.ready <- c:
+	case <-l.stop:
+		_ = c.Close()
 	}
 }
 
@@ -166,11 +256,23 @@ func isLivenessProbe(request []byte) bool {
 }
 
 // limitedConn gives its slot back when closed (once: net/http may close a
-// connection more than once).
+// connection more than once), and first returns the byte awaitFirstByte
+// read.
 type limitedConn struct {
 	net.Conn
-	l    *limitListener
-	once sync.Once
+	l      *limitListener
+	once   sync.Once
+	first  [1]byte
+	unread bool // first is still to be read
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.unread && len(p) > 0 {
+		c.unread = false
+		p[0] = c.first[0]
+		return 1, nil
+	}
+	return c.Conn.Read(p)
 }
 
 func (c *limitedConn) Close() error {

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -177,6 +178,88 @@ func TestLimitConnectionsPooledIdle(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Contains(logged.String(), "Unsolicited") {
 		t.Errorf("the client saw an answer to no request: %s", logged.String())
+	}
+}
+
+// TestUnusedConnectionIsKept: within the bound, a connection a stock Go
+// client dialled and pooled without using it is still served after
+// ReadHeaderTimeout (net/http alone closed it then, and a request put on it
+// at that moment failed), the same connection; one that stays silent is
+// closed after the idle timeout and gives its slot back; closing the server
+// closes the connections that sent nothing.
+func TestUnusedConnectionIsKept(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }))
+	limited := LimitConnections(ln, 2, nil)
+	const idleFor = readHeaderTimeout + 2*time.Second
+	limited.(*limitListener).idleFor = idleFor
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(limited) }()
+	addr := ln.Addr().String()
+
+	dialled := make(chan struct{}, 1)
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+		time.Sleep(200 * time.Millisecond) // outlives the request below
+		c, err := (&net.Dialer{}).DialContext(context.Background(), network, address)
+		dialled <- struct{}{}
+		return c, err
+	}}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
+	if _, err := client.Do(req); err == nil {
+		t.Fatal("the request that dialled should have been cancelled")
+	}
+	<-dialled
+	time.Sleep(readHeaderTimeout + time.Second)
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused && i.WasIdle }}
+	req, _ = http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("on the pooled connection: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !reused {
+		t.Errorf("on the pooled connection: %d, reused %v; want 201 on the connection dialled %s before", resp.StatusCode, reused, readHeaderTimeout+time.Second)
+	}
+
+	// A connection that sends nothing is closed after idleFor, not before
+	// ReadHeaderTimeout's 5 s, and its slot is given back.
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	opened := time.Now()
+	silent.SetReadDeadline(time.Now().Add(idleFor + 5*time.Second))
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("silent connection: read %d, %v; want EOF", n, err)
+	}
+	if took := time.Since(opened); took < idleFor-100*time.Millisecond {
+		t.Errorf("silent connection closed after %s, want %s", took, idleFor)
+	}
+	if open := limited.(*limitListener).open.Load(); open != 1 {
+		t.Errorf("%d connections counted open, want 1 (the client's)", open)
+	}
+
+	// Closing the server closes a connection that sent nothing.
+	waiting, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	time.Sleep(100 * time.Millisecond)
+	srv.Close()
+	<-done
+	waiting.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := waiting.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("after Close, a connection that sent nothing: read %d, %v; want EOF", n, err)
 	}
 }
 
