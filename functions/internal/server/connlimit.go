@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"container/list"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -60,14 +62,16 @@ const waitForRequest = readHeaderTimeout
 const refuseFor = time.Second
 
 // maxRefusing bounds the refused connections being answered at once
-// (a few KiB each, for at most waitForRequest and refuseFor); past it Accept waits for one to
+// (a few KiB each, for at most waitForRequest, or refuseFor once half are
+// taken, and refuseFor after the answer); past it Accept waits for one to
 // finish, and new connections wait in the kernel's backlog: never closed
 // unanswered, which a client cannot tell from a crash.
 const maxRefusing = 1024
 
 // LimitConnections returns ln serving at most n connections at once (n 0:
 // no bound). A connection past the bound is answered 503 with
-// Retry-After and closed, without an HTTP server goroutine or its buffers:
+// Retry-After (a liveness probe 204, a client silent for waitForRequest 408)
+// and closed, without an HTTP server goroutine or its buffers:
 // each open connection holds about 20 KiB in net/http (a goroutine, a 4 KiB
 // reader and a 4 KiB writer, the request), so after a Kafka stall the
 // thousands of clients that retry at once would cost more than the pod's
@@ -79,7 +83,10 @@ const maxRefusing = 1024
 // requests is, and is closed after idleTimeout. Clients pool connections
 // they dialled and did not use yet; net/http alone closes such a connection
 // ReadHeaderTimeout (5 s) after it opened, and a request the client put on
-// it at that moment failed (fault scenario 9, after a thaw: EOF).
+// it at that moment failed (fault scenario 9, after a thaw: EOF). At the
+// bound, a connection silent for ReadHeaderTimeout is answered 408 and
+// closed to make room for a new one: silent connections cannot hold every
+// slot for longer than net/http alone would let them.
 func LimitConnections(ln net.Listener, n int, log *slog.Logger) net.Listener {
 	if n <= 0 {
 		n = math.MaxInt32
@@ -89,7 +96,7 @@ func LimitConnections(ln net.Listener, n int, log *slog.Logger) net.Listener {
 	}
 	return &limitListener{Listener: ln, max: int64(n), log: log, logRefusal: &rate.Sometimes{Interval: time.Second},
 		refusing: make(chan struct{}, maxRefusing), ready: make(chan net.Conn), failed: make(chan error),
-		stop: make(chan struct{}), idle: map[*limitedConn]struct{}{}, idleFor: idleTimeout}
+		stop: make(chan struct{}), silent: list.New(), idleFor: idleTimeout, evictAfter: readHeaderTimeout}
 }
 
 type limitListener struct {
@@ -107,16 +114,25 @@ type limitListener struct {
 
 	mu     sync.Mutex
 	closed bool
-	idle   map[*limitedConn]struct{} // connections that sent nothing yet
+	silent *list.List // of *limitedConn that sent nothing yet, oldest first
 	// idleFor is how long a connection may stay silent before its first
 	// byte: idleTimeout, as between two requests.
 	idleFor time.Duration
+	// evictAfter: at the bound, a connection silent for this long
+	// (readHeaderTimeout, what net/http alone would give it) makes room for
+	// a new one, so that silent connections cannot hold every slot.
+	evictAfter time.Duration
 }
 
 // Accept returns the next connection within the bound that has sent its
 // first byte, or the error of the listener's Accept.
 func (l *limitListener) Accept() (net.Conn, error) {
 	l.start.Do(func() { go l.accept() })
+	select { // closed wins over a connection still ready
+	case <-l.stop:
+		return nil, net.ErrClosed
+	default:
+	}
 	select {
 	case c := <-l.ready:
 		return c, nil
@@ -134,8 +150,8 @@ func (l *limitListener) Close() error {
 	if !l.closed {
 		l.closed = true
 		close(l.stop)
-		for c := range l.idle {
-			_ = c.Conn.Close()
+		for e := l.silent.Front(); e != nil; e = e.Next() {
+			_ = e.Value.(*limitedConn).Conn.Close()
 		}
 	}
 	l.mu.Unlock()
@@ -153,7 +169,7 @@ func (l *limitListener) accept() {
 				return
 			}
 		}
-		if l.open.Add(1) <= l.max {
+		if l.open.Add(1) <= l.max || l.evictSilent() {
 			go l.awaitFirstByte(&limitedConn{Conn: c, l: l})
 			continue
 		}
@@ -167,11 +183,38 @@ func (l *limitListener) accept() {
 			_ = c.Close()
 			return
 		}
+		// Past half the refusal slots a silent client is not waited for as
+		// long: the slots are what keeps Accept going.
+		wait := waitForRequest
+		if len(l.refusing) > maxRefusing/2 {
+			wait = refuseFor
+		}
 		go func() {
 			defer func() { <-l.refusing }()
-			refuse(c)
+			refuse(c, wait)
 		}()
 	}
+}
+
+// evictSilent ends the wait of the oldest connection that has sent
+// nothing for evictAfter, reporting whether there was one: it is answered
+// 408 and closed (awaitFirstByte), and a new connection takes its place
+// (the count is one over the bound until it has closed).
+func (l *limitListener) evictSilent() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.silent.Front()
+	if e == nil {
+		return false
+	}
+	c := e.Value.(*limitedConn)
+	if time.Since(c.since) < l.evictAfter {
+		return false
+	}
+	l.silent.Remove(e)
+	c.elem, c.evicted = nil, true
+	_ = c.Conn.SetReadDeadline(time.Now()) // ends its wait
+	return true
 }
 
 // awaitFirstByte hands c to the HTTP server once it has sent a byte, and
@@ -183,19 +226,33 @@ func (l *limitListener) awaitFirstByte(c *limitedConn) {
 		_ = c.Close()
 		return
 	}
-	l.idle[c] = struct{}{}
+	c.since = time.Now()
+	_ = c.Conn.SetReadDeadline(c.since.Add(l.idleFor))
+	c.elem = l.silent.PushBack(c)
 	l.mu.Unlock()
-	_ = c.Conn.SetReadDeadline(time.Now().Add(l.idleFor))
 	n, _ := c.Conn.Read(c.first[:])
 	l.mu.Lock()
-	delete(l.idle, c)
+	if c.elem != nil {
+		l.silent.Remove(c.elem)
+		c.elem = nil
+	}
+	evicted := c.evicted
 	l.mu.Unlock()
 	if n == 0 {
+		if evicted {
+			answer(c, silentRefusal)
+		}
 		_ = c.Close()
 		return
 	}
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	c.unread = true
+	select {
+	case <-l.stop:
+		_ = c.Close()
+		return
+	default:
+	}
 	select {
 	case l.ready <- c:
 	case <-l.stop:
@@ -214,29 +271,37 @@ var alive = []byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
 // silentRefusal. After the answer it reads what follows until the
 // client closes or refuseFor passes: a socket closed with unread data sends
 // a reset, which can reach the client before it has read the answer.
-func refuse(c net.Conn) {
+func refuse(c net.Conn, wait time.Duration) {
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(waitForRequest))
+	_ = c.SetDeadline(time.Now().Add(wait))
 	var buf [512]byte
 	n, err := c.Read(buf[:])
 	var ne net.Error
 	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 		return // the client is gone
 	}
-	answer := refusal
+	a := refusal
 	switch {
 	case n == 0:
-		answer = silentRefusal
+		a = silentRefusal
 	case isLivenessProbe(buf[:n]):
-		answer = alive
+		a = alive
 	}
+	answer(c, a)
+}
+
+// answer writes a to c and reads what follows until the client closes or
+// refuseFor passes: a socket closed with unread data sends a reset, which
+// can reach the client before it has read the answer. The caller closes c.
+func answer(c net.Conn, a []byte) {
 	_ = c.SetDeadline(time.Now().Add(refuseFor))
-	if _, err := c.Write(answer); err != nil {
+	if _, err := c.Write(a); err != nil {
 		return
 	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+	var buf [512]byte
 	for {
 		if _, err := c.Read(buf[:]); err != nil {
 			return
@@ -264,6 +329,29 @@ type limitedConn struct {
 	once   sync.Once
 	first  [1]byte
 	unread bool // first is still to be read
+
+	// Under l.mu: while waiting for the first byte, its place in l.silent,
+	// since when, and whether evictSilent ended the wait.
+	elem    *list.Element
+	since   time.Time
+	evicted bool
+}
+
+// CloseWrite and ReadFrom reach the TCP connection's own: net/http half-closes
+// before it closes a connection with a request body left unread, and sends
+// files with sendfile.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 func (c *limitedConn) Read(p []byte) (int, error) {

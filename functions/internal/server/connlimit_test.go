@@ -165,7 +165,7 @@ func TestLimitConnectionsPooledIdle(t *testing.T) {
 		t.Fatal("the request that dialled should have been cancelled")
 	}
 	<-dialled
-	time.Sleep(waitForRequest + 500*time.Millisecond) // the server's wait, and its answer
+	time.Sleep(waitForRequest + 1500*time.Millisecond) // the server's wait, and its answer
 	resp, err := client.Post("http://"+addr+"/newOrder", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatalf("after the pooled connection was refused: %v", err)
@@ -184,20 +184,16 @@ func TestLimitConnectionsPooledIdle(t *testing.T) {
 // TestUnusedConnectionIsKept: within the bound, a connection a stock Go
 // client dialled and pooled without using it is still served after
 // ReadHeaderTimeout (net/http alone closed it then, and a request put on it
-// at that moment failed), the same connection; one that stays silent is
-// closed after the idle timeout and gives its slot back; closing the server
-// closes the connections that sent nothing.
+// at that moment failed), the same connection; closing the server closes
+// a connection that sent nothing.
 func TestUnusedConnectionIsKept(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }))
-	limited := LimitConnections(ln, 2, nil)
-	const idleFor = readHeaderTimeout + 2*time.Second
-	limited.(*limitListener).idleFor = idleFor
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(limited) }()
+	go func() { done <- srv.Serve(LimitConnections(ln, 3, nil)) }()
 	addr := ln.Addr().String()
 
 	dialled := make(chan struct{}, 1)
@@ -229,25 +225,6 @@ func TestUnusedConnectionIsKept(t *testing.T) {
 		t.Errorf("on the pooled connection: %d, reused %v; want 201 on the connection dialled %s before", resp.StatusCode, reused, readHeaderTimeout+time.Second)
 	}
 
-	// A connection that sends nothing is closed after idleFor, not before
-	// ReadHeaderTimeout's 5 s, and its slot is given back.
-	silent, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	opened := time.Now()
-	silent.SetReadDeadline(time.Now().Add(idleFor + 5*time.Second))
-	if n, err := silent.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-		t.Errorf("silent connection: read %d, %v; want EOF", n, err)
-	}
-	if took := time.Since(opened); took < idleFor-100*time.Millisecond {
-		t.Errorf("silent connection closed after %s, want %s", took, idleFor)
-	}
-	if open := limited.(*limitListener).open.Load(); open != 1 {
-		t.Errorf("%d connections counted open, want 1 (the client's)", open)
-	}
-
 	// Closing the server closes a connection that sent nothing.
 	waiting, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -260,6 +237,81 @@ func TestUnusedConnectionIsKept(t *testing.T) {
 	waiting.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if n, err := waiting.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("after Close, a connection that sent nothing: read %d, %v; want EOF", n, err)
+	}
+}
+
+// TestSilentConnections: a connection that sends nothing is closed after
+// the idle time and gives its slot back; at the bound, one silent for
+// evictAfter is answered 408 and closed to make room for a new client,
+// which is served; one silent for less is not.
+func TestSilentConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }))
+	limited := LimitConnections(ln, 1, nil).(*limitListener)
+	const idleFor, evictAfter = 600 * time.Millisecond, 300 * time.Millisecond
+	limited.idleFor, limited.evictAfter = idleFor, evictAfter
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(limited) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	addr := ln.Addr().String()
+	post := func() int {
+		t.Helper()
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		resp, err := client.Post("http://"+addr+"/newOrder", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatalf("POST: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	silent := dial()
+	opened := time.Now()
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("silent connection: read %d, %v; want EOF", n, err)
+	}
+	if took := time.Since(opened); took < idleFor-50*time.Millisecond {
+		t.Errorf("silent connection closed after %s, want %s", took, idleFor)
+	}
+	for i := 0; limited.open.Load() != 0; i++ {
+		if i == 100 {
+			t.Fatalf("%d connections counted open after the silent one closed, want 0", limited.open.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// At the bound, silent for less than evictAfter: the newcomer is refused.
+	young := dial()
+	time.Sleep(50 * time.Millisecond)
+	if got := post(); got != http.StatusServiceUnavailable {
+		t.Errorf("at the bound, the only other connection silent for 50 ms: %d, want 503", got)
+	}
+	// Silent for more: it is answered 408 and closed; the newcomer is served.
+	time.Sleep(evictAfter)
+	if got := post(); got != http.StatusCreated {
+		t.Errorf("at the bound, the other connection silent for %s: %d, want 201", evictAfter, got)
+	}
+	young.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(young), nil)
+	if err != nil {
+		t.Fatalf("the evicted connection: %v, want a 408", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("the evicted connection: %d, close %v; want 408 and close", resp.StatusCode, resp.Close)
 	}
 }
 
