@@ -149,22 +149,7 @@ func TestLimitConnectionsPooledIdle(t *testing.T) {
 	prev := log.Writer() // Go's transport logs there
 	log.SetOutput(writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logged.Write(p) }))
 	t.Cleanup(func() { log.SetOutput(prev) })
-	dialled := make(chan struct{}, 1)
-	transport := &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-		time.Sleep(200 * time.Millisecond) // outlives the request below
-		c, err := (&net.Dialer{}).DialContext(context.Background(), network, address)
-		dialled <- struct{}{}
-		return c, err
-	}}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
-	if _, err := client.Do(req); err == nil {
-		t.Fatal("the request that dialled should have been cancelled")
-	}
-	<-dialled
+	client := pooledUnused(t, addr)
 	time.Sleep(waitForRequest + 1500*time.Millisecond) // the server's wait, and its answer
 	resp, err := client.Post("http://"+addr+"/newOrder", "application/json", strings.NewReader("{}"))
 	if err != nil {
@@ -196,26 +181,11 @@ func TestUnusedConnectionIsKept(t *testing.T) {
 	go func() { done <- srv.Serve(LimitConnections(ln, 3, nil)) }()
 	addr := ln.Addr().String()
 
-	dialled := make(chan struct{}, 1)
-	transport := &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-		time.Sleep(200 * time.Millisecond) // outlives the request below
-		c, err := (&net.Dialer{}).DialContext(context.Background(), network, address)
-		dialled <- struct{}{}
-		return c, err
-	}}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
-	if _, err := client.Do(req); err == nil {
-		t.Fatal("the request that dialled should have been cancelled")
-	}
-	<-dialled
+	client := pooledUnused(t, addr)
 	time.Sleep(readHeaderTimeout + time.Second)
 	var reused bool
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused && i.WasIdle }}
-	req, _ = http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("on the pooled connection: %v", err)
@@ -313,6 +283,32 @@ func TestSilentConnections(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
 		t.Errorf("the evicted connection: %d, close %v; want 408 and close", resp.StatusCode, resp.Close)
 	}
+}
+
+// pooledUnused returns a stock Go client whose pool holds one connection
+// to addr that it dialled and never used: the request that dialled it was
+// cancelled before the dial ended (after a stall clients do this by the
+// thousand).
+func pooledUnused(t *testing.T, addr string) *http.Client {
+	t.Helper()
+	dialled := make(chan struct{}, 1)
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+		time.Sleep(200 * time.Millisecond) // outlives the request below
+		c, err := (&net.Dialer{}).DialContext(context.Background(), network, address)
+		dialled <- struct{}{}
+		return c, err
+	}}
+	t.Cleanup(transport.CloseIdleConnections)
+	client := &http.Client{Transport: transport}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/newOrder", strings.NewReader("{}"))
+	if _, err := client.Do(req); err == nil {
+		t.Fatal("the request that dialled should have been cancelled")
+	}
+	<-dialled
+	time.Sleep(50 * time.Millisecond) // into the pool
+	return client
 }
 
 type writerFunc func([]byte) (int, error)
