@@ -40,14 +40,11 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err != nil {
 		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)
 	}
-	scfg := kafka.NewSaramaConfig(cfg.ClientID)
 	// A broker that stops answering fails each call within the summary's
 	// bound, so an abandoned call does not outlive the request by much.
-	kafka.SizeTimeouts(scfg, cfg.Timeout)
-	if cfg.CreateTopics {
-		if err := kafka.EnsureTopicsContext(ctx, cfg.Brokers, scfg, cfg.ReplicationFactor, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec()); err != nil {
-			return nil, nil, err
-		}
+	client, scfg, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec())
+	if err != nil {
+		return nil, nil, err
 	}
 	// The read is right whatever the setting; the setting decides whose
 	// clock places an order in its day. Existing topics are not altered.
@@ -57,10 +54,6 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	case tt != kafka.LogAppendTime:
 		log.Warn("the order topic is not stamped by the broker: an order's day follows the clock of whoever wrote it",
 			"topic", cfg.OrderTopic, "message.timestamp.type", tt, "want", kafka.LogAppendTime)
-	}
-	client, err := kafka.Connect(ctx, cfg.Brokers, scfg)
-	if err != nil {
-		return nil, nil, err
 	}
 	pub, err := kafka.NewPublisher(client)
 	if err != nil {

@@ -31,16 +31,9 @@ type Config struct {
 // Setup connects newOrder to Kafka and returns its handler. Every wait is
 // bounded by ctx (STARTUP_TIMEOUT).
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
-	scfg := kafka.NewSaramaConfig(cfg.ClientID)
 	// A broker that stops answering is given up on within the publish
 	// timeout, so the producer reconnects soon after it comes back.
-	kafka.SizeTimeouts(scfg, cfg.PublishTimeout)
-	if cfg.CreateTopics {
-		if err := kafka.EnsureTopicsContext(ctx, cfg.Brokers, scfg, cfg.ReplicationFactor, cfg.OrderTopicSpec()); err != nil {
-			return nil, nil, err
-		}
-	}
-	client, err := kafka.Connect(ctx, cfg.Brokers, scfg)
+	client, _, err := kafka.Open(ctx, cfg.Config, cfg.PublishTimeout, cfg.OrderTopicSpec())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -45,15 +45,8 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err != nil {
 		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)
 	}
-	scfg := kafka.NewSaramaConfig(cfg.ClientID)
-	kafka.SizeTimeouts(scfg, cfg.Timeout)
-	if cfg.CreateTopics {
-		topics := kafka.TopicsConfig{OrderTopic: cfg.OrderTopic, OrderPartitions: cfg.OrderPartitions, Retention: cfg.Retention}
-		if err := kafka.EnsureTopicsContext(ctx, cfg.Brokers, scfg, cfg.ReplicationFactor, topics.OrderTopicSpec()); err != nil {
-			return nil, nil, err
-		}
-	}
-	client, err := kafka.Connect(ctx, cfg.Brokers, scfg)
+	topics := kafka.TopicsConfig{OrderTopic: cfg.OrderTopic, OrderPartitions: cfg.OrderPartitions, Retention: cfg.Retention}
+	client, _, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, topics.OrderTopicSpec())
 	if err != nil {
 		return nil, nil, err
 	}

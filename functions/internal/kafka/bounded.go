@@ -105,3 +105,24 @@ func RefreshMetadata(ctx context.Context, client sarama.Client, topic string) er
 func Partitions(ctx context.Context, client sarama.Client, topic string) ([]int32, error) {
 	return bounded(ctx, func() ([]int32, error) { return client.Partitions(topic) }, nil, nil)
 }
+
+// Open is what each function does first at start: a client configured as
+// every function's (NewSaramaConfig) with its waits fitted to bound
+// (SizeTimeouts: PUBLISH_TIMEOUT, SUMMARY_TIMEOUT, BOARD_TIMEOUT), the
+// missing topics among topics created when cfg.CreateTopics, then Connect;
+// all within ctx (STARTUP_TIMEOUT). It returns the client and its settings
+// (for further admin calls).
+func Open(ctx context.Context, cfg Config, bound time.Duration, topics ...Topic) (sarama.Client, *sarama.Config, error) {
+	scfg := NewSaramaConfig(cfg.ClientID)
+	SizeTimeouts(scfg, bound)
+	if cfg.CreateTopics {
+		if err := EnsureTopicsContext(ctx, cfg.Brokers, scfg, cfg.ReplicationFactor, topics...); err != nil {
+			return nil, nil, err
+		}
+	}
+	client, err := Connect(ctx, cfg.Brokers, scfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, scfg, nil
+}
