@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -30,6 +29,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka/kafkatest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/salesboard"
@@ -100,16 +100,7 @@ func newBoardRig(t *testing.T) *boardRig {
 	// case, an order_id reused with another body (a conflict), and a
 	// record that is not an order, so that every number of the day is
 	// not zero.
-	client, err := sarama.NewClient(brokers, kafka.NewSaramaConfig("contract-board-orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	pub, err := kafka.NewPublisher(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
+	pub, _ := kafkatest.NewPublisher(t, brokers, kafka.NewSaramaConfig("contract-board-orders"))
 	newOrder := neworder.New(pub, "order", 10*time.Second, time.Now, quiet).Handler()
 	for _, o := range []string{
 		`{"order_id": 1, "email_vendedor": "ana@feria.cl", "email_cocinero": "cocina@feria.cl", "numero_sopaipillas": 12}`,

@@ -31,6 +31,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/devstack"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka/kafkatest"
 	gomail "github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
@@ -131,17 +132,8 @@ func newSystem(t *testing.T, brokers []string) *system {
 	if err := kafka.EnsureTopics(brokers, cfg, -1, orderSpec, topics.SummaryTopicSpec()); err != nil {
 		t.Fatal(err)
 	}
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
+	pub, client := kafkatest.NewPublisher(t, brokers, cfg)
 	s.client = client
-	pub, err := kafka.NewPublisher(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
 
 	s.newOrder = httptest.NewServer(neworder.New(pub, s.orderTopic, 10*time.Second, s.clock.Now, log).Handler())
 	t.Cleanup(s.newOrder.Close)

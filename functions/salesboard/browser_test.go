@@ -21,13 +21,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/chromedp/chromedp"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/browsertest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka/kafkatest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 )
@@ -70,16 +70,7 @@ func newBrowserRig(t *testing.T) *browserRig {
 	if err := kafka.EnsureTopics(r.brokers, cfg, -1, spec); err != nil {
 		t.Fatal(err)
 	}
-	client, err := sarama.NewClient(r.brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	pub, err := kafka.NewPublisher(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
+	pub, _ := kafkatest.NewPublisher(t, r.brokers, cfg)
 	now := func() time.Time {
 		if at := r.clock.Load(); at != nil {
 			return *at

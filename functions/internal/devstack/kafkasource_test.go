@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sopaipillas/sopaipillas/events"
-	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka/kafkatest"
 )
 
 func TestRetryable(t *testing.T) {
@@ -77,16 +76,7 @@ func TestKafkaSourceDelivery(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	client, err := sarama.NewClient(brokers, kafka.NewSaramaConfig("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	pub, err := kafka.NewPublisher(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub, _ := kafkatest.NewPublisher(t, brokers, nil)
 	for _, id := range []string{"ok", "retry-2", "bad"} {
 		e := cloudevents.NewEvent()
 		e.SetID(id)
