@@ -84,6 +84,10 @@ func validateEmail(s string) string {
 		return "must not contain control characters (CR, LF, ...)"
 	case len(s) > maxEmailLength: // ASCII: bytes are characters
 		return fmt.Sprintf("must be at most %d characters", maxEmailLength)
+	case !strings.Contains(s, "@"):
+		// email.json's next rule refuses it too, but its detail speaks of
+		// the characters before an @.
+		return "must contain an @, like vendor@example.com"
 	}
 	for _, r := range emailRules {
 		if r.re.MatchString(s) == r.negate {
