@@ -39,6 +39,10 @@ kafka-stop: ## Stop the broker started by `make kafka`.
 tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 	hack/tools.sh
 
+.PHONY: render
+render: tools ## Render k8s/ from the Helm chart (charts/sopaipillas, the source).
+	hack/render.sh
+
 .PHONY: build
 build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...

@@ -90,6 +90,9 @@ func TestHelmLint(t *testing.T) {
 func TestManifestsValidate(t *testing.T) {
 	for _, r := range renderings(t) {
 		t.Run(r.Name, func(t *testing.T) {
+			if len(r.Same) > 0 {
+				t.Logf("also what %s deploys", strings.Join(r.Same, ", "))
+			}
 			for _, o := range r.Objects {
 				t.Run(o.String(), func(t *testing.T) {
 					t.Parallel()
@@ -291,7 +294,8 @@ func TestSkaffoldConfig(t *testing.T) {
 		})
 	}
 
-	// What the schema cannot see: the paths skaffold.yaml names exist.
+	// What the schema cannot see: the artifacts are the functions' ko://
+	// references, and every release deploys the chart, the one source.
 	var cfg struct {
 		Build struct {
 			Artifacts []struct {
@@ -299,42 +303,28 @@ func TestSkaffoldConfig(t *testing.T) {
 				Ko    struct{ Main string }
 			}
 		}
-		Deploy   skaffoldDeploy
-		Profiles []struct {
-			Name   string
-			Deploy skaffoldDeploy
-		}
 	}
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range cfg.Build.Artifacts {
 		if want := koImage(t, filepath.Base(a.Ko.Main)); a.Image != want {
-			t.Errorf("artifact %s builds %s; the manifests use %s", a.Image, a.Ko.Main, want)
+			t.Errorf("artifact %s builds %s; the chart uses %s", a.Image, a.Ko.Main, want)
 		}
 		mainPackage(t, a.Ko.Main)
 	}
-	deploys := []skaffoldDeploy{cfg.Deploy}
-	for _, p := range cfg.Profiles {
-		deploys = append(deploys, p.Deploy)
+	releases, err := skaffoldReleases(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, d := range deploys {
-		for _, r := range d.Helm.Releases {
-			for _, p := range append([]string{r.ChartPath}, r.ValuesFiles...) {
-				if _, err := os.Stat(filepath.Join(root, p)); err != nil {
-					t.Errorf("release %s: %v", r.Name, err)
-				}
-			}
+	for _, r := range releases {
+		if r.ChartPath != "charts/sopaipillas" {
+			t.Errorf("profile %s deploys %q, want the chart charts/sopaipillas", r.Profile, r.ChartPath)
 		}
-	}
-}
-
-type skaffoldDeploy struct {
-	Helm struct {
-		Releases []struct {
-			Name        string
-			ChartPath   string `json:"chartPath"`
-			ValuesFiles []string
+		for _, f := range r.ValuesFiles {
+			if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+				t.Errorf("profile %s: %v", r.Profile, err)
+			}
 		}
 	}
 }
