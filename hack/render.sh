@@ -31,10 +31,10 @@ tmp="$(mktemp -d)"
 trap 'rm -rf -- "$tmp"' EXIT
 mkdir -p -- "$tmp/app" "$tmp/topics" "$tmp/replay"
 
-# split reads `helm template` output and writes each document into
+# split_objects reads `helm template` output and writes each document into
 # <dir>/<kind>-<name>.yaml, where dir is the kind's entry in routes
 # (Kind=dir,...; * for the rest, "-" to drop).
-split() {
+split_objects() {
 	awk -v base="$tmp" -v routes="$1" '
 		BEGIN {
 			n = split(routes, pairs, ",")
@@ -43,11 +43,11 @@ split() {
 		}
 		function flush(   dir, file) {
 			if (doc == "") return
-			if (kind == "" || name == "") { print "render: a document without kind or name:\n" doc > "/dev/stderr"; exit 1 }
+			if (kind == "" || name == "") { print "render: a document without kind or name:\n" doc > "/dev/stderr"; failed = 1; exit 1 }
 			dir = (kind in route) ? route[kind] : route["*"]
 			if (dir != "-") {
 				file = base "/" dir "/" tolower(kind) "-" name ".yaml"
-				if (file in written) { print "render: two objects write " file > "/dev/stderr"; exit 1 }
+				if (file in written) { print "render: two objects write " file > "/dev/stderr"; failed = 1; exit 1 }
 				written[file] = 1
 				printf "%s\n%s", header, doc > file
 				close(file)
@@ -61,15 +61,15 @@ split() {
 			else if (inMeta && name == "" && $0 ~ /^  name: /) name = substr($0, 9)
 			doc = doc $0 "\n"
 		}
-		END { flush() }
+		END { if (failed) exit 1; flush() }
 	'
 }
 
 "$helm" template "$release" "$chart" --namespace "$namespace" |
-	split "KafkaTopic=topics,*=app"
+	split_objects "KafkaTopic=topics,*=app"
 "$helm" template "$release" "$chart" --namespace "$namespace" \
 	--set delivery.deadLetter.replay=true --show-only templates/deadletter.yaml |
-	split "Trigger=replay,*=-"
+	split_objects "Trigger=replay,*=-"
 
 cat >"$tmp/app/namespace.yaml" <<EOF
 # The release namespace; helm and skaffold create it themselves (--create-namespace).
