@@ -354,10 +354,10 @@ func gateway(urls map[string]string) http.Handler {
 		target, _ := url.Parse(urls[name])
 		mux.Handle(path, httputil.NewSingleHostReverseProxy(target))
 	}
-	// The sales board under /tablero/ (its page's URLs are relative).
+	// The sales board under /tablero/ (its page's URLs are relative);
+	// ServeMux redirects /tablero there, keeping the query (?fecha=).
 	board, _ := url.Parse(urls["salesBoard"])
 	mux.Handle("/tablero/", http.StripPrefix("/tablero", httputil.NewSingleHostReverseProxy(board)))
-	mux.Handle("/tablero", http.RedirectHandler("/tablero/", http.StatusMovedPermanently))
 	// Any other path: the same problem+json 404 the functions answer.
 	mux.HandleFunc("/", problem.NotFound)
 	return mux
