@@ -449,8 +449,11 @@ func TestDocExamples(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the examples against make dev")
 	}
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("no make")
+	// What the README's prerequisites ask for, and openssl for a key.
+	for _, tool := range []string{"bash", "make", "curl", "jq", "openssl", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the examples need %s (README, Prerequisites): %v", tool, err)
+		}
 	}
 
 	r := &docRun{t: t}
