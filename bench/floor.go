@@ -17,7 +17,7 @@ import (
 
 // floorRun is the HTTP floor: newOrder's handler and server stack (runner,
 // telemetry middleware, readBody) with a publisher that acknowledges at once
-// (bench/floor), driven by the same load generator with the same counts.
+// (functions/cmd/benchfloor), driven by the same load generator with the same counts.
 // c1's p50 against newOrder's is the cost of one acknowledged write.
 type floorRun struct {
 	fn       *function
