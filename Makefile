@@ -14,6 +14,10 @@ dev: ## Run the whole system locally: functions, Kafka, mail catcher, sources.
 test: ## Run the whole test suite (starts a real Apache Kafka broker).
 	hack/test.sh
 
+.PHONY: check
+check: ## Fast check: gofmt, vet, go mod tidy -diff, unit tests (-short; no Kafka, Java or browser).
+	hack/check.sh
+
 .PHONY: test-faults
 test-faults: ## Fault-injection tests on real Kafka brokers (also run by make test).
 	hack/faults.sh
