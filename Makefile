@@ -44,5 +44,5 @@ tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 	hack/tools.sh
 
 .PHONY: build
-build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
+build: ## Build every binary under functions/cmd (functions, vendorctl, dev stack, fault harness, bench) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...
