@@ -1,14 +1,9 @@
-//go:build benchfloor
-
 // Command floor is the bench's HTTP floor: newOrder's own handler (decode,
 // validate, build the CloudEvent, answer the same 201) behind the same
 // runner, telemetry middleware and server, with a publisher that returns at
 // once instead of writing to Kafka. What newOrder costs beyond it is the
-// write and its acknowledgement.
-//
-// It imports functions/internal, so hack/bench.sh builds it with
-// -tags benchfloor and an -overlay that places this file at
-// functions/cmd/benchfloor/main.go; it is never part of a release.
+// write and its acknowledgement. Built by hack/bench.sh only; never part
+// of a release.
 package main
 
 import (

@@ -1,13 +1,8 @@
-// Package devstack runs the whole system on one machine for `make dev`: the
-// three functions as separate HTTP servers, Kafka (in-process unless
-// KAFKA_BROKERS names real brokers), a mail catcher, and local equivalents
-// of what Knative does around the functions (KafkaSource, PingSource and the
-// ingress routing /newOrder and /dailySummary).
-package devstack
+package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,11 +16,11 @@ import (
 	"sync"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/kelseyhightower/envconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/devstack"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
@@ -112,7 +107,7 @@ func (p progress) step(what, doing string, fn func() error) error {
 // everything and returns nil. The data directory is locked while it runs.
 func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) error {
 	p := progress{out: out, start: time.Now()}
-	lock, err := LockDir(opts.Dir)
+	lock, err := devstack.LockDir(opts.Dir)
 	if err != nil {
 		return err
 	}
@@ -192,6 +187,12 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 	defaultEnv("MAIL_FROM", "reportes@sopaipillas.local")
 	os.Setenv("VENDORS_FILE", opts.VendorsFile)
 
+	timeout, err := startupTimeout()
+	if err != nil {
+		return err
+	}
+	// What each function waits for while it starts, and for how long.
+	waits := fmt.Sprintf("(Kafka at %s, up to STARTUP_TIMEOUT %s)", strings.Join(brokers, ","), timeout)
 	urls := map[string]string{}
 	for _, fn := range []struct {
 		name, doing string
@@ -204,7 +205,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, setupFrom(salesboard.Setup)},
 	} {
 		flog := log.With("function", fn.name)
-		if err := p.step(fn.name, fn.doing, func() error {
+		if err := p.step(fn.name, fn.doing+" "+waits, func() error {
 			handler, closer, err := fn.setup(ctx, flog)
 			if err != nil {
 				return err
@@ -234,17 +235,17 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) err
 	})
 
 	deadDir := filepath.Join(opts.Dir, "dead-letter")
-	source := &KafkaSource{
+	source := &devstack.KafkaSource{
 		Brokers: brokers, Topic: env.SummaryTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
 		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
-		DeadLetter: FileDeadLetter(deadDir, log.With("component", "kafkasource")),
+		DeadLetter: devstack.FileDeadLetter(deadDir, log.With("component", "kafkasource")),
 	}
 	// The sources stop first, and their delivery in flight completes, as a
 	// Knative pod drains its requests: a Ctrl-C in the middle of a
 	// summary's emails leaves no claim in sendMail's ledger to wait out.
 	srcCtx, stopSources := context.WithCancel(ctx)
 	var sources sync.WaitGroup
-	for name, run := range map[string]func(context.Context) error{"kafkasource": source.Run, "pingsource": (&PingSource{
+	for name, run := range map[string]func(context.Context) error{"kafkasource": source.Run, "pingsource": (&devstack.PingSource{
 		Schedule: opts.Schedule, Location: loc, Sink: urls["dailySummary"], Log: log.With("component", "pingsource"),
 	}).Run} {
 		sources.Add(1)
@@ -293,15 +294,40 @@ Try:
 }
 
 // setupFrom reads a function's configuration from the environment, as its
-// binary would, and sets it up.
+// binary would, and sets it up within STARTUP_TIMEOUT (runner.Env), as its
+// binary does: a broker that cannot be reached ends the start with the
+// reason instead of a wait without end.
 func setupFrom[C any](setup runner.Setup[C]) func(context.Context, *slog.Logger) (http.Handler, io.Closer, error) {
 	return func(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, error) {
 		var cfg C
 		if err := envconfig.Process("", &cfg); err != nil {
 			return nil, nil, fmt.Errorf("configuration: %w", err)
 		}
-		return setup(ctx, cfg, log)
+		timeout, err := startupTimeout()
+		if err != nil {
+			return nil, nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		h, c, err := setup(sctx, cfg, log)
+		if err == nil && sctx.Err() != nil { // set up just as the time ran out
+			c.Close()
+			err = sctx.Err()
+		}
+		if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("gave up: not set up within STARTUP_TIMEOUT (%s): %w", timeout, err)
+		}
+		return h, c, err
 	}
+}
+
+// startupTimeout is STARTUP_TIMEOUT as every function binary reads it.
+func startupTimeout() (time.Duration, error) {
+	var env runner.Env
+	if err := envconfig.Process("", &env); err != nil {
+		return 0, fmt.Errorf("configuration: %w", err)
+	}
+	return env.StartupTimeout, nil
 }
 
 // startKafka starts the in-process broker. Its data persists in the dev
@@ -321,7 +347,7 @@ func startKafka(opts Options) (*kfake.Cluster, error) {
 // startMail starts the mail catcher: SMTP, and the web view of every email
 // in the data directory.
 func startMail(ctx context.Context, opts Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (string, func(), error) {
-	catcher := &Catcher{Dir: filepath.Join(opts.Dir, "mail"), Location: loc, Log: log.With("component", "mailcatcher")}
+	catcher := &devstack.Catcher{Dir: filepath.Join(opts.Dir, "mail"), Location: loc, Log: log.With("component", "mailcatcher")}
 	smtpSrv, err := catcher.Start(net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
 	if err != nil {
 		return "", nil, err
@@ -361,41 +387,4 @@ func gateway(urls map[string]string) http.Handler {
 	// Any other path: the same problem+json 404 the functions answer.
 	mux.HandleFunc("/", problem.NotFound)
 	return mux
-}
-
-// FileDeadLetter writes dead-lettered events as JSON files into dir.
-func FileDeadLetter(dir string, log *slog.Logger) func(context.Context, cloudevents.Event, string) {
-	return func(_ context.Context, e cloudevents.Event, reason string) {
-		log.Error("event dead-lettered", "event_id", e.ID(), "type", e.Type(), "reason", reason)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return
-		}
-		b, _ := json.MarshalIndent(map[string]any{"reason": reason, "event": e}, "", "  ")
-		if err := writeFileAtomic(filepath.Join(dir, filepath.Base(e.ID())+".json"), b); err != nil {
-			log.Error("saving dead letter", "event_id", e.ID(), "error", err)
-		}
-	}
-}
-
-// writeFileAtomic writes path whole or not at all: a reader (the mail view,
-// a person) never sees half a file, even after a kill -9.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".incoming-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

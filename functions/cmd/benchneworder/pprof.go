@@ -1,10 +1,3 @@
-//go:build pprof
-
-// Package main's pprof.go adds /debug/pprof to a function binary built with
-// -tags pprof, on its own listener at $PPROF_ADDR (e.g. 127.0.0.1:6060),
-// never on the function's port. hack/bench.sh places it beside
-// functions/cmd/neworder with -overlay for the bench's profiling run only;
-// release builds have no tag and no profiler.
 package main
 
 import (

@@ -1,19 +1,14 @@
-//go:build benchpublish
-
 // Command publish is the bench's Kafka-write reference: newOrder's own
 // publisher (kafka.Publisher, the same sarama configuration, timeouts and
 // record) writing newOrder's order events at a steady rate, each from its
 // own goroutine as newOrder's requests do, without HTTP. Beside the HTTP
-// floor (bench/floor) and kafka-producer-perf-test at the same rate it
+// floor (functions/cmd/benchfloor) and kafka-producer-perf-test at the same rate it
 // splits newOrder's latency into the server's part, the client library's
 // and the broker's.
 //
 // It prints one line: "p50_ms p99_ms p999_ms n", latencies measured from
 // each record's scheduled time to its acknowledgement, after a warmup.
-//
-// It imports functions/internal, so hack/bench.sh builds it with
-// -tags benchpublish and an -overlay that places this file at
-// functions/cmd/benchpublish/main.go; it is never part of a release.
+// Built by hack/bench.sh only; never part of a release.
 package main
 
 import (

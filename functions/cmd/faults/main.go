@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the business time zone, whatever the host has
@@ -59,6 +60,16 @@ func run(ctx context.Context) error {
 	flag.Parse()
 	if o.bin == "" || o.work == "" {
 		return fmt.Errorf("-bin and -work are required")
+	}
+	// A value that looks like a flag, or words left over, mean an empty
+	// variable in the caller's command line shifted the flags.
+	for name, v := range map[string]string{"-bin": o.bin, "-work": o.work, "-kafka": o.kafkaScript} {
+		if strings.HasPrefix(v, "-") {
+			return fmt.Errorf("%s %q looks like a flag: was the variable before it empty?", name, v)
+		}
+	}
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: was a flag's value empty?", flag.Args())
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
