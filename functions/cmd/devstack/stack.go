@@ -31,28 +31,6 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/sendmail"
 )
 
-// Options are the dev stack's own settings (DEV_*, and LOG_LEVEL as every
-// function reads it); the functions read their usual variables.
-type Options struct {
-	Dir              string `envconfig:"DEV_DIR" default:".dev"`
-	Host             string `envconfig:"DEV_HOST" default:"127.0.0.1"`
-	GatewayPort      int    `envconfig:"DEV_GATEWAY_PORT" default:"5000"`
-	NewOrderPort     int    `envconfig:"DEV_NEWORDER_PORT" default:"8081"`
-	DailySummaryPort int    `envconfig:"DEV_DAILYSUMMARY_PORT" default:"8082"`
-	SendMailPort     int    `envconfig:"DEV_SENDMAIL_PORT" default:"8083"`
-	KafkaPort        int    `envconfig:"DEV_KAFKA_PORT" default:"9092"`
-	SMTPPort         int    `envconfig:"DEV_SMTP_PORT" default:"1025"`
-	MailWebPort      int    `envconfig:"DEV_MAIL_WEB_PORT" default:"8025"`
-	SalesBoardPort   int    `envconfig:"DEV_SALESBOARD_PORT" default:"8084"`
-	// Schedule is when the local PingSource closes the day, in
-	// SUMMARY_TIMEZONE, like the PingSource in k8s/.
-	Schedule string     `envconfig:"DEV_SUMMARY_SCHEDULE" default:"5 1 * * *"`
-	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
-	// VendorsFile turns the vendor registry on (VENDORS_FILE of newOrder and
-	// sendMail); off by default, so the seed's curl needs no key.
-	VendorsFile string `envconfig:"DEV_VENDORS_FILE"`
-}
-
 // The deployed KafkaSource's delivery (k8s/app/kafkasource.yaml): retry 10,
 // backoffPolicy exponential, backoffDelay PT1S.
 const (
@@ -64,7 +42,7 @@ const (
 // logOut as JSON at LOG_LEVEL, as a function binary writes them; what the
 // stack is doing and where everything is goes to out, for a person.
 func Main(ctx context.Context, logOut, out io.Writer) error {
-	var opts Options
+	var opts devstack.Options
 	if err := envconfig.Process("", &opts); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -105,7 +83,7 @@ func (p progress) step(what, doing string, fn func() error) error {
 
 // Run starts everything and blocks until ctx is done, then stops
 // everything and returns nil. The data directory is locked while it runs.
-func Run(ctx context.Context, opts Options, log *slog.Logger, out io.Writer) error {
+func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Writer) error {
 	p := progress{out: out, start: time.Now()}
 	lock, err := devstack.LockDir(opts.Dir)
 	if err != nil {
@@ -336,7 +314,7 @@ func startupTimeout() (time.Duration, error) {
 // frames its logs with CRCs and truncates a torn tail on load, and replaces
 // its state files by write, fsync and rename, so a kill -9 of the stack
 // loses nothing it acknowledged.
-func startKafka(opts Options) (*kfake.Cluster, error) {
+func startKafka(opts devstack.Options) (*kfake.Cluster, error) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(opts.KafkaPort), kfake.DataDir(filepath.Join(opts.Dir, "kafka")))
 	if err != nil {
 		return nil, fmt.Errorf("embedded Kafka on port %d: %w", opts.KafkaPort, err)
@@ -346,7 +324,7 @@ func startKafka(opts Options) (*kfake.Cluster, error) {
 
 // startMail starts the mail catcher: SMTP, and the web view of every email
 // in the data directory.
-func startMail(ctx context.Context, opts Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (string, func(), error) {
+func startMail(ctx context.Context, opts devstack.Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (string, func(), error) {
 	catcher := &devstack.Catcher{Dir: filepath.Join(opts.Dir, "mail"), Location: loc, Log: log.With("component", "mailcatcher")}
 	smtpSrv, err := catcher.Start(net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/sopaipillas/sopaipillas/functions/internal/devstack"
 	"io"
 	"log/slog"
 	"net"
@@ -25,7 +26,7 @@ func TestStartupTimeoutEndsTheStart(t *testing.T) {
 	t.Setenv("STARTUP_TIMEOUT", "1s")
 	t.Setenv("SMTP_HOST", "127.0.0.1") // no mail catcher needed
 	t.Setenv("SUMMARY_TIMEZONE", "UTC")
-	opts := Options{Dir: t.TempDir(), Host: "127.0.0.1", Schedule: "5 1 * * *"}
+	opts := devstack.Options{Dir: t.TempDir(), Host: "127.0.0.1", Schedule: "5 1 * * *"}
 
 	// The bound of the whole test is the backstop of a start that waits
 	// for ever, not an assertion on time.
