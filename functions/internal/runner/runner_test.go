@@ -75,9 +75,15 @@ func TestMissingConfigurationNamesTheVariable(t *testing.T) {
 	}
 }
 
+// runFn runs the function on a loopback port of its own (RunOn reads the
+// environment, PORT included, but never binds $PORT's fixed default).
 func runFn[C any](name string, setup runner.Setup[C]) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return runner.Run(ctx, name, setup, &bytes.Buffer{})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		return runner.RunOn(ctx, name, setup, ln, &bytes.Buffer{})
 	}
 }
 
