@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
@@ -147,7 +148,7 @@ func closeRegistry(w *registry.Watcher) {
 // check refuses, at start, settings that would otherwise fail every email
 // later, naming the variable.
 func (c Config) check() error {
-	if err := mail.ValidateAddress(c.From); err != nil {
+	if err := events.CheckEmail(c.From); err != nil {
 		return fmt.Errorf("MAIL_FROM %s", err)
 	}
 	if c.Backend != "smtp" {

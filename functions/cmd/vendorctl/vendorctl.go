@@ -117,7 +117,7 @@ func read(path string, create bool) (vendors.File, error) {
 // add gives the vendor of email a new key, adding the vendor if it is not
 // in f, and returns the key.
 func add(f *vendors.File, email, name string, cooks []string) (string, error) {
-	if err := vendors.CheckAddress(email); err != nil {
+	if err := events.CheckEmail(email); err != nil {
 		return "", fmt.Errorf("--email %w", err)
 	}
 	email = events.CanonicalEmail(email)
@@ -134,7 +134,7 @@ func add(f *vendors.File, email, name string, cooks []string) (string, error) {
 		v.Name = name
 	}
 	for _, c := range cooks {
-		if err := vendors.CheckAddress(c); err != nil {
+		if err := events.CheckEmail(c); err != nil {
 			return "", fmt.Errorf("--cook %w", err)
 		}
 		if c = events.CanonicalEmail(c); !slices.Contains(v.Cooks, c) {

@@ -110,7 +110,7 @@ func TestRefuses(t *testing.T) {
 		{[]string{"add", "--email", "ana@example.com"}, "--file is required"},
 		{[]string{"add", "--file", file, "--email", "nueva@example.com"}, "--name is required"},
 		{[]string{"add", "--file", file, "--email", "Ana <ana@example.com>", "--name", "x"}, "--email must be"},
-		{[]string{"add", "--file", file, "--email", "ana@example.com", "--cook", "a@b.cl\r\nBcc: x@y.cl"}, "--cook must be"},
+		{[]string{"add", "--file", file, "--email", "ana@example.com", "--cook", "a@b.cl\r\nBcc: x@y.cl"}, "--cook must not contain control characters"},
 		{[]string{"revoke", "--file", file, "--email", "ana@example.com"}, "either --key-id or --all"},
 		{[]string{"revoke", "--file", file, "--email", "nadie@example.com", "--all"}, "no such vendor"},
 		{[]string{"revoke", "--file", file, "--email", "ana@example.com", "--key-id", "000000000000"}, "has no key"},

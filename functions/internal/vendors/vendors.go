@@ -43,7 +43,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -123,7 +122,7 @@ func (f File) Registry() (*Registry, error) {
 	var errs []error
 	for i, v := range f.Vendors {
 		where := fmt.Sprintf("vendors[%d]", i)
-		if err := CheckAddress(v.Email); err != nil {
+		if err := events.CheckEmail(v.Email); err != nil {
 			errs = append(errs, fmt.Errorf("%s.email: %w", where, err))
 			continue
 		}
@@ -149,7 +148,7 @@ func (f File) Registry() (*Registry, error) {
 			r.keys = append(r.keys, keyEntry{sum: sum, vendor: email})
 		}
 		for j, c := range v.Cooks {
-			if err := CheckAddress(c); err != nil {
+			if err := events.CheckEmail(c); err != nil {
 				errs = append(errs, fmt.Errorf("%s.cooks[%d]: %w", where, j, err))
 				continue
 			}
@@ -255,25 +254,4 @@ func KeyIDOfHash(hash string) string {
 		return "?"
 	}
 	return Grant{Key: sum}.KeyID()
-}
-
-// CheckAddress accepts one bare ASCII address, as newOrder accepts
-// email_vendedor and email_cocinero: at most 254 characters, 64 before the
-// @, no display name, no list, no control characters.
-func CheckAddress(s string) error {
-	switch {
-	case s == "":
-		return errors.New("must not be empty")
-	case len(s) > 254:
-		return errors.New("must be at most 254 characters")
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r >= 0x7f }):
-		return errors.New("must be printable ASCII")
-	case strings.LastIndexByte(s, '@') > 64:
-		return errors.New("must have at most 64 characters before the @")
-	}
-	a, err := mail.ParseAddress(s)
-	if at := strings.LastIndexByte(s, '@'); err != nil || a.Name != "" || a.Address != s || at <= 0 || at == len(s)-1 {
-		return errors.New("must be a single address like vendor@example.com")
-	}
-	return nil
 }
