@@ -5,7 +5,6 @@ package dailysummary
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
@@ -328,8 +328,8 @@ func (f *Function) authorized(r *http.Request) bool {
 	if f.opts.Token == "" {
 		return true
 	}
-	want := "Bearer " + f.opts.Token
-	return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
+	token, err := bearer.Token(r.Header)
+	return err == nil && bearer.Equal(token, f.opts.Token)
 }
 
 // checkDay refuses days that cannot be summarized exactly: in the future, or

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
@@ -195,11 +196,19 @@ func (f CloserFunc) Close() error { return f() }
 const MinTokenLength = 32
 
 // CheckToken refuses a token that is set but shorter than MinTokenLength,
-// naming the variable, never the value. An empty token is the caller's to
-// judge (make dev runs without one).
+// or that a Bearer credential cannot carry (not a token68, RFC 9110
+// §11.2: letters, digits, -._~+/ and trailing =), naming the variable,
+// never the value. An empty token is the caller's to judge (make dev runs
+// without one).
 func CheckToken(name, value string) error {
-	if n := utf8.RuneCountInString(value); value != "" && n < MinTokenLength {
+	if value == "" {
+		return nil
+	}
+	if n := utf8.RuneCountInString(value); n < MinTokenLength {
 		return fmt.Errorf("%s has %d characters, at least %d are needed so that it cannot be guessed (e.g. openssl rand -hex 32)", name, n, MinTokenLength)
+	}
+	if !bearer.IsToken68(value) {
+		return fmt.Errorf("%s must be letters, digits and -._~+/ (a token68 that Authorization: Bearer can carry; e.g. openssl rand -hex 32)", name)
 	}
 	return nil
 }

@@ -161,8 +161,9 @@ func TestStartupIsBounded(t *testing.T) {
 	}
 }
 
-// TestCheckToken: a key shorter than MinTokenLength is refused, naming the
-// variable and never the value; an empty one is the caller's to judge.
+// TestCheckToken: a key shorter than MinTokenLength, or one a Bearer
+// credential cannot carry, is refused, naming the variable and never the
+// value; an empty one is the caller's to judge.
 func TestCheckToken(t *testing.T) {
 	for _, c := range []struct {
 		value string
@@ -171,8 +172,11 @@ func TestCheckToken(t *testing.T) {
 		{"", true},
 		{"clave-corta-1234", false},
 		{strings.Repeat("a", runner.MinTokenLength-1), false},
-		{strings.Repeat("ñ", runner.MinTokenLength), true}, // characters, not bytes
-		{strings.Repeat("0f", 32), true},                   // openssl rand -hex 32
+		{strings.Repeat("ñ", runner.MinTokenLength-1) + "abc", false}, // characters, not bytes, and no token68
+		{strings.Repeat("0f", 32), true},                              // openssl rand -hex 32
+		{"q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJ+/==", true},        // openssl rand -base64 30
+		{strings.Repeat("ab", 16) + " " + strings.Repeat("cd", 16), false},
+		{strings.Repeat("ab", 16) + ":x", false},
 	} {
 		err := runner.CheckToken("BOARD_TOKEN", c.value)
 		if (err == nil) != c.ok {
