@@ -23,7 +23,7 @@ type AuthConfig struct {
 	// average; 0 is no limit. BurstPerKey is how many at once (a vendor's
 	// app sending the orders it queued while offline).
 	RatePerKey  float64 `envconfig:"ORDER_RATE_PER_KEY" default:"2"`
-	BurstPerKey int     `envconfig:"ORDER_BURST_PER_KEY" default:"30"`
+	BurstPerKey int     `envconfig:"ORDER_BURST_PER_KEY" default:"30" check:"nonnegative"`
 }
 
 // Caller is who an admitted request comes from.
