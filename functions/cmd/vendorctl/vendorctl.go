@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
@@ -111,7 +109,7 @@ func read(path string, create bool) (vendors.File, error) {
 	if _, err := vendors.Parse(data); err != nil {
 		return f, fmt.Errorf("%s: %w", path, err)
 	}
-	return f, yaml.UnmarshalStrict(data, &f)
+	return vendors.Decode(data)
 }
 
 // add gives the vendor of email a new key, adding the vendor if it is not
@@ -230,8 +228,8 @@ func format(f vendors.File) ([]byte, error) {
 		list("cooks", v.Cooks)
 	}
 	// What is written must read back as the same registry.
-	var back vendors.File
-	if err := yaml.UnmarshalStrict([]byte(b.String()), &back); err != nil || !reflect.DeepEqual(back, f) {
+	back, err := vendors.Decode([]byte(b.String()))
+	if err != nil || !reflect.DeepEqual(back, f) {
 		return nil, fmt.Errorf("formatting the registry: it does not read back as written (%v)", err)
 	}
 	return []byte(b.String()), nil
