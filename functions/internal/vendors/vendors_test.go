@@ -36,6 +36,11 @@ func TestParse(t *testing.T) {
 		{name: "hash without algorithm", file: "vendors:\n  - email: ana@example.com\n    name: Ana\n    keys: [" + h1[7:] + "]\n", wantErr: "vendors[0].keys[0]: must be"},
 		{name: "short hash", file: "vendors:\n  - email: ana@example.com\n    name: Ana\n    keys: [sha256:abcd]\n", wantErr: "vendors[0].keys[0]: must be"},
 		{name: "bad address", file: "vendors:\n  - email: Ana <ana@example.com>\n    name: Ana\n", wantErr: "vendors[0].email: must be ASCII without spaces"},
+		// Accepted once by the registry's own check, refused by newOrder.
+		{name: "underscore in the domain", file: "vendors:\n  - email: carla@mi_dominio.cl\n    name: Carla\n", wantErr: "vendors[0].email: must be a single email address"},
+		{name: "address literal", file: "vendors:\n  - email: x@[127.0.0.1]\n    name: X\n", wantErr: "vendors[0].email: must be a single email address"},
+		{name: "label ending in a hyphen", file: "vendors:\n  - email: a@x-.cl\n    name: A\n", wantErr: "vendors[0].email: must be a single email address"},
+		{name: "reserved label", file: "vendors:\n  - email: a@yj--b.cl\n    name: A\n", wantErr: "vendors[0].email: must not have a domain label with --"},
 		{name: "address with CRLF", file: "vendors:\n  - email: \"ana@example.com\\r\\nBcc: x@y.cl\"\n    name: Ana\n", wantErr: "vendors[0].email: must not contain control characters"},
 		{name: "no address", file: "vendors:\n  - name: Ana\n", wantErr: "vendors[0].email: must not be empty"},
 		{name: "bad cook", file: "vendors:\n  - email: ana@example.com\n    name: Ana\n    cooks: [\"a@b.cl, c@d.cl\"]\n", wantErr: "vendors[0].cooks[0]"},
