@@ -148,6 +148,11 @@ func TestEmailSchemaAgreesWithValidator(t *testing.T) {
 	valid, bad := 0, 0
 	for i, a := range corpus {
 		err := events.CheckEmail(a)
+		// Addresses compare in lower case (events.CanonicalEmail): the
+		// rule must not tell two spellings of one address apart.
+		if lower := events.CheckEmail(events.CanonicalEmail(a)); (lower == nil) != (err == nil) {
+			t.Errorf("%q: events.CheckEmail = %v, and %v in lower case", a, err, lower)
+		}
 		got := "false false"
 		if err == nil {
 			got = "true true"

@@ -129,6 +129,9 @@ func TestAddressVerdictEverywhere(t *testing.T) {
 	vendorctl := buildVendorctl(t)
 	for i, a := range corpus {
 		want := events.CheckEmail(a) == nil
+		if events.CheckEmail(events.CanonicalEmail(a)) != nil && want {
+			t.Fatalf("%q: valid, and invalid in lower case", a)
+		}
 		q, _ := json.Marshal(a)
 		got := map[string]bool{}
 
@@ -148,6 +151,9 @@ func TestAddressVerdictEverywhere(t *testing.T) {
 		_, err = vendors.Parse([]byte(`{"vendors":[{"email":"v@example.com","name":"V","cooks":[` + string(q) + `]}]}`))
 		got["registry, cook"] = err == nil
 
+		if i < 60 { // a report sendMail tries to mail (to a closed port)
+			got["sendMail report"] = reportAccepted(t, e.mail, i, events.CanonicalEmail(a))
+		}
 		if i < 120 { // a process each: the fixed corpus and some generated
 			got["vendorctl --email"] = vendorctl("--email", a) == nil
 			got["vendorctl --cook"] = vendorctl("--email", "v@example.com", "--cook", a) == nil
@@ -159,6 +165,25 @@ func TestAddressVerdictEverywhere(t *testing.T) {
 			}
 		}
 	}
+}
+
+// reportAccepted delivers to sendMail a day's summary for vendor a and
+// reports whether it passed validation: anything but 422 naming the
+// vendor (sending it then fails: the SMTP port is closed).
+func reportAccepted(t *testing.T, mail http.Handler, i int, a string) bool {
+	t.Helper()
+	data, _ := json.Marshal(map[string]any{"fecha": "13/11/2025", "ventas": map[string]any{a: map[string]int{"n_sopaipillas": 2, "n_ordenes": 1}}})
+	h := http.Header{"Ce-Specversion": {"1.0"}, "Ce-Id": {fmt.Sprintf("corpus-%d", i)}, "Ce-Source": {"/corpus"},
+		"Ce-Type": {events.TypeSummaryCreated}, "Content-Type": {"application/json"}}
+	w := serve(mail, http.MethodPost, "/", h, string(data))
+	fields := fieldsOf(w.Body.Bytes())
+	if w.Code == http.StatusUnprocessableEntity {
+		if len(fields) != 1 || !strings.HasPrefix(fields[0], "ventas[") {
+			t.Fatalf("sendMail report for %q: 422 %s", a, w.Body)
+		}
+		return false
+	}
+	return true
 }
 
 // buildVendorctl builds vendorctl and returns a runner of its add command
