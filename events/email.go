@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -65,6 +66,19 @@ func loadEmailRule() (int, []emailRule) {
 		panic("schemas/email.json: no maxLength or no rules")
 	}
 	return schema.MaxLength, rules
+}
+
+// CheckEmail is the address rule of every entry point (newOrder's
+// email_vendedor and email_cocinero, the vendor registry, vendorctl,
+// sendMail's MAIL_FROM): nil for an address schemas/email.json accepts,
+// else an error whose message is the first rule broken ("must be a single
+// email address like vendor@example.com"), to be prefixed with the field
+// or variable's name. The message never repeats the address.
+func CheckEmail(s string) error {
+	if msg := validateEmail(s); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // validateEmail accepts exactly one bare address (schemas/email.json): no

@@ -30,6 +30,21 @@ func TestValidateEmailReason(t *testing.T) {
 		{in: "a..b@c.cl", want: "single email address"},
 		{in: "a@b_c.cl", want: "single email address"},
 		{in: "a@b.cl.", want: "single email address"},
+		// Accepted by vendorctl and the registry once, refused by newOrder.
+		{in: "carla@mi_dominio.cl", want: "single email address"},
+		{in: "x@[127.0.0.1]", want: "single email address"},
+		{in: "x@-bad-.com", want: "single email address"},
+		{in: "x@xn--.com", want: "single email address"},
+		{in: "a@x-.cl", want: "single email address"},
+		// Reserved labels (RFC 5890 §2.3.1), found by schemathesis.
+		{in: "z.fa%.|@yj--dsgafkjl.e.5ymnlz.r", want: "3rd and 4th"},
+		{in: "a@b.x---y.cl", want: "3rd and 4th"},
+		{in: "a@XN--mnchen-3ya.de"}, // the prefix in any case, as lower-casing must not change a verdict
+		{in: "a@Xn--mnchen-3ya.de"},
+		{in: "a@xq--mnchen-3ya.de", want: "3rd and 4th"},
+		{in: "a@xn--mnchen-3ya.de"},
+		{in: "a@b--c.cl"},
+		{in: "ab--c@d.cl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in[:min(len(tt.in), 40)], func(t *testing.T) {

@@ -5,7 +5,6 @@ package dailysummary
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +15,11 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
+	"github.com/sopaipillas/sopaipillas/functions/internal/cerequest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
@@ -281,19 +280,14 @@ var errUnauthorized = errors.New("unauthorized")
 func (f *Function) requestedDay(r *http.Request, now time.Time) (events.Date, error) {
 	today := events.DateOf(now, f.opts.Location)
 	var body []byte
-	msg := cehttp.NewMessageFromHttpRequest(r)
-	if msg.ReadEncoding() != binding.EncodingUnknown {
-		event, err := binding.ToEvent(r.Context(), msg)
-		if err == nil {
-			err = event.Validate() // binding.ToEvent does not check the required attributes
-		}
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return events.Date{}, tooBig
-			}
-			return events.Date{}, &events.SyntaxError{FieldError: events.FieldError{Field: "cloudevent", Detail: "invalid CloudEvent: " + err.Error()}}
-		}
+	event, _, err := cerequest.Read(r)
+	var bad *cerequest.Error
+	switch {
+	case errors.As(err, &bad):
+		return events.Date{}, &events.SyntaxError{FieldError: events.FieldError{Field: bad.Field, Detail: bad.Detail}}
+	case err != nil:
+		return events.Date{}, err
+	case event != nil:
 		if event.Type() != events.TypePing {
 			return events.Date{}, &events.ValidationError{Fields: []events.FieldError{{Field: "type", Detail: "a CloudEvent trigger must have type " + events.TypePing}}}
 		}
@@ -313,7 +307,7 @@ func (f *Function) requestedDay(r *http.Request, now time.Time) (events.Date, er
 	if !f.authorized(r) {
 		return events.Date{}, errUnauthorized
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err = io.ReadAll(r.Body)
 	if err != nil {
 		return events.Date{}, err
 	}
@@ -328,8 +322,8 @@ func (f *Function) authorized(r *http.Request) bool {
 	if f.opts.Token == "" {
 		return true
 	}
-	want := "Bearer " + f.opts.Token
-	return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) == 1
+	token, err := bearer.Token(r.Header)
+	return err == nil && bearer.Equal(token, f.opts.Token)
 }
 
 // checkDay refuses days that cannot be summarized exactly: in the future, or

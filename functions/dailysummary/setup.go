@@ -3,7 +3,6 @@ package dailysummary
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,7 +25,7 @@ type Config struct {
 	// TimeZone decides which calendar day an order belongs to.
 	TimeZone string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
 	// Timeout bounds reading a day and publishing its summary.
-	Timeout time.Duration `envconfig:"SUMMARY_TIMEOUT" default:"2m"`
+	Timeout time.Duration `envconfig:"SUMMARY_TIMEOUT" default:"2m" check:"positive"`
 	// Token, when set, is required on direct calls as a bearer token.
 	Token runner.Secret `envconfig:"SUMMARY_TOKEN"`
 }
@@ -36,9 +35,9 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err := runner.CheckToken("SUMMARY_TOKEN", string(cfg.Token)); err != nil {
 		return nil, nil, err
 	}
-	loc, err := time.LoadLocation(cfg.TimeZone)
+	loc, err := runner.Location("SUMMARY_TIMEZONE", cfg.TimeZone)
 	if err != nil {
-		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)
+		return nil, nil, err
 	}
 	// A broker that stops answering fails each call within the summary's
 	// bound, so an abandoned call does not outlive the request by much.

@@ -1,15 +1,16 @@
 package neworder
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
@@ -22,7 +23,7 @@ type AuthConfig struct {
 	// average; 0 is no limit. BurstPerKey is how many at once (a vendor's
 	// app sending the orders it queued while offline).
 	RatePerKey  float64 `envconfig:"ORDER_RATE_PER_KEY" default:"2"`
-	BurstPerKey int     `envconfig:"ORDER_BURST_PER_KEY" default:"30"`
+	BurstPerKey int     `envconfig:"ORDER_BURST_PER_KEY" default:"30" check:"nonnegative"`
 }
 
 // Caller is who an admitted request comes from.
@@ -104,12 +105,8 @@ const realm = `Bearer realm="newOrder"`
 func (a *VendorAuth) Admit(w http.ResponseWriter, r *http.Request) (Caller, bool) {
 	reg := a.registry()
 	a.pruneFor(reg)
-	values := r.Header.Values("Authorization")
-	key, ok := "", len(values) == 1
-	if ok {
-		key, ok = bearer(values[0])
-	}
-	if !ok {
+	key, err := bearer.Token(r.Header)
+	if err != nil && !errors.Is(err, bearer.ErrMalformed) {
 		a.log.Info("order refused: no API key", "status", http.StatusUnauthorized)
 		w.Header().Set("WWW-Authenticate", realm)
 		problem.Write(w, http.StatusUnauthorized, "newOrder needs your API key: Authorization: Bearer <key>",
@@ -117,7 +114,7 @@ func (a *VendorAuth) Admit(w http.ResponseWriter, r *http.Request) (Caller, bool
 		return Caller{}, false
 	}
 	grant, ok := reg.Authenticate(key)
-	if !ok {
+	if err != nil || !ok {
 		a.log.Info("order refused: unknown API key", "status", http.StatusUnauthorized)
 		w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token"`)
 		problem.Write(w, http.StatusUnauthorized, "the API key is not a key of a registered vendor",
@@ -156,12 +153,4 @@ func (a *VendorAuth) pruneFor(reg *vendors.Registry) {
 		a.seen = reg
 		a.limiter.Forget(reg.HasKey)
 	}
-}
-
-// bearer reads "Bearer <token>" (the scheme in any letter case, RFC 9110
-// §11.1).
-func bearer(h string) (string, bool) {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
-	token = strings.TrimSpace(token)
-	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
 }

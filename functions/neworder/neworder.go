@@ -12,15 +12,14 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"golang.org/x/time/rate"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/cerequest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
@@ -156,24 +155,14 @@ func unsupported(detail string) *inputError {
 // in binary or structured mode. A binary-mode event without a content type
 // whose data is JSON is taken as JSON, as its structured-mode twin is.
 func readOrderBody(r *http.Request) ([]byte, error) {
-	msg := cehttp.NewMessageFromHttpRequest(r)
-	if encoding := msg.ReadEncoding(); encoding != binding.EncodingUnknown {
-		event, err := binding.ToEvent(r.Context(), msg)
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return nil, tooBig
-			}
-			return nil, badEvent("cloudevent", "invalid CloudEvent: "+err.Error())
-		}
-		// binding.ToEvent does not check the required attributes.
-		if err := event.Validate(); err != nil {
-			return nil, badEvent("cloudevent", "invalid CloudEvent: "+err.Error())
-		}
-		if name, ok := ceHeader(r.Header); ok && encoding == binding.EncodingStructured {
-			// Two sets of attributes could name two different events.
-			return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" beside a structured-mode event: send the attributes once, as Ce-* headers (binary mode) or in the body")
-		}
+	event, encoding, err := cerequest.Read(r)
+	var bad *cerequest.Error
+	switch {
+	case errors.As(err, &bad):
+		return nil, badEvent(bad.Field, bad.Detail)
+	case err != nil:
+		return nil, err
+	case event != nil:
 		if event.Type() != events.TypeOrderCreated {
 			return nil, badEvent("type", "a CloudEvent must have type "+events.TypeOrderCreated+", not "+strconv.Quote(event.Type()))
 		}
@@ -185,16 +174,6 @@ func readOrderBody(r *http.Request) ([]byte, error) {
 		}
 		return event.Data(), nil
 	}
-	if v := r.Header.Get("Ce-Specversion"); v != "" {
-		// A CloudEvent of a version the SDK does not know must not pass as
-		// plain JSON.
-		return nil, badEvent("cloudevent", "invalid CloudEvent: unsupported specversion "+v)
-	}
-	if name, ok := ceHeader(r.Header); ok {
-		// Nor may attributes without a specversion: Ce-Type of another
-		// type would otherwise slip through as a plain order.
-		return nil, badEvent("cloudevent", "invalid CloudEvent: "+name+" without Ce-Specversion")
-	}
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return nil, unsupported("Content-Type must be application/json")
 	}
@@ -202,15 +181,6 @@ func readOrderBody(r *http.Request) ([]byte, error) {
 }
 
 // ceHeader returns the name of a CloudEvents attribute header, if any.
-func ceHeader(h http.Header) (string, bool) {
-	for name := range h {
-		if strings.HasPrefix(strings.ToLower(name), "ce-") {
-			return name, true
-		}
-	}
-	return "", false
-}
-
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/json"

@@ -332,12 +332,24 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "CloudEvent without id", header: binaryHeader("application/json", without(ceHeaders, "ce-id")...), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
 		{name: "CloudEvent without source", header: binaryHeader("application/json", without(ceHeaders, "ce-source")...), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
 		{name: "CloudEvent without type", header: binaryHeader("application/json", without(ceHeaders, "ce-type")...), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
-		{name: "CloudEvent of unknown specversion", header: binaryHeader("application/json", append(without(ceHeaders, "ce-specversion"), "ce-specversion", "9.9")...), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
+		{name: "CloudEvent of unknown specversion", header: binaryHeader("application/json", append(without(ceHeaders, "ce-specversion"), "ce-specversion", "9.9")...), body: []byte(seedOrder), status: s400, fields: []string{"Ce-Specversion"}},
 		{name: "CloudEvent with text data", header: binaryHeader("text/plain", ceHeaders...), body: []byte(seedOrder), status: s415, fields: []string{"Content-Type"}},
 		{name: "CloudEvent without datacontenttype, data not JSON", header: binaryHeader("", ceHeaders...), body: []byte("order_id=3"), status: s415, fields: []string{"Content-Type"}},
-		{name: "CloudEvent attributes without specversion", header: binaryHeader("application/json", "ce-type", "com.example.something.else"), body: []byte(seedOrder), status: s400, fields: []string{"cloudevent"}},
+		{name: "CloudEvent attributes without specversion", header: binaryHeader("application/json", "ce-type", "com.example.something.else"), body: []byte(seedOrder), status: s400, fields: []string{"Ce-Type"}},
 		{name: "structured CloudEvent with Ce-* headers too", header: http.Header{"Content-Type": {"application/cloudevents+json"}, "Ce-Type": {"none"}},
-			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": events.TypeOrderCreated, "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"cloudevent"}},
+			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": events.TypeOrderCreated, "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"Ce-Type"}},
+		// The SDK reads the first of two attribute headers, another
+		// consumer may read the last: not one CloudEvent.
+		{name: "CloudEvent with Ce-Type twice", header: func() http.Header {
+			h := binaryHeader("application/json", ceHeaders...)
+			h["Ce-Type"] = []string{events.TypeOrderCreated, "com.example.something.else"}
+			return h
+		}(), body: []byte(seedOrder), status: s400, fields: []string{"Ce-Type"}},
+		{name: "CloudEvent with Content-Type twice", header: func() http.Header {
+			h := binaryHeader("application/json", ceHeaders...)
+			h["Content-Type"] = []string{"application/json", "text/plain"}
+			return h
+		}(), body: []byte(seedOrder), status: s400, fields: []string{"Content-Type"}},
 		{name: "CloudEvent of another type", header: binaryHeader("application/json", append(without(ceHeaders, "ce-type"), "ce-type", "com.example.something.else")...), body: []byte(seedOrder), status: s400, fields: []string{"type"}},
 		{name: "structured CloudEvent of another type", header: http.Header{"Content-Type": {"application/cloudevents+json"}},
 			body: structured(t, map[string]any{"specversion": "1.0", "id": "x", "source": "/c", "type": "cl.sopaipillas.summary.created.v1", "data": json.RawMessage(seedOrder)}), status: s400, fields: []string{"type"}},

@@ -19,11 +19,11 @@ type Config struct {
 	kafka.TopicsConfig
 	// PublishTimeout bounds the wait for Kafka's acknowledgement; past it the
 	// client gets 503 and retries.
-	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"5s"`
+	PublishTimeout time.Duration `envconfig:"PUBLISH_TIMEOUT" default:"5s" check:"positive"`
 	// MaxPendingPublishes bounds the orders waiting for Kafka's
 	// acknowledgement; past it a request gets 503 at once. 0 derives it from
 	// the memory limit (GOMEMLIMIT): see maxPending.
-	MaxPendingPublishes int `envconfig:"MAX_PENDING_PUBLISHES" default:"0"`
+	MaxPendingPublishes int `envconfig:"MAX_PENDING_PUBLISHES" default:"0" check:"nonnegative"`
 	// AuthConfig is the vendor registry: who may place orders (auth.go).
 	AuthConfig
 }

@@ -3,13 +3,13 @@ package salesboard
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 )
 
@@ -29,12 +29,6 @@ func cookieValue(token string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// equal compares in constant time, whatever the lengths.
-func equal(a, b string) bool {
-	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
-}
-
 // authorized reports whether r is the owner's: its cookie, or
 // "Authorization: Bearer <token>" for tools. An empty token lets everyone
 // in (make dev; Setup warns).
@@ -42,11 +36,11 @@ func authorized(r *http.Request, token string) bool {
 	if token == "" {
 		return true
 	}
-	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return equal(auth, token)
+	if auth, err := bearer.Token(r.Header); err == nil {
+		return bearer.Equal(auth, token)
 	}
 	c, err := r.Cookie(cookieName)
-	return err == nil && equal(c.Value, cookieValue(token))
+	return err == nil && bearer.Equal(c.Value, cookieValue(token))
 }
 
 // secure reports whether r came over TLS, to the function or to the proxy
@@ -76,7 +70,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := h.board.opts.Token
-	if token != "" && !equal(r.PostForm.Get("clave"), token) {
+	if token != "" && !bearer.Equal(r.PostForm.Get("clave"), token) {
 		h.board.log.Warn("wrong board key entered")
 		if wantsHTML(r) {
 			h.render(w, http.StatusUnauthorized, "login.html", loginData{Wrong: true, Fecha: r.URL.Query().Get("fecha")})

@@ -30,7 +30,7 @@ type Config struct {
 	// dailySummary's.
 	TimeZone string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
 	// Timeout bounds one count of a day (a read of the whole order topic).
-	Timeout time.Duration `envconfig:"BOARD_TIMEOUT" default:"30s"`
+	Timeout time.Duration `envconfig:"BOARD_TIMEOUT" default:"30s" check:"positive"`
 	// Token, when set, is the owner's key: entered once, kept in a cookie.
 	Token runner.Secret `envconfig:"BOARD_TOKEN"`
 }
@@ -41,9 +41,9 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err := runner.CheckToken("BOARD_TOKEN", string(cfg.Token)); err != nil {
 		return nil, nil, err
 	}
-	loc, err := time.LoadLocation(cfg.TimeZone)
+	loc, err := runner.Location("SUMMARY_TIMEZONE", cfg.TimeZone)
 	if err != nil {
-		return nil, nil, fmt.Errorf("SUMMARY_TIMEZONE %q: %w", cfg.TimeZone, err)
+		return nil, nil, err
 	}
 	topics := kafka.TopicsConfig{OrderTopic: cfg.OrderTopic, OrderPartitions: cfg.OrderPartitions, Retention: cfg.Retention}
 	client, _, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, topics.OrderTopicSpec())

@@ -15,11 +15,10 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"golang.org/x/time/rate"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/cerequest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
@@ -117,18 +116,18 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
-	if err == nil {
-		err = e.Validate() // binding.ToEvent does not check the required attributes
+	e, _, err := cerequest.Read(r)
+	if err == nil && e == nil {
+		err = &cerequest.Error{Field: "cloudevent", Detail: "no CloudEvent: send one in binary (Ce-* headers) or structured mode"}
 	}
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			problem.WriteBodyError(w, err, MaxBodyBytes)
-			return
-		}
+	var bad *cerequest.Error
+	switch {
+	case errors.As(err, &bad):
 		f.log.Warn("rejected request: not a CloudEvent", "error", err)
-		problem.Write(w, http.StatusBadRequest, "not a CloudEvent: "+err.Error(), []events.FieldError{{Field: "cloudevent", Detail: err.Error()}})
+		problem.Write(w, http.StatusBadRequest, "not a CloudEvent: "+bad.Detail, []events.FieldError{{Field: bad.Field, Detail: bad.Detail}})
+		return
+	case err != nil:
+		problem.WriteBodyError(w, err, MaxBodyBytes)
 		return
 	}
 	f.Receive(r.Context(), *e).Write(w)

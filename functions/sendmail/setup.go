@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
@@ -36,15 +37,15 @@ type Config struct {
 	SMTPTimeout           time.Duration `envconfig:"SMTP_TIMEOUT" default:"15s"`
 	// SMTPMaxIdle is how many connections are kept open between sends; 0
 	// means MAIL_CONCURRENCY, one per concurrent send.
-	SMTPMaxIdle int `envconfig:"SMTP_MAX_IDLE_CONNS" default:"0"`
+	SMTPMaxIdle int `envconfig:"SMTP_MAX_IDLE_CONNS" default:"0" check:"nonnegative"`
 
 	SendGridAPIKey  runner.Secret `envconfig:"SENDGRID_API_KEY"`
 	SendGridBaseURL string        `envconfig:"SENDGRID_BASE_URL" default:"https://api.sendgrid.com"`
 	SendGridTimeout time.Duration `envconfig:"SENDGRID_TIMEOUT" default:"15s"`
 
 	// Concurrency and RatePerSecond bound the fan-out of one summary.
-	Concurrency   int     `envconfig:"MAIL_CONCURRENCY" default:"8"`
-	RatePerSecond float64 `envconfig:"MAIL_RATE_PER_SECOND" default:"50"`
+	Concurrency   int     `envconfig:"MAIL_CONCURRENCY" default:"8" check:"nonnegative"`
+	RatePerSecond float64 `envconfig:"MAIL_RATE_PER_SECOND" default:"50" check:"positive"`
 
 	// The delivery ledger: a compacted topic, kept longer than the summaries
 	// (3 days) and the dead letters (7 days) that can be redelivered.
@@ -147,7 +148,7 @@ func closeRegistry(w *registry.Watcher) {
 // check refuses, at start, settings that would otherwise fail every email
 // later, naming the variable.
 func (c Config) check() error {
-	if err := mail.ValidateAddress(c.From); err != nil {
+	if err := events.CheckEmail(c.From); err != nil {
 		return fmt.Errorf("MAIL_FROM %s", err)
 	}
 	if c.Backend != "smtp" {

@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
@@ -111,13 +109,13 @@ func read(path string, create bool) (vendors.File, error) {
 	if _, err := vendors.Parse(data); err != nil {
 		return f, fmt.Errorf("%s: %w", path, err)
 	}
-	return f, yaml.UnmarshalStrict(data, &f)
+	return vendors.Decode(data)
 }
 
 // add gives the vendor of email a new key, adding the vendor if it is not
 // in f, and returns the key.
 func add(f *vendors.File, email, name string, cooks []string) (string, error) {
-	if err := vendors.CheckAddress(email); err != nil {
+	if err := events.CheckEmail(email); err != nil {
 		return "", fmt.Errorf("--email %w", err)
 	}
 	email = events.CanonicalEmail(email)
@@ -134,7 +132,7 @@ func add(f *vendors.File, email, name string, cooks []string) (string, error) {
 		v.Name = name
 	}
 	for _, c := range cooks {
-		if err := vendors.CheckAddress(c); err != nil {
+		if err := events.CheckEmail(c); err != nil {
 			return "", fmt.Errorf("--cook %w", err)
 		}
 		if c = events.CanonicalEmail(c); !slices.Contains(v.Cooks, c) {
@@ -230,8 +228,8 @@ func format(f vendors.File) ([]byte, error) {
 		list("cooks", v.Cooks)
 	}
 	// What is written must read back as the same registry.
-	var back vendors.File
-	if err := yaml.UnmarshalStrict([]byte(b.String()), &back); err != nil || !reflect.DeepEqual(back, f) {
+	back, err := vendors.Decode([]byte(b.String()))
+	if err != nil || !reflect.DeepEqual(back, f) {
 		return nil, fmt.Errorf("formatting the registry: it does not read back as written (%v)", err)
 	}
 	return []byte(b.String()), nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,7 +111,7 @@ func TestRefuses(t *testing.T) {
 		{[]string{"add", "--email", "ana@example.com"}, "--file is required"},
 		{[]string{"add", "--file", file, "--email", "nueva@example.com"}, "--name is required"},
 		{[]string{"add", "--file", file, "--email", "Ana <ana@example.com>", "--name", "x"}, "--email must be"},
-		{[]string{"add", "--file", file, "--email", "ana@example.com", "--cook", "a@b.cl\r\nBcc: x@y.cl"}, "--cook must be"},
+		{[]string{"add", "--file", file, "--email", "ana@example.com", "--cook", "a@b.cl\r\nBcc: x@y.cl"}, "--cook must not contain control characters"},
 		{[]string{"revoke", "--file", file, "--email", "ana@example.com"}, "either --key-id or --all"},
 		{[]string{"revoke", "--file", file, "--email", "nadie@example.com", "--all"}, "no such vendor"},
 		{[]string{"revoke", "--file", file, "--email", "ana@example.com", "--key-id", "000000000000"}, "has no key"},
@@ -122,5 +123,45 @@ func TestRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("vendorctl %q: error %v, want one containing %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// TestKeepsNamesWritten: a file edited by hand with unquoted names that
+// YAML 1.1 reads as something else (NO as false, 012 as 10) keeps them
+// through vendorctl add and revoke: a name is rewritten only by --name.
+func TestKeepsNamesWritten(t *testing.T) {
+	names := []string{"NO", "yes", "012", "0x1F", "1e3", "~", "null", "2001-12-14", "On", ".inf", "190:20:30"}
+	var b strings.Builder
+	b.WriteString("vendors:\n")
+	for i, n := range names {
+		fmt.Fprintf(&b, "  - email: v%d@example.com\n    name: %s\n", i, n)
+	}
+	file := filepath.Join(t.TempDir(), "vendors.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vendorctl(t, "add", "--file", file, "--email", "nueva@example.com", "--name", "false"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vendorctl(t, "add", "--file", file, "--email", "v0@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vendorctl(t, "revoke", "--file", file, "--email", "v0@example.com", "--all"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := vendors.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range f.Vendors {
+		got = append(got, v.Name)
+	}
+	if diff := cmp.Diff(append(names, "false"), got); diff != "" {
+		t.Errorf("names after add and revoke (-want, +got):\n%s\nfile:\n%s", diff, data)
 	}
 }

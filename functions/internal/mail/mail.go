@@ -114,27 +114,3 @@ func bareAddress(a string) bool {
 func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' || r == '\u0085' })
 }
-
-// ValidateAddress accepts exactly one bare ASCII address, by the rules
-// package events applies to vendors' addresses: at most 254 characters, 64
-// before the @, no display name, no angle brackets, no list, no control
-// characters. Setup uses it to refuse a bad MAIL_FROM at start rather than
-// at the first email.
-func ValidateAddress(s string) error {
-	switch {
-	case s == "":
-		return errors.New("must not be empty")
-	case len(s) > 254:
-		return errors.New("must be at most 254 characters")
-	case hasControl(s):
-		return errors.New("must not contain control characters (CR, LF, ...)")
-	case strings.ContainsFunc(s, func(r rune) bool { return r > 0x7f }):
-		return errors.New("must be ASCII (write an international domain in its xn-- form)")
-	case strings.LastIndexByte(s, '@') > 64:
-		return errors.New("must have at most 64 characters before the @")
-	}
-	if at := strings.LastIndexByte(s, '@'); !bareAddress(s) || at <= 0 || at == len(s)-1 {
-		return errors.New("must be a single bare address like reportes@example.com")
-	}
-	return nil
-}

@@ -18,8 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kelseyhightower/envconfig"
-
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
@@ -27,18 +26,18 @@ import (
 // Env is what every function reads besides its own configuration.
 type Env struct {
 	// Port is where the function listens; Knative and Cloud Run set it.
-	Port int `envconfig:"PORT" default:"8080"`
+	Port int `envconfig:"PORT" default:"8080" check:"nonnegative"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel slog.Level `envconfig:"LOG_LEVEL" default:"info"`
 	// StartupTimeout bounds the setup (connecting to Kafka, creating
 	// topics): a function not set up in time logs why and exits non-zero,
 	// so that the platform restarts it.
-	StartupTimeout time.Duration `envconfig:"STARTUP_TIMEOUT" default:"30s"`
+	StartupTimeout time.Duration `envconfig:"STARTUP_TIMEOUT" default:"30s" check:"positive"`
 	// MaxConcurrentRequests bounds the requests served at once (probes
 	// aside); past it a request gets 503 with Retry-After at once. 0
 	// derives it from the memory limit (server.MemoryBound, requestCost
 	// each): 920 under the chart's GOMEMLIMIT of 230MiB, 1000 without one.
-	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"0"`
+	MaxConcurrentRequests int `envconfig:"MAX_CONCURRENT_REQUESTS" default:"0" check:"nonnegative"`
 }
 
 // requestCost is about what one request in progress holds: its goroutine's
@@ -92,8 +91,8 @@ func RunOn[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 
 func readEnv() (Env, error) {
 	var env Env
-	if err := envconfig.Process("", &env); err != nil {
-		return Env{}, fmt.Errorf("configuration: %w", err)
+	if err := Load(&env); err != nil {
+		return Env{}, err
 	}
 	return env, nil
 }
@@ -113,8 +112,8 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 		}
 	}()
 	var cfg C
-	if err := envconfig.Process("", &cfg); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	if err := Load(&cfg); err != nil {
+		return err
 	}
 	// Serve at once, not ready: connections are answered (503, /readyz
 	// 503) while the function connects, never left waiting.
@@ -195,11 +194,19 @@ func (f CloserFunc) Close() error { return f() }
 const MinTokenLength = 32
 
 // CheckToken refuses a token that is set but shorter than MinTokenLength,
-// naming the variable, never the value. An empty token is the caller's to
-// judge (make dev runs without one).
+// or that a Bearer credential cannot carry (not a token68, RFC 9110
+// §11.2: letters, digits, -._~+/ and trailing =), naming the variable,
+// never the value. An empty token is the caller's to judge (make dev runs
+// without one).
 func CheckToken(name, value string) error {
-	if n := utf8.RuneCountInString(value); value != "" && n < MinTokenLength {
+	if value == "" {
+		return nil
+	}
+	if n := utf8.RuneCountInString(value); n < MinTokenLength {
 		return fmt.Errorf("%s has %d characters, at least %d are needed so that it cannot be guessed (e.g. openssl rand -hex 32)", name, n, MinTokenLength)
+	}
+	if !bearer.IsToken68(value) {
+		return fmt.Errorf("%s must be letters, digits and -._~+/ (a token68 that Authorization: Bearer can carry; e.g. openssl rand -hex 32)", name)
 	}
 	return nil
 }

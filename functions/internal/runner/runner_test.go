@@ -53,6 +53,42 @@ func TestMissingConfigurationNamesTheVariable(t *testing.T) {
 		run:  runFn("sendMail", sendmail.Setup),
 		want: "SMTP_HOST",
 	}, {
+		// It started, then answered 503 to every report.
+		name: "sendMail with a line break in the sender's name",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "MAIL_FROM": "a@b.cl", "SMTP_HOST": "127.0.0.1", "MAIL_FROM_NAME": "Sopa\r\nBcc: x@y.cl"},
+		run:  runFn("sendMail", sendmail.Setup),
+		want: "MAIL_FROM_NAME",
+	}, {
+		name: "sendMail with a sender of a reserved domain label",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "MAIL_FROM": "a@yj--b.cl", "SMTP_HOST": "127.0.0.1"},
+		run:  runFn("sendMail", sendmail.Setup),
+		want: "MAIL_FROM",
+	}, {
+		name: "sendMail that could never send",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "MAIL_FROM": "a@b.cl", "SMTP_HOST": "127.0.0.1", "MAIL_RATE_PER_SECOND": "0"},
+		run:  runFn("sendMail", sendmail.Setup),
+		want: "MAIL_RATE_PER_SECOND",
+	}, {
+		name: "newOrder that times out every order",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "PUBLISH_TIMEOUT": "0s"},
+		run:  runFn("newOrder", neworder.Setup),
+		want: "PUBLISH_TIMEOUT",
+	}, {
+		name: "newOrder that would never reload its vendors",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "VENDORS_RELOAD_INTERVAL": "0s"},
+		run:  runFn("newOrder", neworder.Setup),
+		want: "VENDORS_RELOAD_INTERVAL",
+	}, {
+		name: "dailySummary with a token no Bearer credential can carry",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "SUMMARY_TOKEN": strings.Repeat("ab", 16) + " " + strings.Repeat("cd", 16)},
+		run:  runFn("dailySummary", dailysummary.Setup),
+		want: "SUMMARY_TOKEN",
+	}, {
+		name: "a start that could never finish",
+		env:  map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "STARTUP_TIMEOUT": "0s"},
+		run:  runFn("newOrder", neworder.Setup),
+		want: "STARTUP_TIMEOUT",
+	}, {
 		name: "a port that is not a number",
 		env:  map[string]string{"PORT": "ochenta"},
 		run:  runFn("newOrder", neworder.Setup),
@@ -71,13 +107,24 @@ func TestMissingConfigurationNamesTheVariable(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want one naming %s", err, tc.want)
 			}
+			for k, v := range tc.env {
+				if k != "KAFKA_BROKERS" && len(v) > 3 && err != nil && strings.Contains(err.Error(), v) {
+					t.Errorf("error %q repeats the value of %s", err, k)
+				}
+			}
 		})
 	}
 }
 
+// runFn runs the function on a loopback port of its own (RunOn reads the
+// environment, PORT included, but never binds $PORT's fixed default).
 func runFn[C any](name string, setup runner.Setup[C]) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return runner.Run(ctx, name, setup, &bytes.Buffer{})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		return runner.RunOn(ctx, name, setup, ln, &bytes.Buffer{})
 	}
 }
 
@@ -155,8 +202,9 @@ func TestStartupIsBounded(t *testing.T) {
 	}
 }
 
-// TestCheckToken: a key shorter than MinTokenLength is refused, naming the
-// variable and never the value; an empty one is the caller's to judge.
+// TestCheckToken: a key shorter than MinTokenLength, or one a Bearer
+// credential cannot carry, is refused, naming the variable and never the
+// value; an empty one is the caller's to judge.
 func TestCheckToken(t *testing.T) {
 	for _, c := range []struct {
 		value string
@@ -165,8 +213,11 @@ func TestCheckToken(t *testing.T) {
 		{"", true},
 		{"clave-corta-1234", false},
 		{strings.Repeat("a", runner.MinTokenLength-1), false},
-		{strings.Repeat("ñ", runner.MinTokenLength), true}, // characters, not bytes
-		{strings.Repeat("0f", 32), true},                   // openssl rand -hex 32
+		{strings.Repeat("ñ", runner.MinTokenLength-1) + "abc", false}, // characters, not bytes, and no token68
+		{strings.Repeat("0f", 32), true},                              // openssl rand -hex 32
+		{"q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJ+/==", true},        // openssl rand -base64 30
+		{strings.Repeat("ab", 16) + " " + strings.Repeat("cd", 16), false},
+		{strings.Repeat("ab", 16) + ":x", false},
 	} {
 		err := runner.CheckToken("BOARD_TOKEN", c.value)
 		if (err == nil) != c.ok {

@@ -5,8 +5,10 @@
 //
 // # File format
 //
-// YAML (JSON is YAML too). Unknown fields are refused, so a typo cannot
-// silently drop a vendor's keys:
+// YAML 1.2 (JSON is YAML too). Unknown fields are refused, so a typo
+// cannot silently drop a vendor's keys. Every value is the text written:
+// an unquoted NO, yes, 012 or 2024-01-02 is that text, never a boolean, a
+// number or a date (Decode):
 //
 //	vendors:
 //	  - email: ana@example.com          # the vendor's address, as in email_vendedor
@@ -43,10 +45,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sopaipillas/sopaipillas/events"
 )
@@ -60,15 +61,102 @@ const HashPrefix = "sha256:"
 
 // File is the registry file as written.
 type File struct {
-	Vendors []Vendor `json:"vendors"`
+	Vendors []Vendor `json:"vendors" yaml:"vendors"`
 }
 
-// Vendor is one vendor of the file.
+// Vendor is one vendor of the file. Every field is text as written
+// (UnmarshalYAML).
 type Vendor struct {
 	Email string   `json:"email"`
 	Name  string   `json:"name"`
 	Keys  []string `json:"keys,omitempty"`
 	Cooks []string `json:"cooks,omitempty"`
+}
+
+// Decode reads a registry file as written, without checking it (Parse
+// does): YAML 1.2 (JSON is YAML too), unknown fields refused, and every
+// value the text written. An unquoted "name: NO" is the name NO, "012" is
+// 012: YAML 1.1's booleans, octals and the like are never read into a
+// field, and a value that is not text (a list, a map) is refused with its
+// line.
+func Decode(data []byte) (File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return File{}, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return File{}, fmt.Errorf("line %d: a second YAML document: the registry is one", extra.Line)
+	}
+	return f, nil
+}
+
+// UnmarshalYAML reads one vendor: a mapping of email, name, keys and
+// cooks, each scalar taken as the text written, whatever YAML would
+// resolve it to.
+func (v *Vendor) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a vendor must be a mapping of email, name, keys and cooks", n.Line)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			return fmt.Errorf("line %d: field %q given twice", k.Line, k.Value)
+		}
+		seen[k.Value] = true
+		var err error
+		switch k.Value {
+		case "email":
+			v.Email, err = text(k.Value, val)
+		case "name":
+			v.Name, err = text(k.Value, val)
+		case "keys":
+			v.Keys, err = texts(k.Value, val)
+		case "cooks":
+			v.Cooks, err = texts(k.Value, val)
+		default:
+			err = fmt.Errorf("line %d: unknown field %q (want email, name, keys, cooks)", k.Line, k.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// text is the text a scalar was written as. A plain scalar's text is its
+// value, whatever YAML 1.1 or 1.2 would resolve it to (NO, yes, 012,
+// 1e3, 2024-01-02, null); nothing written is "".
+func text(field string, n *yaml.Node) (string, error) {
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		return "", fmt.Errorf("line %d: %s must be text, not a list, a mapping or an alias", n.Line, field)
+	case n.Style&yaml.TaggedStyle != 0 && n.Tag != "!!str":
+		return "", fmt.Errorf("line %d: %s must be text, not %s", n.Line, field, n.Tag)
+	}
+	return n.Value, nil
+}
+
+// texts is a list of texts; nothing written is no list.
+func texts(field string, n *yaml.Node) ([]string, error) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("line %d: %s must be a list", n.Line, field)
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		s, err := text(fmt.Sprintf("%s[%d]", field, i), item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // Registry is a loaded, checked registry. It is never modified: a reload
@@ -105,8 +193,8 @@ func Parse(data []byte) (*Registry, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New(`empty file: want a "vendors" list ("vendors: []" for none)`)
 	}
-	var f File
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+	f, err := Decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("not a vendor registry: %w", err)
 	}
 	return f.Registry()
@@ -123,7 +211,7 @@ func (f File) Registry() (*Registry, error) {
 	var errs []error
 	for i, v := range f.Vendors {
 		where := fmt.Sprintf("vendors[%d]", i)
-		if err := CheckAddress(v.Email); err != nil {
+		if err := events.CheckEmail(v.Email); err != nil {
 			errs = append(errs, fmt.Errorf("%s.email: %w", where, err))
 			continue
 		}
@@ -149,7 +237,7 @@ func (f File) Registry() (*Registry, error) {
 			r.keys = append(r.keys, keyEntry{sum: sum, vendor: email})
 		}
 		for j, c := range v.Cooks {
-			if err := CheckAddress(c); err != nil {
+			if err := events.CheckEmail(c); err != nil {
 				errs = append(errs, fmt.Errorf("%s.cooks[%d]: %w", where, j, err))
 				continue
 			}
@@ -255,25 +343,4 @@ func KeyIDOfHash(hash string) string {
 		return "?"
 	}
 	return Grant{Key: sum}.KeyID()
-}
-
-// CheckAddress accepts one bare ASCII address, as newOrder accepts
-// email_vendedor and email_cocinero: at most 254 characters, 64 before the
-// @, no display name, no list, no control characters.
-func CheckAddress(s string) error {
-	switch {
-	case s == "":
-		return errors.New("must not be empty")
-	case len(s) > 254:
-		return errors.New("must be at most 254 characters")
-	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r >= 0x7f }):
-		return errors.New("must be printable ASCII")
-	case strings.LastIndexByte(s, '@') > 64:
-		return errors.New("must have at most 64 characters before the @")
-	}
-	a, err := mail.ParseAddress(s)
-	if at := strings.LastIndexByte(s, '@'); err != nil || a.Name != "" || a.Address != s || at <= 0 || at == len(s)-1 {
-		return errors.New("must be a single address like vendor@example.com")
-	}
-	return nil
 }

@@ -16,7 +16,7 @@ type Config struct {
 	// File is the registry file; empty means no registry (open).
 	File string `envconfig:"VENDORS_FILE"`
 	// ReloadInterval is how often the file is checked for changes.
-	ReloadInterval time.Duration `envconfig:"VENDORS_RELOAD_INTERVAL" default:"5s"`
+	ReloadInterval time.Duration `envconfig:"VENDORS_RELOAD_INTERVAL" default:"5s" check:"positive"`
 }
 
 // Watcher holds the current registry of a file and reloads it when the
