@@ -51,7 +51,7 @@ func scenarioPartition(ctx context.Context, h *harness, row *Row) error {
 	defer cancel()
 	l := newOpenLoad(p.newOrder.url("/newOrder"), 10_000_000, 100, stallRate)
 	l.start(lctx)
-	c := &stallChecks{}
+	c := &stallChecks{strict: h.opts.strictTiming}
 	var wg sync.WaitGroup
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
