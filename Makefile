@@ -43,6 +43,10 @@ tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 render: tools ## Render k8s/ from the Helm chart (charts/sopaipillas, the source).
 	hack/render.sh
 
+.PHONY: bundle
+bundle: ## Write api/openapi.bundled.yaml, the self-contained OpenAPI document for client generators.
+	go run ./api/cmd/bundle
+
 .PHONY: build
 build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...
