@@ -47,6 +47,10 @@ render: tools ## Render k8s/ from the Helm chart (charts/sopaipillas, the source
 bundle: ## Write api/openapi.bundled.yaml, the self-contained OpenAPI document for client generators.
 	go run ./api/cmd/bundle
 
+.PHONY: lint-api
+lint-api: ## Lint the OpenAPI documents with Redocly CLI (api/redocly.yaml).
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true "$$(hack/clients.sh)/node_modules/.bin/redocly" lint --config api/redocly.yaml
+
 .PHONY: build
 build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...
