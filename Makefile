@@ -47,6 +47,14 @@ tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 render: tools ## Render k8s/ from the Helm chart (charts/sopaipillas, the source).
 	hack/render.sh
 
+.PHONY: bundle
+bundle: ## Write api/openapi.bundled.yaml, the self-contained OpenAPI document for client generators.
+	go run ./api/cmd/bundle
+
+.PHONY: lint-api
+lint-api: ## Lint the OpenAPI documents with Redocly CLI (api/redocly.yaml).
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true "$$(hack/clients.sh)/node_modules/.bin/redocly" lint --config api/redocly.yaml
+
 .PHONY: build
 build: ## Build every binary under functions/cmd (functions, vendorctl, dev stack, fault harness, bench) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...
