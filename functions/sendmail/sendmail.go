@@ -372,11 +372,16 @@ func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep
 	defer cancel()
 	defer context.AfterFunc(f.stopping, cancel)()
 	for i, l := range letters {
+		acquired := false
 		select {
 		case sem <- struct{}{}:
+			acquired = true
 		case <-wait.Done():
 		}
-		if wait.Err() != nil {
+		if wait.Err() != nil || f.stopped() {
+			if acquired {
+				<-sem
+			}
 			mu.Lock()
 			r.retry = append(r.retry, letters[i:]...)
 			mu.Unlock()
@@ -415,7 +420,7 @@ func (f *Function) sendOne(ctx, wait context.Context, log *slog.Logger, book Boo
 		f.release(ctx, log, book, l.id)
 		return ""
 	}
-	if err := f.limiter.Wait(wait); err != nil {
+	if err := f.limiter.Wait(wait); err != nil || f.stopped() {
 		em.Retry("stopping") // or the request ended; the claim's end frees the reader
 		return ""
 	}
