@@ -264,8 +264,9 @@ func (b *book) apply(r record) {
 		}
 		return
 	case stateEnd:
-		if until, ok := b.leases[r.Claim]; ok && r.At.Before(until) {
-			b.leases[r.Claim] = r.At
+		if _, ok := b.leases[r.Claim]; ok {
+			// Over for every clock: the zero time is before any instant.
+			b.leases[r.Claim] = time.Time{}
 		}
 		return
 	}
