@@ -63,11 +63,9 @@ type Config struct {
 // VendorRegistry is the vendor registry's configuration.
 type VendorRegistry = registry.Config
 
-// LedgerTopicSpec is the ledger topic as created when missing: stamped by
-// the broker, so that a record is kept for the retention from when it was
-// written whatever the writer's clock.
+// LedgerTopicSpec is the ledger topic as created when missing.
 func (c Config) LedgerTopicSpec() kafka.Topic {
-	return kafka.Topic{Name: c.LedgerTopic, Partitions: c.LedgerPartitions, RetentionMs: c.LedgerRetention.Milliseconds(), Compact: true, TimestampType: kafka.LogAppendTime}
+	return kafka.Topic{Name: c.LedgerTopic, Partitions: c.LedgerPartitions, RetentionMs: c.LedgerRetention.Milliseconds(), Compact: true}
 }
 
 // Setup builds sendMail's mail backend and ledger and returns its handler.
