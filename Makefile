@@ -14,6 +14,10 @@ dev: ## Run the whole system locally: functions, Kafka, mail catcher, sources.
 test: ## Run the whole test suite (starts a real Apache Kafka broker).
 	hack/test.sh
 
+.PHONY: check
+check: ## Fast check: gofmt, vet, go mod tidy -diff, unit tests (-short; no Kafka, Java or browser).
+	hack/check.sh
+
 .PHONY: test-faults
 test-faults: ## Fault-injection tests on real Kafka brokers (also run by make test).
 	hack/faults.sh
@@ -39,6 +43,10 @@ kafka-stop: ## Stop the broker started by `make kafka`.
 tools: ## Install the pinned Go tools (helm, kubeconform, kustomize) into ./bin.
 	hack/tools.sh
 
+.PHONY: render
+render: tools ## Render k8s/ from the Helm chart (charts/sopaipillas, the source).
+	hack/render.sh
+
 .PHONY: build
-build: ## Build every binary under functions/cmd (the functions and the dev stack) into ./bin.
+build: ## Build every binary under functions/cmd (functions, vendorctl, dev stack, fault harness, bench) into ./bin.
 	go build -trimpath -o bin/ ./functions/cmd/...

@@ -17,7 +17,7 @@ import (
 
 // floorRun is the HTTP floor: newOrder's handler and server stack (runner,
 // telemetry middleware, readBody) with a publisher that acknowledges at once
-// (bench/floor), driven by the same load generator with the same counts.
+// (functions/cmd/benchfloor), driven by the same load generator with the same counts.
 // c1's p50 against newOrder's is the cost of one acknowledged write.
 type floorRun struct {
 	fn       *function
@@ -175,7 +175,7 @@ func (b *bench) addCPU(prefix string, c cpuSplit) {
 	b.add(figure{name: prefix + "_wall_us_per_order", value: c.wall, unit: "µs"})
 }
 
-// profile runs a newOrder built with -tags pprof (bench/pprof) at c256 on
+// profile runs newOrder with a profiler (functions/cmd/benchneworder) at c256 on
 // its own topic and writes its CPU and allocation profiles, with their
 // top functions as text, to b.profiles; it returns the mean records per
 // batch the producer wrote, read from the broker's log segments.
@@ -302,7 +302,7 @@ func (b *bench) recordsPerBatch(topic string) (float64, error) {
 	return float64(records) / float64(batches), nil
 }
 
-// publishOnly runs bench/publish: newOrder's publisher alone (no HTTP) at
+// publishOnly runs functions/cmd/benchpublish: newOrder's publisher alone (no HTTP) at
 // rate records a second for d, on a topic of its own, and returns its
 // latencies from scheduled time to acknowledgement.
 func (b *bench) publishOnly(ctx context.Context, rate int, d time.Duration) (latencies, error) {

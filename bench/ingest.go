@@ -300,7 +300,7 @@ func (b *bench) ingest(ctx context.Context) error {
 		b.addLatencies(conc, l)
 	}
 	// c256 and the open loop (what one instance answers at a steady,
-	// realistic load) run beside the HTTP floor (bench/floor), taking turns
+	// realistic load) run beside the HTTP floor (functions/cmd/benchfloor), taking turns
 	// in rounds, so that both meet the same machine load (issue 15).
 	fl, err := b.startFloor(ctx)
 	if err != nil {
@@ -368,7 +368,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	b.add(figure{name: "producer_perf_p99_ms_at_5000_per_s", value: perfP99At5000, unit: "ms"})
 	b.add(figure{name: "ingest_p99_ms_at_5000_per_s", value: ms(l.p99), unit: "ms", ref: perfP99At5000, target: targetFor("ingest_p99_ms_at_5000_per_s")})
 	b.add(figure{name: "ingest_p999_ms_at_5000_per_s", value: ms(l.p999), unit: "ms"})
-	// Issue 15: against the HTTP floor (bench/floor), same generator, same
+	// Issue 15: against the HTTP floor (functions/cmd/benchfloor), same generator, same
 	// server stack, no Kafka write.
 	flRate := fl.c256.rate()
 	b.add(figure{name: "http_floor_orders_per_s_c256", value: flRate, unit: "orders/s"})

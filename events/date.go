@@ -25,7 +25,31 @@ func ParseDate(s string) (Date, error) {
 	if !dateShape.MatchString(s) {
 		return Date{}, fmt.Errorf("%q is not a date in the form dd/mm/aaaa (e.g. 13/11/2021)", s)
 	}
-	t, err := time.Parse(DateLayout, s)
+	return calendarDay(s, DateLayout)
+}
+
+// URLDateLayout is the date as URLs write it, dd-mm-YYYY ("13-11-2021"):
+// no slash to escape in a path. The sales board's URLs use it.
+const URLDateLayout = "02-01-2006"
+
+var urlDateShape = regexp.MustCompile(`^[0-9]{2}-[0-9]{2}-[0-9]{4}$`)
+
+// ParseURLDate parses a day of a URL: dd-mm-aaaa, or the contract's
+// dd/mm/aaaa, one separator throughout, as strictly as ParseDate. Its
+// errors quote s as sent.
+func ParseURLDate(s string) (Date, error) {
+	switch {
+	case urlDateShape.MatchString(s):
+		return calendarDay(s, URLDateLayout)
+	case dateShape.MatchString(s):
+		return calendarDay(s, DateLayout)
+	}
+	return Date{}, fmt.Errorf("%q is not a date in the form dd-mm-aaaa (e.g. 13-11-2021)", s)
+}
+
+// calendarDay parses s, of the shape of layout, as a day that exists.
+func calendarDay(s, layout string) (Date, error) {
+	t, err := time.Parse(layout, s)
 	if err != nil || t.Year() < 1 { // the Gregorian calendar has no year 0
 		return Date{}, fmt.Errorf("%q is not a day of the calendar", s)
 	}
@@ -41,6 +65,11 @@ func DateOf(t time.Time, loc *time.Location) Date {
 // String formats the date as the contract does: "13/11/2021".
 func (d Date) String() string {
 	return fmt.Sprintf("%02d/%02d/%04d", d.Day, int(d.Month), d.Year)
+}
+
+// URL formats the date as URLs write it (URLDateLayout): "13-11-2021".
+func (d Date) URL() string {
+	return fmt.Sprintf("%02d-%02d-%04d", d.Day, int(d.Month), d.Year)
 }
 
 // ISO formats the date as "2021-11-13", for ids and file names.

@@ -5,7 +5,7 @@
 # the same broker. Prints `name value unit` lines and writes bench/RESULTS.md.
 # BENCH_QUICK=1 runs a small version (under two minutes). Arguments go to the
 # bench, e.g. `hack/bench.sh -only ingest`. newOrder's CPU and allocation
-# profiles at c256 (a -tags pprof build) land in bench/profiles/.
+# profiles at c256 (functions/cmd/benchneworder) land in bench/profiles/.
 set -o errexit -o nounset -o pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,20 +22,12 @@ echo "== build" >&2
 go build -trimpath -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail ./functions/cmd/salesboard
 go build -trimpath -o "$work/bench" ./bench
 # The HTTP floor (newOrder's handler and server stack, no Kafka write), the
-# Kafka-write reference (newOrder's publisher, no HTTP) and a newOrder with
-# /debug/pprof on $PPROF_ADDR: bench files placed in the
-# functions tree by -overlay, so that they may use its internal packages.
-# Neither is ever built without these tags.
-cat >"$work/overlay.json" <<OVERLAY
-{"Replace": {
-  "$root/functions/cmd/benchfloor/main.go": "$root/bench/floor/main.go",
-  "$root/functions/cmd/benchpublish/main.go": "$root/bench/publish/main.go",
-  "$root/functions/cmd/neworder/pprof_bench.go": "$root/bench/pprof/pprof.go"
-}}
-OVERLAY
-go build -trimpath -tags benchfloor -overlay "$work/overlay.json" -o "$work/bin/floor" ./functions/cmd/benchfloor
-go build -trimpath -tags benchpublish -overlay "$work/overlay.json" -o "$work/bin/publish" ./functions/cmd/benchpublish
-go build -trimpath -tags pprof -overlay "$work/overlay.json" -o "$work/bin/neworder-pprof" ./functions/cmd/neworder
+# Kafka-write reference (newOrder's publisher, no HTTP) and newOrder with
+# /debug/pprof on $PPROF_ADDR: bench binaries under functions/cmd, as they
+# use the functions' internal packages.
+go build -trimpath -o "$work/bin/floor" ./functions/cmd/benchfloor
+go build -trimpath -o "$work/bin/publish" ./functions/cmd/benchpublish
+go build -trimpath -o "$work/bin/neworder-pprof" ./functions/cmd/benchneworder
 
 echo "== Apache Kafka" >&2
 "$root/hack/kafka.sh" fetch >/dev/null

@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cache=${SOPAIPILLAS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sopaipillas}
 bin=$cache/devstack/devstack
-mkdir -p "$cache/devstack"
+mkdir -p -- "$cache/devstack"
 
 say() { printf '%s\n' "$*" >&2; }
 

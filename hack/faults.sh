@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fault-injection tests (`make test-faults`): builds the three function
-# binaries and the harness (hack/faults/) into a temporary directory, runs
+# binaries and the harness (functions/cmd/faults) into a temporary directory, runs
 # the scenarios on real Apache Kafka brokers on loopback, prints the table
 # of figures, and removes every process and file it started on exit.
 #
@@ -60,7 +60,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "== build"
-go build -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail ./hack/faults
+go build -o "$work/bin/" ./functions/cmd/neworder ./functions/cmd/dailysummary ./functions/cmd/sendmail ./functions/cmd/faults
 "$root/hack/kafka.sh" fetch >/dev/null
 
 echo "== scenarios"

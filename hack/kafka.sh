@@ -132,7 +132,7 @@ alive() {
 
 # ---------------------------------------------------------------- processes
 
-abs_dir() { mkdir -p "$1" && (cd "$1" && pwd); }
+abs_dir() { mkdir -p -- "$1" && (cd -- "$1" && pwd); }
 
 node_pid() { # <nodedir>: prints pid if the node's JVM is running
 	local nd=$1 pid
@@ -324,7 +324,7 @@ cluster_start() { # <statedir> <n>
 node_dir_arg() { # <statedir> <i>
 	local sd
 	[[ -d $1 ]] || die "no state dir $1"
-	sd=$(cd "$1" && pwd)
+	sd=$(cd -- "$1" && pwd)
 	[[ $2 =~ ^[1-9][0-9]*$ && -f $sd/node$2/server.properties ]] || die "no node $2 in $sd"
 	echo "$sd/node$2"
 }
@@ -332,7 +332,7 @@ node_dir_arg() { # <statedir> <i>
 cmd_stop() { # <statedir>
 	[[ -d $1 ]] || return 0
 	local sd
-	sd=$(cd "$1" && pwd)
+	sd=$(cd -- "$1" && pwd)
 	# shellcheck disable=SC2046
 	signal_nodes TERM "$STOP_TIMEOUT" $(node_dirs "$sd")
 }
@@ -361,7 +361,7 @@ cmd_restart_node() { # <statedir> <i>
 cmd_status() { # <statedir>
 	local sd nd pid
 	[[ -d $1 ]] || die "no state dir $1"
-	sd=$(cd "$1" && pwd)
+	sd=$(cd -- "$1" && pwd)
 	for nd in $(node_dirs "$sd"); do
 		pid=$(node_pid "$nd") || pid=down
 		echo "$(basename "$nd") $pid $(<"$nd/port")"
@@ -373,6 +373,14 @@ usage() { sed -n '2,/^set -o/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit
 [[ $# -ge 1 ]] || usage
 cmd=$1
 shift
+case $cmd in
+start | cluster-start | stop | kill-node | restart-node | status)
+	# A state directory that is empty or looks like an option is a caller's
+	# unset variable or a shifted argument: refuse it rather than create
+	# ./-something (or use the working directory).
+	[[ $# -ge 1 && -n $1 && $1 != -* ]] || die "$cmd: state directory '${1:-}' is empty or starts with '-' (give a path such as /tmp/k or ./-k)"
+	;;
+esac
 case $cmd in
 fetch) fetch; echo "$CACHE" ;;
 classpath) fetch; classpath ;;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite (`make test`): formatting, vet, the pinned tools the
+# The whole test suite (`make test`): formatting, vet, a tidy go.mod, the pinned tools the
 # manifest tests need, the Python tools of the contract tests, a real
 # Apache Kafka broker (KRaft) on loopback for the end-to-end tests, every Go
 # test, short fuzzing, then the fault
@@ -10,16 +10,8 @@ set -o errexit -o nounset -o pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-echo "== gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
-if [ -n "$unformatted" ]; then
-	echo "gofmt would change:" >&2
-	echo "$unformatted" >&2
-	exit 1
-fi
-
-echo "== go vet"
-go vet ./...
+# gofmt, go vet and go mod tidy -diff, as make check runs them.
+"$root/hack/check.sh" static
 
 echo "== tools"
 "$root/hack/tools.sh"

@@ -1,7 +1,9 @@
 // Package k8s_test proves the deployment without a cluster: it renders the
-// Helm chart and the kustomization with the pinned tools in ./bin (installed
-// by `make tools`, hack/tools.sh), validates every object against its schema,
-// and ties the manifests to the code (drift_test.go).
+// Helm chart, the one source (with its default values, each ci/ values file
+// and each skaffold release), and k8s/, its committed rendering, with the
+// pinned tools in ./bin (installed by `make tools`, hack/tools.sh); checks
+// that k8s/ is current; validates every object against its schema; and binds
+// the chart to the code (drift_test.go).
 package k8s_test
 
 import (
@@ -10,14 +12,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -106,6 +112,7 @@ func (o object) String() string { return o.Kind + "/" + o.Name }
 // rendering is what one way of deploying puts on a cluster.
 type rendering struct {
 	Name    string
+	Same    []string // the other ways that render the very same objects
 	Objects []object
 }
 
@@ -178,9 +185,11 @@ var (
 )
 
 // renderings renders every way of deploying, once per test binary:
-//   - chart/default: the chart with its default values;
+//   - chart/default: the chart with its default values, which k8s/ is rendered from;
 //   - chart/ci/<file>: the chart with each values file in its ci/ folder;
-//   - k8s: `kustomize build k8s/` plus the on-demand manifests in k8s/replay/.
+//   - skaffold/<profile>: each Helm release skaffold.yaml deploys, unless it
+//     renders the same objects as one of the above;
+//   - k8s: `kustomize build` of k8s/ and of k8s/replay/.
 func renderings(t testing.TB) []rendering {
 	t.Helper()
 	helm, kustomize, root := tool(t, "helm"), tool(t, "kustomize"), repoRoot(t)
@@ -189,6 +198,19 @@ func renderings(t testing.TB) []rendering {
 		t.Fatal(renderErr)
 	}
 	return renderResults
+}
+
+// chartRenderings are the renderings made by helm, which the drift tests
+// bind to the code; k8s/ is one of them rendered again (TestK8sIsRendered).
+func chartRenderings(t testing.TB) []rendering {
+	t.Helper()
+	var out []rendering
+	for _, r := range renderings(t) {
+		if r.Name != "k8s" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func renderAll(helm, kustomize, root string) ([]rendering, error) {
@@ -208,32 +230,37 @@ func renderAll(helm, kustomize, root string) ([]rendering, error) {
 			return runHelmTemplate(helm, chart, "--values", f)
 		}})
 	}
+	releases, err := skaffoldReleases(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, rel := range releases {
+		sources = append(sources, source{"skaffold/" + rel.Profile, func() ([]byte, error) {
+			return run(nil, helm, rel.templateArgs(root)...)
+		}})
+	}
 	k8s := filepath.Join(root, "k8s")
 	sources = append(sources, source{"k8s", func() ([]byte, error) {
 		built, err := run(nil, kustomize, "build", k8s)
 		if err != nil {
 			return nil, err
 		}
-		extra, err := filepath.Glob(filepath.Join(k8s, "replay", "*.yaml"))
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range extra {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return nil, err
-			}
-			built = append(append(built, "\n---\n"...), data...)
-		}
-		return built, nil
+		replay, err := run(nil, kustomize, "build", filepath.Join(k8s, "replay"))
+		return append(append(built, "\n---\n"...), replay...), err
 	}})
 
 	var out []rendering
+	seen := map[string]int{} // rendered bytes -> index in out
 	for _, s := range sources {
 		data, err := s.render()
 		if err != nil {
 			return nil, fmt.Errorf("rendering %s: %w", s.name, err)
 		}
+		if i, ok := seen[string(data)]; ok {
+			out[i].Same = append(out[i].Same, s.name)
+			continue
+		}
+		seen[string(data)] = len(out)
 		objects, err := parseObjects(data)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %s: %w", s.name, err)
@@ -244,6 +271,118 @@ func renderAll(helm, kustomize, root string) ([]rendering, error) {
 		out = append(out, rendering{Name: s.name, Objects: objects})
 	}
 	return out, nil
+}
+
+// skaffoldRelease is a Helm release of skaffold.yaml, in its deploy section
+// or a profile's.
+type skaffoldRelease struct {
+	Profile           string            `json:"-"` // "default" for the deploy section
+	Name              string            `json:"name"`
+	ChartPath         string            `json:"chartPath"`
+	Namespace         string            `json:"namespace"`
+	ValuesFiles       []string          `json:"valuesFiles"`
+	SetValues         map[string]string `json:"setValues"`
+	SetValueTemplates map[string]string `json:"setValueTemplates"`
+}
+
+// skaffoldReleases reads every Helm release skaffold.yaml deploys.
+func skaffoldReleases(root string) ([]skaffoldRelease, error) {
+	data, err := os.ReadFile(filepath.Join(root, "skaffold.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	type deploy struct {
+		Helm struct {
+			Releases []skaffoldRelease `json:"releases"`
+		} `json:"helm"`
+	}
+	var cfg struct {
+		Deploy   deploy `json:"deploy"`
+		Profiles []struct {
+			Name   string `json:"name"`
+			Deploy deploy `json:"deploy"`
+		} `json:"profiles"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("skaffold.yaml: %w", err)
+	}
+	var out []skaffoldRelease
+	add := func(profile string, d deploy) {
+		for _, r := range d.Helm.Releases {
+			r.Profile = profile
+			out = append(out, r)
+		}
+	}
+	add("default", cfg.Deploy)
+	for _, p := range cfg.Profiles {
+		add(p.Name, p.Deploy)
+	}
+	for _, r := range out {
+		if len(r.SetValueTemplates) > 0 {
+			return nil, fmt.Errorf("skaffold.yaml, profile %s: setValueTemplates cannot be rendered without skaffold", r.Profile)
+		}
+	}
+	return out, nil
+}
+
+// templateArgs are the `helm template` arguments that render what skaffold
+// installs for r.
+func (r skaffoldRelease) templateArgs(root string) []string {
+	args := []string{"template", r.Name, filepath.Join(root, r.ChartPath), "--namespace", r.Namespace}
+	for _, f := range r.ValuesFiles {
+		args = append(args, "--values", filepath.Join(root, f))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.SetValues)) {
+		args = append(args, "--set", k+"="+r.SetValues[k])
+	}
+	return args
+}
+
+// TestK8sIsRendered: k8s/ is what hack/render.sh renders from the chart
+// now, file for file.
+func TestK8sIsRendered(t *testing.T) {
+	root := repoRoot(t)
+	tool(t, "helm")
+	dir := t.TempDir()
+	if _, err := run(nil, filepath.Join(root, "hack", "render.sh"), dir); err != nil {
+		t.Fatal(err)
+	}
+	want, got := readTree(t, dir), readTree(t, filepath.Join(root, "k8s"))
+	for name, rendered := range want {
+		committed, ok := got[name]
+		if !ok {
+			t.Errorf("k8s/%s is missing", name)
+		} else if diff := cmp.Diff(rendered, committed); diff != "" {
+			t.Errorf("k8s/%s differs from the chart's rendering (-rendered +committed):\n%s", name, diff)
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("k8s/%s is not rendered from the chart", name)
+		}
+	}
+	if t.Failed() {
+		t.Log("k8s/ is rendered from charts/sopaipillas: run `make render` and commit k8s/")
+	}
+}
+
+// readTree reads every file under dir but the Go sources, by relative path.
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".go") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // get walks decoded YAML along keys (map keys, or list indexes as ints).

@@ -344,10 +344,15 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 		{name: "4097 bytes", op: "boardLogin", srv: r.live, target: "/login", header: form(nil), body: "clave=" + boardToken + "&x=" + strings.Repeat("a", 4097-len("clave=&x=")-len(boardToken)), status: 413},
 		{name: "4096 bytes", op: "boardLogin", srv: r.live, target: "/login", header: form(nil), body: "clave=" + boardToken + "&x=" + strings.Repeat("a", 4096-len("clave=&x=")-len(boardToken)), status: 303},
 		{name: "starting", op: "boardLogin", srv: r.pending, target: "/login", header: form(nil), body: "clave=x", status: 503},
+		{name: "back to the day", op: "boardLogin", srv: r.live, target: "/login?fecha=" + yesterday, header: form(header("Sec-Fetch-Site", "same-origin")), body: "clave=" + boardToken, status: 303},
+		{name: "another site's form", op: "boardLogin", srv: r.live, target: "/login", header: form(header("Sec-Fetch-Site", "cross-site")), body: "clave=" + boardToken, status: 403},
+		{name: "another site's form, older browser", op: "boardLogin", srv: r.live, target: "/login", header: form(header("Origin", "https://malo.example")), body: "clave=" + boardToken, status: 403},
 
 		{name: "logout", op: "boardLogout", srv: r.live, target: "/logout", status: 303},
 		{name: "logout behind TLS", op: "boardLogout", srv: r.live, target: "/logout", header: header("X-Forwarded-Proto", "https"), body: "x", status: 303},
 		{name: "starting", op: "boardLogout", srv: r.pending, target: "/logout", status: 503},
+		{name: "back to the day", op: "boardLogout", srv: r.live, target: "/logout?fecha=" + url.QueryEscape(r.today.String()), status: 303},
+		{name: "another site's form", op: "boardLogout", srv: r.live, target: "/logout", header: header("Sec-Fetch-Site", "same-site"), status: 403},
 
 		{name: "the day, by bearer", op: "boardEvents", srv: r.live, target: "/events?fecha=" + today, header: bearer, status: 200},
 		{name: "today, by cookie", op: "boardEvents", srv: r.live, target: "/events", header: withCookie, status: 200},

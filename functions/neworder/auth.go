@@ -31,6 +31,9 @@ type Caller struct {
 	Vendor string
 	// KeyID names the key in logs (vendors.Grant.KeyID).
 	KeyID string
+	// settle ends the request's hold on the key's rate budget: placed
+	// spends it, a refusal gives it back (budget.go). Nil: none held.
+	settle func(placed bool)
 }
 
 // Authorizer decides who may place an order. newOrder calls Admit before it
@@ -121,14 +124,16 @@ func (a *VendorAuth) Admit(w http.ResponseWriter, r *http.Request) (Caller, bool
 			[]events.FieldError{{Field: "Authorization", Detail: "unknown or revoked key"}})
 		return Caller{}, false
 	}
-	if ok, wait := a.limiter.Allow(grant.Key, a.now()); !ok {
+	hold, ok, wait := a.limiter.Reserve(grant.Key, a.now())
+	if !ok {
 		secs := vendors.RetryAfter(wait)
 		a.log.Info("order refused: key over its rate limit", "status", http.StatusTooManyRequests, "key_id", grant.KeyID(), "retry_after_s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		problem.Write(w, http.StatusTooManyRequests, "too many orders with this key; retry after "+strconv.Itoa(secs)+" s", nil)
 		return Caller{}, false
 	}
-	return Caller{Vendor: grant.Vendor, KeyID: grant.KeyID()}, true
+	settle := func(placed bool) { hold.Settle(placed, a.now()) }
+	return Caller{Vendor: grant.Vendor, KeyID: grant.KeyID(), settle: settle}, true
 }
 
 // Authorize answers 403 when the order is for another vendor than the

@@ -80,6 +80,8 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	w, done := settling(w, caller) // only an order placed spends the key's budget
+	defer done()
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	_, validate := telemetry.StartSpan(r.Context(), "validate order")
 	defer validate.End() // when refused; a second End does nothing

@@ -79,7 +79,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if token != "" && !equal(r.PostForm.Get("clave"), token) {
 		h.board.log.Warn("wrong board key entered")
 		if wantsHTML(r) {
-			h.render(w, http.StatusUnauthorized, "login.html", loginData{Wrong: true})
+			h.render(w, http.StatusUnauthorized, "login.html", loginData{Wrong: true, Fecha: r.URL.Query().Get("fecha")})
 			return
 		}
 		problem.Write(w, http.StatusUnauthorized, "wrong key", []events.FieldError{{Field: "clave", Detail: "is not BOARD_TOKEN"}})
@@ -88,9 +88,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if token != "" {
 		http.SetCookie(w, keyCookie(r, token))
 	}
-	// Relative: the board may be served under a prefix (/tablero/).
-	w.Header().Set("Location", "./")
-	w.WriteHeader(http.StatusSeeOther)
+	backToBoard(w, r)
 }
 
 // logout forgets the key in this browser.
@@ -98,8 +96,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	c := keyCookie(r, "")
 	c.Value, c.MaxAge = "", -1
 	http.SetCookie(w, c)
-	w.Header().Set("Location", "./")
-	w.WriteHeader(http.StatusSeeOther)
+	backToBoard(w, r)
 }
 
 // wantsHTML reports whether r comes from a page (a browser's form).

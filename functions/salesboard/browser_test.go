@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/browsertest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka/kafkatest"
+	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 )
@@ -48,6 +50,7 @@ type browserRig struct {
 	front    *httptest.Server
 	backend  atomic.Pointer[url.URL]
 	stopped  func() // stops the running board
+	token    string // BOARD_TOKEN of the boards started
 }
 
 func newBrowserRig(t *testing.T) *browserRig {
@@ -103,7 +106,7 @@ func (r *browserRig) startBoard() {
 	handler, closer, err := Setup(ctx, Config{
 		Config:     kafka.Config{Brokers: r.brokers, ClientID: "salesboard-test", ReplicationFactor: -1},
 		OrderTopic: r.topic, OrderPartitions: 3, Retention: 72 * time.Hour,
-		TimeZone: "America/Santiago", Timeout: 10 * time.Second,
+		TimeZone: "America/Santiago", Timeout: 10 * time.Second, Token: runner.Secret(r.token),
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		r.t.Fatal(err)
@@ -246,7 +249,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := waitShown(t, ctx, "0", 10*time.Second)
-	if got.Fecha != urlDate(today) || len(got.Rows) != 0 {
+	if got.Fecha != today.URL() || len(got.Rows) != 0 {
 		t.Errorf("an empty today: %+v", got)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.marcadorDeLaPrueba = true`)); err != nil {
@@ -278,7 +281,7 @@ func TestBrowser(t *testing.T) {
 	if worst > updateBound {
 		t.Errorf("an order took %v to show, more than %v", worst, updateBound)
 	}
-	want := shown{Fecha: urlDate(today), Sopaipillas: "1.212", Ordenes: "6", Vendedores: "4",
+	want := shown{Fecha: today.URL(), Sopaipillas: "1.212", Ordenes: "6", Vendedores: "4",
 		Rows: []string{
 			"1 | luz@carrito.cl | 1.002 | 2",
 			"2 | ana@feria.cl | 150 | 2",
@@ -294,23 +297,23 @@ func TestBrowser(t *testing.T) {
 
 	// Yesterday, from the picker.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
-		`(() => { const s = document.getElementById('fecha'); s.value = %q; s.dispatchEvent(new Event('change')); return true })()`, urlDate(yesterday)))); err != nil {
+		`(() => { const s = document.getElementById('fecha'); s.value = %q; s.dispatchEvent(new Event('change')); return true })()`, yesterday.URL()))); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = waitShown(t, ctx, "15", 10*time.Second)
-	if d := diffShown(shown{Fecha: urlDate(yesterday), Sopaipillas: "15", Ordenes: "2", Vendedores: "1",
+	if d := diffShown(shown{Fecha: yesterday.URL(), Sopaipillas: "15", Ordenes: "2", Vendedores: "1",
 		Rows: []string{"1 | ayer@feria.cl | 15 | 2"}, Labels: []string{"ayer@feria.cl"}, Bars: []int64{15}, Live: "conectado", Marker: true}, got); d != "" {
 		t.Errorf("yesterday: %s", d)
 	}
 	location, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.search`))
-	if err != nil || location != "?fecha="+urlDate(yesterday) {
-		t.Errorf("the address says %q (%v), want ?fecha=%s so a reload keeps the day", location, err, urlDate(yesterday))
+	if err != nil || location != "?fecha="+yesterday.URL() {
+		t.Errorf("the address says %q (%v), want ?fecha=%s so a reload keeps the day", location, err, yesterday.URL())
 	}
 
 	// Back to today; the board restarts while an order arrives; the page
 	// reconnects by itself and shows it.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
-		`(() => { const s = document.getElementById('fecha'); s.value = %q; s.dispatchEvent(new Event('change')); return true })()`, urlDate(today)))); err != nil {
+		`(() => { const s = document.getElementById('fecha'); s.value = %q; s.dispatchEvent(new Event('change')); return true })()`, today.URL()))); err != nil {
 		t.Fatal(err)
 	}
 	waitShown(t, ctx, "1.212", 10*time.Second)
@@ -360,4 +363,80 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", file)
+}
+
+// TestBrowserForms: in Chromium, the owner enters the key on the form of
+// a day's page and lands on that day; a page of another site that posts a
+// form to /logout as it loads gets 403 and the owner stays signed in.
+func TestBrowserForms(t *testing.T) {
+	browsertest.Path(t)
+	r := newBrowserRig(t)
+	r.token = "clave-del-dueno-0123456789abcdef"
+	r.startBoard()
+	ctx := browsertest.Start(t, 800, 900, 2*time.Minute)
+	loc, _ := time.LoadLocation("America/Santiago")
+	yesterday := events.DateOf(time.Now(), loc).AddDays(-1)
+	isBoard := `document.getElementById('t-sopaipillas') !== null`
+
+	// The key, entered on the form of yesterday's page.
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.front.URL+"/?fecha="+yesterday.URL())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
+		`(() => { document.getElementById('clave').value = %q; document.forms[0].submit(); return true })()`, r.token))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, isBoard+` && document.getElementById('fecha').value === `+strconv.Quote(yesterday.URL()))
+
+	// Another site's page posts a form to /logout as it loads.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/logout"></form><script>document.forms[0].submit()</script>`, r.front.URL)
+	}))
+	t.Cleanup(evil.Close)
+	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1) // another site than 127.0.0.1
+	if err := chromedp.Do(ctx, chromedp.Navigate(evilURL)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `location.origin === `+strconv.Quote(r.front.URL)+` && document.readyState === 'complete'`)
+	answer, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + ' ' + document.body.innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(answer, "/logout ") || !strings.Contains(answer, `"status":403`) {
+		t.Errorf("the other site's post got %.300q, want /logout's 403", answer)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.front.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if signedIn, err := chromedp.Run(ctx, chromedp.Evaluate[bool](isBoard)); err != nil || !signedIn {
+		t.Errorf("after another site posted to /logout the owner is signed out (%v)", err)
+	}
+
+	// The board's own button still signs out, and keeps the day.
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.front.URL+"/?fecha="+yesterday.URL())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { document.getElementById('olvidar').submit(); return true })()`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `document.getElementById('clave') !== null && location.search === `+strconv.Quote("?fecha="+yesterday.URL()))
+}
+
+// waitFor polls the page until expr is true; a page being replaced (a
+// form's navigation) is polled again.
+func waitFor(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			where, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' ' + document.body.innerText`))
+			t.Fatalf("not within 20 s: %s (%v); the page: %.300q", expr, err, where)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

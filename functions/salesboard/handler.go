@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +33,7 @@ type Handler struct {
 // Handler returns the board's routes (README, "The sales board"):
 //
 //	GET /                      the page (or the form for the key)
-//	POST /login, POST /logout  the owner's key, kept in a cookie
+//	POST /login, POST /logout  the owner's key, kept in a cookie (same origin only)
 //	GET /events?fecha=dd-mm-aaaa  Server-Sent Events: the day, each time it changes
 //	GET /api/days/{dd-mm-aaaa}    the day as JSON
 //	GET /static/...            the page's own scripts and styles
@@ -44,8 +43,8 @@ func (b *Board) Handler() *Handler {
 	h := &Handler{board: b, mux: http.NewServeMux(), closing: make(chan struct{})}
 	get := func(f http.HandlerFunc) http.Handler { return problem.Only(f, http.MethodGet, http.MethodHead) }
 	h.mux.Handle("/{$}", get(h.page))
-	h.mux.Handle("/login", problem.Only(http.HandlerFunc(h.login), http.MethodPost))
-	h.mux.Handle("/logout", problem.Only(http.HandlerFunc(h.logout), http.MethodPost))
+	h.mux.Handle("/login", problem.Only(sameOrigin(h.login), http.MethodPost))
+	h.mux.Handle("/logout", problem.Only(sameOrigin(h.logout), http.MethodPost))
 	h.mux.Handle("/events", problem.Only(h.owner(h.events), http.MethodGet))
 	h.mux.Handle("/api/days/{fecha}", problem.Only(h.owner(h.day), http.MethodGet))
 	h.mux.Handle("/static/", get(staticFiles().ServeHTTP))
@@ -82,28 +81,22 @@ func (h *Handler) owner(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// dayParam parses a day of the board's URLs, dd-mm-aaaa (dd/mm/aaaa is
-// taken too), and checks it is offered. "" is today.
+// dayParam parses a day of the board's URLs (events.ParseURLDate:
+// dd-mm-aaaa, or dd/mm/aaaa) and checks it is offered. "" is today.
 func (h *Handler) dayParam(field, s string) (events.Date, error) {
 	if s == "" {
 		return h.board.Today(), nil
 	}
-	day, err := events.ParseDate(strings.ReplaceAll(s, "-", "/"))
+	day, err := events.ParseURLDate(s)
 	if err != nil {
-		return day, &events.ValidationError{Fields: []events.FieldError{{Field: field, Detail: strings.ReplaceAll(err.Error(), "/", "-")}}}
+		return day, &events.ValidationError{Fields: []events.FieldError{{Field: field, Detail: err.Error()}}}
 	}
 	if !h.board.Offered(day) {
 		days := h.board.Days()
 		return day, &events.ValidationError{Fields: []events.FieldError{{Field: field,
-			Detail: fmt.Sprintf("%s is not a day the order topic keeps whole: from %s to %s", urlDate(day), urlDate(days[len(days)-1]), urlDate(days[0]))}}}
+			Detail: fmt.Sprintf("%s is not a day the order topic keeps whole: from %s to %s", day.URL(), days[len(days)-1].URL(), days[0].URL())}}}
 	}
 	return day, nil
-}
-
-// urlDate is a day as the board's URLs write it, dd-mm-aaaa: no slash to
-// escape in a path.
-func urlDate(d events.Date) string {
-	return strings.ReplaceAll(d.String(), "/", "-")
 }
 
 // day answers GET /api/days/{fecha}: the day as of the request.

@@ -54,12 +54,19 @@ type pageData struct {
 	View    *View
 	Status  string
 	Private bool // the page is behind the key: offer to forget it
+	// Asked is the day the request asked for (as sent), kept through the
+	// logout; "" is today.
+	Asked string
 	// Zone is the business time zone, for the hours the script shows.
 	Zone string
 }
 
-// loginData is what the key's form shows.
-type loginData struct{ Wrong bool }
+// loginData is what the key's form shows: Fecha, the day asked for (as
+// sent), is kept through the login.
+type loginData struct {
+	Wrong bool
+	Fecha string
+}
 
 var weekdays = [...]string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"}
 
@@ -109,7 +116,7 @@ func miles(n int64) string {
 // else.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	if !authorized(r, h.board.opts.Token) {
-		h.render(w, http.StatusOK, "login.html", loginData{})
+		h.render(w, http.StatusOK, "login.html", loginData{Fecha: r.URL.Query().Get("fecha")})
 		return
 	}
 	day, err := h.dayParam("fecha", r.URL.Query().Get("fecha"))
@@ -117,10 +124,10 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		problem.WriteInput(w, err)
 		return
 	}
-	data := pageData{Fecha: urlDate(day), Private: h.board.opts.Token != "", Zone: h.board.opts.Location.String()}
+	data := pageData{Fecha: day.URL(), Asked: r.URL.Query().Get("fecha"), Private: h.board.opts.Token != "", Zone: h.board.opts.Location.String()}
 	today := h.board.Today()
 	for _, d := range h.board.Days() {
-		data.Days = append(data.Days, dayOption{Value: urlDate(d), Label: dayLabel(d, today), Selected: d == day})
+		data.Days = append(data.Days, dayOption{Value: d.URL(), Label: dayLabel(d, today), Selected: d == day})
 	}
 	if v, err := h.viewForPage(r.Context(), day); err == nil {
 		data.View = &v

@@ -80,3 +80,76 @@ MiB rounded down: 512Mi gives 460MiB.
 
 {{/* Where the vendor registry's Secret is mounted; VENDORS_FILE is its vendors.yaml. */}}
 {{- define "sopaipillas.vendorsDir" -}}/etc/sopaipillas/vendors{{- end }}
+
+{{/*
+sopaipillas.scheduleProblem says what Knative's PingSource webhook (robfig/cron's
+standard parser) refuses in a 5-field cron schedule, or nothing: fields
+minute 0-59, hour 0-23, day of month 1-31, month 1-12 or jan-dec, day of week
+0-6 or sun-sat (names in any case); each a comma-separated list of *, ?, a
+value or a range a-b with a <= b, each with an optional /step of at least 1.
+*/}}
+{{- define "sopaipillas.scheduleProblem" -}}
+{{- $months := dict "jan" 1 "feb" 2 "mar" 3 "apr" 4 "may" 5 "jun" 6 "jul" 7 "aug" 8 "sep" 9 "oct" 10 "nov" 11 "dec" 12 -}}
+{{- $days := dict "sun" 0 "mon" 1 "tue" 2 "wed" 3 "thu" 4 "fri" 5 "sat" 6 -}}
+{{- $kinds := list
+  (dict "name" "minute" "min" 0 "max" 59 "names" dict)
+  (dict "name" "hour" "min" 0 "max" 23 "names" dict)
+  (dict "name" "day of month" "min" 1 "max" 31 "names" dict)
+  (dict "name" "month" "min" 1 "max" 12 "names" $months)
+  (dict "name" "day of week" "min" 0 "max" 6 "names" $days) -}}
+{{- $expr := "^(?:[*?]|([0-9]{1,9}|[A-Za-z]+)(?:-([0-9]{1,9}|[A-Za-z]+))?)(?:/([0-9]{1,9}))?$" -}}
+{{- $fields := splitList " " . | compact -}}
+{{- $problem := "" -}}
+{{- if ne (len $fields) 5 -}}
+{{- $problem = printf "%d fields, want 5 (minute hour day-of-month month day-of-week)" (len $fields) -}}
+{{- end -}}
+{{- range $i, $field := $fields -}}
+{{- $kind := index $kinds (min $i 4) -}}
+{{- range $part := splitList "," $field -}}
+{{- if $problem -}}
+{{- else if not (regexMatch $expr $part) -}}
+{{- $problem = printf "%s %q is not *, a value or a range, with an optional /step" $kind.name $part -}}
+{{- else -}}
+{{- $bounds := list -}}
+{{- range $end := list (regexReplaceAll $expr $part "${1}") (regexReplaceAll $expr $part "${2}") | compact -}}
+{{- if hasKey $kind.names (lower $end) -}}
+{{- $bounds = append $bounds (get $kind.names (lower $end)) -}}
+{{- else if regexMatch "^[0-9]+$" $end -}}
+{{- $bounds = append $bounds (atoi $end) -}}
+{{- else -}}
+{{- $problem = printf "%s %q is not a %s" $kind.name $end $kind.name -}}
+{{- end -}}
+{{- end -}}
+{{- range $v := $bounds -}}
+{{- if and (not $problem) (or (lt (int $v) (int $kind.min)) (gt (int $v) (int $kind.max))) -}}
+{{- $problem = printf "%s %d is outside %d-%d" $kind.name (int $v) (int $kind.min) (int $kind.max) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $problem) (eq (len $bounds) 2) (gt (int (first $bounds)) (int (last $bounds))) -}}
+{{- $problem = printf "%s range %q starts after it ends" $kind.name $part -}}
+{{- end -}}
+{{- $step := regexReplaceAll $expr $part "${3}" -}}
+{{- if and (not $problem) $step (lt (atoi $step) 1) -}}
+{{- $problem = printf "%s step %q is not a positive number" $kind.name $part -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $problem -}}
+{{- end }}
+
+{{/*
+sopaipillas.timeZoneProblem says why Go's time.LoadLocation, which Knative's
+PingSource webhook calls, would refuse a time zone, or nothing. sprig's
+dateInZone falls back to UTC for a zone it cannot load, so a zone other than
+UTC's own names that reads as UTC is unknown; where helm finds no time zone
+database at all (Etc/GMT+1 reads as UTC too) it says nothing and leaves the
+check to Knative.
+*/}}
+{{- define "sopaipillas.timeZoneProblem" -}}
+{{- $utc := list "UTC" "Etc/UTC" "UCT" "Etc/UCT" "Universal" "Etc/Universal" "Zulu" "Etc/Zulu" -}}
+{{- $database := ne (dateInZone "-0700" 0 "Etc/GMT+1") "+0000" -}}
+{{- if and $database (not (has . $utc)) (eq (dateInZone "-0700 MST" 0 .) "+0000 UTC") -}}
+{{- print "not in the IANA time zone database (e.g. America/Santiago, UTC)" -}}
+{{- end -}}
+{{- end }}

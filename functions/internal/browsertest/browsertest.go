@@ -13,10 +13,13 @@ import (
 )
 
 // Path returns Debian's chromium (hack/chromium.sh installs it) or
-// SOPAIPILLAS_CHROMIUM. Without one the test is skipped, unless
+// SOPAIPILLAS_CHROMIUM. With -short, or without one, the test is skipped, unless
 // SOPAIPILLAS_REQUIRE_BROWSER is set (make test sets it), when it fails.
 func Path(t testing.TB) string {
 	t.Helper()
+	if testing.Short() && os.Getenv("SOPAIPILLAS_REQUIRE_BROWSER") == "" {
+		t.Skip("a browser test: not run with -short (make check)")
+	}
 	for _, p := range []string{os.Getenv("SOPAIPILLAS_CHROMIUM"), "/usr/bin/chromium"} {
 		if p == "" {
 			continue

@@ -16,6 +16,9 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/eapache/go-resiliency/retrier"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 )
 
 // KafkaSource does locally what a Knative KafkaSource does in the cluster
@@ -40,13 +43,20 @@ type KafkaSource struct {
 	// sopaipillas/summary-to-sendmail (k8s/app/kafkasource.yaml).
 	Namespace, Name string
 	// Retry is how many times a failed delivery is retried; Backoff is the
-	// first delay, doubled on each retry (Knative's "exponential" policy).
+	// first delay, doubled on each retry (Knative's "exponential" policy:
+	// retry 10 from PT1S waits 1 s, 2 s, ... 512 s).
 	Retry   int
 	Backoff time.Duration
+	// MaxBackoff, when set, bounds each wait. Knative has no such bound;
+	// the fault harness sets one so that a scenario ends in minutes.
+	MaxBackoff time.Duration
 	// DeadLetter receives events the sink refused or that ran out of
 	// retries.
 	DeadLetter func(ctx context.Context, e cloudevents.Event, reason string)
-	Log        *slog.Logger
+	// Attempted, when set, is told of each POST and its answer's status
+	// (0: no answer), for a harness that checks the deliveries.
+	Attempted func(e cloudevents.Event, status int)
+	Log       *slog.Logger
 }
 
 // Run consumes until ctx is done.
@@ -224,31 +234,52 @@ func javaString(b []byte) string { return string([]rune(string(b))) }
 // POST in flight when ctx ends completes (within deliveryTimeout), as a
 // stopping dispatcher drains: cut short, it would leave the sink halfway.
 func (s *KafkaSource) deliver(ctx context.Context, client cloudevents.Client, e cloudevents.Event) bool {
-	backoff := s.Backoff
-	for attempt := 0; ; attempt++ {
+	backoff := s.backoff()
+	var status int
+	r := retrier.New(backoff, retry.Classifier(func(err error) retrier.Action {
+		switch {
+		case err == nil:
+			return retrier.Succeed
+		case ctx.Err() == nil && retryable(status):
+			return retrier.Retry
+		}
+		return retrier.Fail
+	}))
+	err := retry.Run(ctx, r, func(_ context.Context, attempt int) error {
 		sctx := cloudevents.ContextWithTarget(cloudevents.WithEncodingBinary(context.WithoutCancel(ctx)), s.Sink)
 		result := client.Send(sctx, e)
-		status := statusOf(result)
-		switch {
-		case cloudevents.IsACK(result) && status/100 == 2:
-			return true
-		case ctx.Err() != nil:
-			return false
-		case !retryable(status):
-			s.DeadLetter(ctx, e, fmt.Sprintf("sink answered %d: %v", status, result))
-			return true
-		case attempt >= s.Retry:
-			s.DeadLetter(ctx, e, fmt.Sprintf("gave up after %d retries: %v", s.Retry, result))
-			return true
+		status = statusOf(result)
+		if s.Attempted != nil {
+			s.Attempted(e, status)
 		}
-		s.Log.Warn("kafkasource: delivery failed, retrying", "event_id", e.ID(), "attempt", attempt+1, "status", status, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
+		if cloudevents.IsACK(result) && status/100 == 2 {
+			return nil
 		}
-		backoff *= 2
+		if retryable(status) && attempt < len(backoff) {
+			s.Log.Warn("kafkasource: delivery failed, retrying", "event_id", e.ID(), "attempt", attempt+1, "status", status, "backoff", backoff[attempt])
+		}
+		return fmt.Errorf("sink answered %d: %w", status, result)
+	})
+	switch {
+	case err == nil:
+		return true
+	case ctx.Err() != nil:
+		return false // unmarked: delivered again by the next session
+	case !retryable(status):
+		s.DeadLetter(ctx, e, err.Error())
+	default:
+		s.DeadLetter(ctx, e, fmt.Sprintf("gave up after %d retries: %v", s.Retry, err))
 	}
+	return true
+}
+
+// backoff is the wait before each retry: Retry waits from Backoff,
+// doubling, each at most MaxBackoff when that is set.
+func (s *KafkaSource) backoff() []time.Duration {
+	if s.MaxBackoff > 0 {
+		return retrier.LimitedExponentialBackoff(s.Retry, s.Backoff, s.MaxBackoff)
+	}
+	return retrier.ExponentialBackoff(s.Retry, s.Backoff)
 }
 
 // statusOf is the HTTP status of a send, or 0 for a network error.

@@ -38,7 +38,8 @@ func TestRetryable(t *testing.T) {
 
 // TestKafkaSourceDelivery: each event reaches the sink in binary mode;
 // retryable answers are retried until they succeed; a 400 is
-// dead-lettered at once.
+// dead-lettered at once; an event still refused after Retry retries is
+// dead-lettered after Retry+1 attempts.
 func TestKafkaSourceDelivery(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "summary"))
 	if err != nil {
@@ -66,6 +67,8 @@ func TestKafkaSourceDelivery(t *testing.T) {
 		switch {
 		case id == "bad":
 			w.WriteHeader(http.StatusBadRequest)
+		case id == "down":
+			w.WriteHeader(http.StatusServiceUnavailable)
 		case id == "retry-2" && n == 1:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case id == "retry-2" && n == 2:
@@ -77,7 +80,7 @@ func TestKafkaSourceDelivery(t *testing.T) {
 	defer sink.Close()
 
 	pub, _ := kafkatest.NewPublisher(t, brokers, nil)
-	for _, id := range []string{"ok", "retry-2", "bad"} {
+	for _, id := range []string{"ok", "retry-2", "bad", "down"} {
 		e := cloudevents.NewEvent()
 		e.SetID(id)
 		e.SetType(events.TypeSummaryCreated)
@@ -108,14 +111,15 @@ func TestKafkaSourceDelivery(t *testing.T) {
 		}
 		mu.Unlock()
 		_, isDead := dead.Load("bad")
-		if got["ok"] >= 1 && got["retry-2"] >= 3 && isDead {
-			if diff := cmp.Diff(map[string]int{"ok": 1, "retry-2": 3, "bad": 1}, got); diff != "" {
+		_, downDead := dead.Load("down")
+		if got["ok"] >= 1 && got["retry-2"] >= 3 && isDead && downDead {
+			if diff := cmp.Diff(map[string]int{"ok": 1, "retry-2": 3, "bad": 1, "down": 4}, got); diff != "" {
 				t.Errorf("attempts per event (-want, +got):\n%s", diff)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("attempts %v, bad dead-lettered %v", got, isDead)
+			t.Fatalf("attempts %v, bad dead-lettered %v, down dead-lettered %v", got, isDead, downDead)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -127,4 +131,28 @@ func TestKafkaSourceDelivery(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestKafkaSourceBackoff: the waits between retries, against the deployed
+// delivery (k8s/app/kafkasource.yaml: retry 10, exponential, PT1S) as the
+// README states them, and with the harness's bound.
+func TestKafkaSourceBackoff(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		name string
+		src  KafkaSource
+		want []time.Duration
+	}{
+		{"deployed", KafkaSource{Retry: 10, Backoff: s}, []time.Duration{s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 128 * s, 256 * s, 512 * s}},
+		{"bounded", KafkaSource{Retry: 6, Backoff: 200 * time.Millisecond, MaxBackoff: 2 * s},
+			[]time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 2 * s, 2 * s}},
+		{"no retry", KafkaSource{Retry: 0, Backoff: s}, []time.Duration{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.src.backoff()); diff != "" {
+				t.Errorf("waits (-want, +got):\n%s", diff)
+			}
+		})
+	}
 }

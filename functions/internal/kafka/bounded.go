@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/retrier"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 )
 
 // bounded runs call, a sarama call that takes no context (client creation,
@@ -71,19 +74,23 @@ func Connect(ctx context.Context, brokers []string, cfg *sarama.Config) (sarama.
 
 // retryUnreachable calls f again, after a second, while it fails because
 // no broker could be reached and ctx is not done. The last error is
-// returned.
+// returned (with ctx's when ctx ended during a wait).
 func retryUnreachable[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	for {
-		v, err := f()
-		if err == nil || ctx.Err() != nil || !unreachable(err) {
-			return v, err
+	var v T
+	err := retry.Every(ctx, time.Second, func(err error) retrier.Action {
+		switch {
+		case err == nil:
+			return retrier.Succeed
+		case ctx.Err() == nil && unreachable(err):
+			return retrier.Retry
 		}
-		select {
-		case <-ctx.Done():
-			return v, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
-		case <-time.After(time.Second):
-		}
-	}
+		return retrier.Fail
+	}, func(context.Context) error {
+		var err error
+		v, err = f()
+		return err
+	})
+	return v, err
 }
 
 // unreachable reports an error that says no broker answered, as opposed to

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/retrier"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 )
 
 // offsetRetryFor bounds how long GetOffset waits out a missing leader.
@@ -18,22 +21,26 @@ const offsetRetryFor = 10 * time.Second
 // ready) and during a leader election. Other errors return at once.
 func GetOffset(ctx context.Context, client sarama.Client, topic string, p int32, at int64) (int64, error) {
 	deadline := time.Now().Add(offsetRetryFor)
-	backoff := 50 * time.Millisecond
-	for {
-		offset, err := OffsetAt(ctx, client, topic, p, at)
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("offset of %s/%d: %w", topic, p, ctx.Err())
+	// Waits of 50 ms doubling to 1 s, then 1 s until the deadline.
+	r := retrier.New(retrier.LimitedExponentialBackoff(6, 50*time.Millisecond, time.Second), retry.Classifier(func(err error) retrier.Action {
+		switch {
+		case err == nil:
+			return retrier.Succeed
+		case ctx.Err() == nil && leaderMissing(err) && time.Now().Before(deadline):
+			return retrier.Retry
 		}
-		if err == nil || !leaderMissing(err) || time.Now().After(deadline) {
-			return offset, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("%w (while waiting for a leader: %w)", ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
+		return retrier.Fail
+	})).WithInfiniteRetry()
+	var offset int64
+	err := retry.Run(ctx, r, func(ctx context.Context, _ int) error {
+		var err error
+		offset, err = OffsetAt(ctx, client, topic, p, at)
+		return err
+	})
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("offset of %s/%d: %w", topic, p, err)
 	}
+	return offset, err
 }
 
 // OffsetAt is client.GetOffset bounded by ctx, tried once: the first

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/retrier"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 )
 
 // Topic describes a topic the functions rely on.
@@ -86,17 +89,25 @@ func waitForLeaders(ctx context.Context, admin sarama.ClusterAdmin, topics []Top
 	for i, t := range topics {
 		names[i] = t.Name
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	errNoLeader := errors.New("a partition has no leader")
+	err := retry.Every(ctx, 100*time.Millisecond, func(err error) retrier.Action {
+		if err == nil {
+			return retrier.Succeed
+		}
+		return retrier.Retry
+	}, func(context.Context) error {
 		md, err := admin.DescribeTopics(names)
-		if err == nil && allLed(md) {
-			return nil
+		if err == nil && !allLed(md) {
+			err = errNoLeader
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("topics %v have no leader (last error: %v)", names, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("topics %v have no leader: %w", names, err)
 	}
+	return nil
 }
 
 func allLed(md []*sarama.TopicMetadata) bool {

@@ -24,7 +24,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
@@ -51,13 +50,11 @@ const (
 // and that the traceparent of a POST reaches the order record, and that of
 // a summary request the summary event and each email's span.
 func TestPipelineTelemetry(t *testing.T) {
-	spans := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	spans := recordSpans(t)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	otel.SetTracerProvider(tp)
 	otel.SetMeterProvider(mp)
-	t.Cleanup(func() { tp.Shutdown(context.Background()); mp.Shutdown(context.Background()) })
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {

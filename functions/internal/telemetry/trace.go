@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,22 +37,28 @@ func StartSpan(ctx context.Context, name string, kv ...attribute.KeyValue) (cont
 // without one, of a binary-mode CloudEvent's distributed-tracing extension
 // (Ce-Traceparent, Ce-Tracestate: what a KafkaSource forwards from the
 // record's ce_traceparent). When both are there and differ, the span links
-// to the event's.
+// to the event's. Repeated headers are read as W3C Trace Context says
+// (requestHeaders). The span's http.route is the route that matched: the
+// function's own (/newOrder, /api/days/{fecha}), as in its name and
+// metrics.
 func Handler(h http.Handler) http.Handler {
 	linked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		linkOther(r.Context(), ceHeaders(r.Header)) // when another trace
+		linkOther(r.Context(), requestHeaders{h: r.Header, prefix: "Ce-"}) // when another trace
 		h.ServeHTTP(w, r)
+		// The route of the function's own mux; otelhttp took the
+		// server's ("/") when the span started and only renames it.
+		if i := strings.IndexByte(r.Pattern, '/'); i >= 0 {
+			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", r.Pattern[i:]))
+		}
 	})
-	traced := otelhttp.NewHandler(linked, "", otelhttp.WithPropagators(Propagator))
+	traced := otelhttp.NewHandler(linked, "", otelhttp.WithPropagators(requestPropagator{Propagator}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("traceparent") == "" && r.Header.Get("Ce-Traceparent") != "" {
+		if len(r.Header.Values("traceparent")) == 0 && r.Header.Get("Ce-Traceparent") != "" {
 			// As if the hop had sent it: otelhttp then continues it.
 			r2 := *r
 			r2.Header = r.Header.Clone()
-			r2.Header.Set("traceparent", r.Header.Get("Ce-Traceparent"))
-			if ts := r.Header.Get("Ce-Tracestate"); ts != "" {
-				r2.Header.Set("tracestate", ts)
-			}
+			r2.Header["Traceparent"] = r.Header.Values("Ce-Traceparent")
+			r2.Header["Tracestate"] = r.Header.Values("Ce-Tracestate")
 			r = &r2
 		}
 		traced.ServeHTTP(w, r)
@@ -81,13 +88,53 @@ func linkOther(ctx context.Context, carrier propagation.TextMapCarrier) {
 	}
 }
 
-// ceHeaders reads the CloudEvents extension headers of binary-mode HTTP as
-// trace context.
-type ceHeaders http.Header
+// requestHeaders reads a request's trace context headers (after prefix:
+// "Ce-" for a binary-mode CloudEvent's extension) as W3C Trace Context
+// requires of repeated headers (§3.2, §3.3; its test suite's
+// test_traceparent_duplicated and test_tracestate_multiple_headers_*):
+// traceparent counts only when sent once, so two are none and the request
+// starts a new trace; the tracestate (and baggage) headers are one list,
+// joined in order, empty ones skipped. Other keys read the first value.
+type requestHeaders struct {
+	h      http.Header
+	prefix string
+}
 
-func (c ceHeaders) Get(key string) string { return http.Header(c).Get("Ce-" + key) }
-func (c ceHeaders) Set(key, value string) { http.Header(c).Set("Ce-"+key, value) }
-func (c ceHeaders) Keys() []string        { return nil }
+func (c requestHeaders) Get(key string) string {
+	values := c.h.Values(c.prefix + key)
+	switch strings.ToLower(key) {
+	case "traceparent":
+		if len(values) != 1 {
+			return ""
+		}
+	case "tracestate", "baggage":
+		list := make([]string, 0, len(values))
+		for _, v := range values {
+			if v = strings.Trim(v, " \t"); v != "" {
+				list = append(list, v)
+			}
+		}
+		return strings.Join(list, ",")
+	}
+	if len(values) == 0 {
+		return ""
+	}
+	return values[0]
+}
+
+func (c requestHeaders) Set(key, value string) { c.h.Set(c.prefix+key, value) }
+func (c requestHeaders) Keys() []string        { return nil }
+
+// requestPropagator extracts from an HTTP request's headers by the rules of
+// requestHeaders (otelhttp hands it propagation.HeaderCarrier).
+type requestPropagator struct{ propagation.TextMapPropagator }
+
+func (p requestPropagator) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	if h, ok := carrier.(propagation.HeaderCarrier); ok {
+		carrier = requestHeaders{h: http.Header(h)}
+	}
+	return p.TextMapPropagator.Extract(ctx, carrier)
+}
 
 // recordHeaders is a Kafka record's CloudEvents extension headers
 // (ce_traceparent, ce_tracestate) as a propagation carrier.
@@ -102,14 +149,10 @@ func (c recordHeaders) Get(key string) string {
 	return ""
 }
 
+// Set replaces every header named ce_<key> with one.
 func (c recordHeaders) Set(key, value string) {
 	k := "ce_" + key
-	for i, h := range *c.h {
-		if string(h.Key) == k {
-			(*c.h)[i].Value = []byte(value)
-			return
-		}
-	}
+	*c.h = slices.DeleteFunc(*c.h, func(h sarama.RecordHeader) bool { return string(h.Key) == k })
 	*c.h = append(*c.h, sarama.RecordHeader{Key: []byte(k), Value: []byte(value)})
 }
 
@@ -182,25 +225,30 @@ func OrderLinks(ctx context.Context) *DayRead {
 	return d
 }
 
-// Add links the read to a record of the day carrying trace context. Safe
-// for concurrent use; once the bound is reached it costs an atomic load.
+// Add links the read to a record of the day carrying trace context (one
+// ce_traceparent, at most one ce_tracestate). Safe for concurrent use;
+// once the bound is reached it costs an atomic load.
 func (d *DayRead) Add(ts time.Time, headers []*sarama.RecordHeader) {
 	if d == nil || d.n.Load() >= MaxOrderLinks || ts.Before(d.from) || !ts.Before(d.to) {
 		return
 	}
-	var tp, ts2 string
+	var tp, ts2 []string
 	for _, h := range headers {
 		switch string(h.Key) {
 		case "ce_traceparent":
-			tp = string(h.Value)
+			tp = append(tp, string(h.Value))
 		case "ce_tracestate":
-			ts2 = string(h.Value)
+			ts2 = append(ts2, string(h.Value))
 		}
 	}
-	if tp == "" {
-		return
+	if len(tp) != 1 || len(ts2) > 1 {
+		return // none, or an attribute repeated: not one CloudEvent's
 	}
-	sc := trace.SpanContextFromContext(traceContext.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp, "tracestate": ts2}))
+	carrier := propagation.MapCarrier{"traceparent": tp[0]}
+	if len(ts2) == 1 {
+		carrier["tracestate"] = ts2[0]
+	}
+	sc := trace.SpanContextFromContext(traceContext.Extract(context.Background(), carrier))
 	if !sc.IsValid() {
 		return
 	}

@@ -9,8 +9,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limiter bounds the requests of each key: a token bucket per key, of
-// perSecond tokens a second and burst tokens deep. Buckets exist only for
+// Limiter bounds the orders each key places: a token bucket per key, of
+// perSecond tokens a second and burst tokens deep. Only a request that
+// succeeds spends a token; one refused for any reason spends none (README,
+// "429"). A request holds a token from Reserve until Settle, so requests in
+// progress at once never pass the limit together. Buckets exist only for
 // keys that authenticated, so unknown keys cannot grow it; buckets of keys
 // no longer in the registry are dropped by Forget.
 type Limiter struct {
@@ -18,7 +21,13 @@ type Limiter struct {
 	burst int
 
 	mu      sync.Mutex
-	buckets map[[sha256.Size]byte]*rate.Limiter
+	buckets map[[sha256.Size]byte]*bucket
+}
+
+// bucket is one key's tokens and the requests holding one of them.
+type bucket struct {
+	tokens *rate.Limiter
+	held   int
 }
 
 // NewLimiter returns a per-key limit; perSecond <= 0 is no limit (nil).
@@ -26,31 +35,59 @@ func NewLimiter(perSecond float64, burst int) *Limiter {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &Limiter{limit: rate.Limit(perSecond), burst: max(1, burst), buckets: map[[sha256.Size]byte]*rate.Limiter{}}
+	return &Limiter{limit: rate.Limit(perSecond), burst: max(1, burst), buckets: map[[sha256.Size]byte]*bucket{}}
 }
 
-// Allow takes a token of key's bucket at now. When there is none it
-// returns false and how long until there is one.
-func (l *Limiter) Allow(key [sha256.Size]byte, now time.Time) (bool, time.Duration) {
+// Reservation is a token of a key held by a request in progress. The nil
+// Reservation holds nothing.
+type Reservation struct {
+	l       *Limiter
+	b       *bucket
+	settled bool // guarded by l.mu
+}
+
+// Reserve holds one of key's tokens at now for a request whose outcome is
+// not known yet. When every token is spent or held it returns false and
+// how long until one more is free if every request in progress succeeds.
+func (l *Limiter) Reserve(key [sha256.Size]byte, now time.Time) (*Reservation, bool, time.Duration) {
 	if l == nil {
-		return true, 0
+		return nil, true, 0
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	b := l.buckets[key]
 	if b == nil {
-		b = rate.NewLimiter(l.limit, l.burst)
+		b = &bucket{tokens: rate.NewLimiter(l.limit, l.burst)}
 		l.buckets[key] = b
 	}
-	l.mu.Unlock()
-	r := b.ReserveN(now, 1)
-	if !r.OK() {
-		return false, time.Second
+	if short := float64(b.held+1) - b.tokens.TokensAt(now); short > 0 {
+		return nil, false, time.Duration(short / float64(l.limit) * float64(time.Second))
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
+	b.held++
+	return &Reservation{l: l, b: b}, true, 0
+}
+
+// Settle ends r's hold at now: placed spends the token, otherwise it is
+// given back whole. Only the first call counts.
+//
+// x/time/rate's own Reservation cannot do this: CancelAt restores nothing
+// once the reservation's time has passed, which for a token taken at once
+// is any later instant.
+func (r *Reservation) Settle(placed bool, now time.Time) {
+	if r == nil {
+		return
 	}
-	return true, 0
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	if r.settled {
+		return
+	}
+	r.settled = true
+	r.b.held--
+	if placed {
+		// Never refused: the held token is there (n <= burst).
+		r.b.tokens.ReserveN(now, 1)
+	}
 }
 
 // Forget drops the buckets of keys keep says are gone.

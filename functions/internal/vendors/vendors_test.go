@@ -140,18 +140,19 @@ func TestLimiter(t *testing.T) {
 		key [32]byte
 		at  time.Duration
 	}{{a, 0}, {a, 0}, {a, 0}, {b, 0}, {a, 500 * time.Millisecond}, {a, time.Second}} {
-		ok, wait := l.Allow(step.key, t0.Add(step.at))
+		r, ok, wait := l.Reserve(step.key, t0.Add(step.at))
+		r.Settle(true, t0.Add(step.at))
 		got = append(got, answer{ok, wait})
 	}
 	want := []answer{{true, 0}, {true, 0}, {false, time.Second}, {true, 0}, {false, 500 * time.Millisecond}, {true, 0}}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Allow (-want, +got):\n%s", diff)
+		t.Errorf("Reserve (-want, +got):\n%s", diff)
 	}
 	l.Forget(func(k [32]byte) bool { return k == b })
 	if len(l.buckets) != 1 {
 		t.Errorf("%d buckets after Forget, want 1", len(l.buckets))
 	}
-	if ok, _ := NewLimiter(0, 0).Allow(a, t0); !ok {
+	if _, ok, _ := NewLimiter(0, 0).Reserve(a, t0); !ok {
 		t.Error("no limit refused a request")
 	}
 	if got := []int{RetryAfter(0), RetryAfter(time.Millisecond), RetryAfter(1500 * time.Millisecond)}; !cmp.Equal(got, []int{1, 1, 2}) {

@@ -60,6 +60,7 @@ type Server struct {
 	served      chan struct{}
 	msgs        []Message
 	mailReply   Reply
+	allReply    Reply
 	rcptReplies map[string]Reply
 	dataReplies map[string]Reply
 	connections int
@@ -181,6 +182,15 @@ func (s *Server) FailMail(r Reply) {
 	s.mailReply = r
 }
 
+// FailAll makes the server answer MAIL FROM, every RCPT TO and the end of
+// every message's data with r (421 4.3.2: a server going down), so that no
+// message is accepted; the zero Reply accepts again.
+func (s *Server) FailAll(r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allReply = r
+}
+
 func (s *Server) setReply(m map[string]Reply, rcpt string, r Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,8 +292,11 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	}
 	ss.srv.mu.Lock()
-	r := ss.srv.mailReply
+	r, all := ss.srv.mailReply, ss.srv.allReply
 	ss.srv.mu.Unlock()
+	if err := all.err(); err != nil {
+		return err
+	}
 	if err := r.err(); err != nil {
 		return err
 	}
@@ -294,6 +307,9 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.srv.mu.Lock()
 	r := ss.srv.rcptReplies[to]
+	if ss.srv.allReply.Code != 0 {
+		r = ss.srv.allReply
+	}
 	ss.srv.mu.Unlock()
 	if err := r.err(); err != nil {
 		return err
@@ -307,22 +323,24 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	_, isTLS := ss.conn.TLSConnectionState()
+	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, User: ss.user, TLS: isTLS}
+	// Refused or kept under one lock: a FailAll never lets half a message in.
 	ss.srv.mu.Lock()
-	var refused error
+	refused := ss.srv.allReply.err()
 	for _, rcpt := range ss.to {
-		if refused = ss.srv.dataReplies[rcpt].err(); refused != nil {
+		if refused != nil {
 			break
 		}
+		refused = ss.srv.dataReplies[rcpt].err()
+	}
+	if refused == nil {
+		ss.srv.msgs = append(ss.srv.msgs, m)
 	}
 	ss.srv.mu.Unlock()
 	if refused != nil {
 		return refused
 	}
-	_, isTLS := ss.conn.TLSConnectionState()
-	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Data: data, User: ss.user, TLS: isTLS}
-	ss.srv.mu.Lock()
-	ss.srv.msgs = append(ss.srv.msgs, m)
-	ss.srv.mu.Unlock()
 	if ss.srv.opts.OnMessage != nil {
 		ss.srv.opts.OnMessage(m)
 	}

@@ -167,6 +167,9 @@
 
   selector.addEventListener('change', () => {
     history.replaceState(null, '', '?fecha=' + encodeURIComponent(selector.value));
+    if ($('olvidar')) {
+      $('olvidar').action = 'logout?fecha=' + encodeURIComponent(selector.value); // the day, kept after the key
+    }
     $('estado').textContent = 'Contando…';
     conectar();
   });

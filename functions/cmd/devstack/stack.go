@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/devstack"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
+	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	"github.com/sopaipillas/sopaipillas/functions/internal/server"
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
+	"github.com/sopaipillas/sopaipillas/functions/neworder"
+	"github.com/sopaipillas/sopaipillas/functions/salesboard"
+	"github.com/sopaipillas/sopaipillas/functions/sendmail"
+)
+
+// The deployed KafkaSource's delivery (k8s/app/kafkasource.yaml): retry 10,
+// backoffPolicy exponential, backoffDelay PT1S.
+const (
+	sourceRetry   = 10
+	sourceBackoff = time.Second
+)
+
+// Main reads the options and runs the stack until ctx is done. Logs go to
+// logOut as JSON at LOG_LEVEL, as a function binary writes them; what the
+// stack is doing and where everything is goes to out, for a person.
+func Main(ctx context.Context, logOut, out io.Writer) error {
+	var opts devstack.Options
+	if err := envconfig.Process("", &opts); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: opts.LogLevel})))
+	// One process: the three functions share one service name
+	// (OTEL_SERVICE_NAME overrides it); their spans tell them apart.
+	stopTelemetry, err := telemetry.Start(ctx, "sopaipillas-dev", log)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetry.ShutdownTimeout)
+		defer cancel()
+		_ = stopTelemetry(tctx)
+	}()
+	return Run(ctx, opts, log, out)
+}
+
+// progress tells a person what the stack is doing, with timings.
+type progress struct {
+	out   io.Writer
+	start time.Time
+}
+
+func (p progress) say(format string, args ...any) { fmt.Fprintf(p.out, format+"\n", args...) }
+
+// step runs fn between a line saying what starts and one saying how long it
+// took, so a slow step (replaying a big Kafka log, creating topics) shows.
+func (p progress) step(what, doing string, fn func() error) error {
+	p.say("  %-13s %s", what, doing)
+	t := time.Now()
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	p.say("  %-13s ready in %s", what, time.Since(t).Round(time.Millisecond))
+	return nil
+}
+
+// Run starts everything and blocks until ctx is done, then stops
+// everything and returns nil. The data directory is locked while it runs.
+func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Writer) error {
+	p := progress{out: out, start: time.Now()}
+	lock, err := devstack.LockDir(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	dir, _ := filepath.Abs(opts.Dir)
+	p.say("sopaipillas dev stack: data in %s (locked by PID %d)", dir, os.Getpid())
+
+	var env struct {
+		SummaryTopic string `envconfig:"SUMMARY_TOPIC" default:"summary"`
+		TimeZone     string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
+	}
+	if err := envconfig.Process("", &env); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	loc, err := time.LoadLocation(env.TimeZone)
+	if err != nil {
+		return fmt.Errorf("SUMMARY_TIMEZONE: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		wg      sync.WaitGroup
+		once    sync.Once
+		first   error
+		closers []func()
+	)
+	goRun := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				once.Do(func() { first = fmt.Errorf("%s: %w", name, err); cancel() })
+			}
+		}()
+	}
+	// Everything that talks to Kafka or SMTP stops before they do.
+	defer func() {
+		cancel()
+		wg.Wait()
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	var kafkaDesc, mailDesc string
+	if os.Getenv("KAFKA_BROKERS") != "" {
+		kafkaDesc = os.Getenv("KAFKA_BROKERS") + " (KAFKA_BROKERS)"
+	} else if err := p.step("Kafka", "starting the embedded broker (kfake), loading "+filepath.Join(opts.Dir, "kafka"), func() error {
+		cluster, err := startKafka(opts)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, cluster.Close)
+		addrs := strings.Join(cluster.ListenAddrs(), ",")
+		os.Setenv("KAFKA_BROKERS", addrs)
+		kafkaDesc = addrs + " (embedded; data in " + filepath.Join(opts.Dir, "kafka") + ")"
+		return nil
+	}); err != nil {
+		return err
+	}
+	var brokers kafka.Brokers
+	if err := brokers.Decode(os.Getenv("KAFKA_BROKERS")); err != nil {
+		return err
+	}
+	if os.Getenv("SMTP_HOST") != "" {
+		mailDesc = os.Getenv("SMTP_HOST") + " (SMTP_HOST)"
+	} else if err := p.step("mail catcher", "starting", func() error {
+		var closeMail func()
+		mailDesc, closeMail, err = startMail(ctx, opts, loc, log, goRun)
+		if closeMail != nil {
+			closers = append(closers, closeMail)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	defaultEnv("MAIL_FROM", "reportes@sopaipillas.local")
+	os.Setenv("VENDORS_FILE", opts.VendorsFile)
+
+	timeout, err := startupTimeout()
+	if err != nil {
+		return err
+	}
+	// What each function waits for while it starts, and for how long.
+	waits := fmt.Sprintf("(Kafka at %s, up to STARTUP_TIMEOUT %s)", strings.Join(brokers, ","), timeout)
+	urls := map[string]string{}
+	for _, fn := range []struct {
+		name, doing string
+		port        int
+		setup       func(context.Context, *slog.Logger) (http.Handler, io.Closer, error)
+	}{
+		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, setupFrom(neworder.Setup)},
+		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, setupFrom(dailysummary.Setup)},
+		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, setupFrom(sendmail.Setup)},
+		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, setupFrom(salesboard.Setup)},
+	} {
+		flog := log.With("function", fn.name)
+		if err := p.step(fn.name, fn.doing+" "+waits, func() error {
+			handler, closer, err := fn.setup(ctx, flog)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(fn.port)))
+			if err != nil {
+				closer.Close()
+				return err
+			}
+			urls[fn.name] = "http://" + ln.Addr().String()
+			goRun(fn.name, func() error {
+				defer closer.Close()
+				return server.Serve(ctx, server.New(telemetry.Handler(handler)), ln, flog)
+			})
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	gw, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.GatewayPort)))
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	goRun("gateway", func() error {
+		return server.Serve(ctx, server.New(gateway(urls)), gw, log.With("component", "gateway"))
+	})
+
+	deadDir := filepath.Join(opts.Dir, "dead-letter")
+	source := &devstack.KafkaSource{
+		Brokers: brokers, Topic: env.SummaryTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
+		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
+		DeadLetter: devstack.FileDeadLetter(deadDir, log.With("component", "kafkasource")),
+	}
+	// The sources stop first, and their delivery in flight completes, as a
+	// Knative pod drains its requests: a Ctrl-C in the middle of a
+	// summary's emails leaves no claim in sendMail's ledger to wait out.
+	srcCtx, stopSources := context.WithCancel(ctx)
+	var sources sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{"kafkasource": source.Run, "pingsource": (&devstack.PingSource{
+		Schedule: opts.Schedule, Location: loc, Sink: urls["dailySummary"], Log: log.With("component", "pingsource"),
+	}).Run} {
+		sources.Add(1)
+		goRun(name, func() error { defer sources.Done(); return run(srcCtx) })
+	}
+
+	base := "http://" + gw.Addr().String()
+	p.say(`
+sopaipillas is running (started in %s). Ctrl-C stops everything.
+
+  gateway        %s/newOrder   %s/dailySummary
+  sales board    %s/tablero
+  newOrder       %s
+  dailySummary   %s
+  sendMail       %s
+  salesBoard     %s
+  Kafka          %s
+  mail           %s
+  PingSource     %q in %s -> dailySummary
+  KafkaSource    %s -> sendMail, %d retries from %s doubling; dead letters in %s
+  logs           JSON on stdout, LOG_LEVEL=%s
+
+Try:
+  curl -X POST %s/newOrder -H 'Content-Type: application/json' \
+    -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
+  curl -X POST %s/dailySummary
+`, time.Since(p.start).Round(time.Millisecond), base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
+		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
+		strings.ToLower(opts.LogLevel.String()), base, base)
+
+	<-ctx.Done()
+	p.say("stopping...")
+	stopSources()
+	sources.Wait()
+	cancel()
+	wg.Wait()
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+	closers = nil
+	if first != nil {
+		return first
+	}
+	p.say("stopped; data kept in %s", dir)
+	return nil
+}
+
+// setupFrom reads a function's configuration from the environment, as its
+// binary would, and sets it up within STARTUP_TIMEOUT (runner.Env), as its
+// binary does: a broker that cannot be reached ends the start with the
+// reason instead of a wait without end.
+func setupFrom[C any](setup runner.Setup[C]) func(context.Context, *slog.Logger) (http.Handler, io.Closer, error) {
+	return func(ctx context.Context, log *slog.Logger) (http.Handler, io.Closer, error) {
+		var cfg C
+		if err := envconfig.Process("", &cfg); err != nil {
+			return nil, nil, fmt.Errorf("configuration: %w", err)
+		}
+		timeout, err := startupTimeout()
+		if err != nil {
+			return nil, nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		h, c, err := setup(sctx, cfg, log)
+		if err == nil && sctx.Err() != nil { // set up just as the time ran out
+			c.Close()
+			err = sctx.Err()
+		}
+		if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("gave up: not set up within STARTUP_TIMEOUT (%s): %w", timeout, err)
+		}
+		return h, c, err
+	}
+}
+
+// startupTimeout is STARTUP_TIMEOUT as every function binary reads it.
+func startupTimeout() (time.Duration, error) {
+	var env runner.Env
+	if err := envconfig.Process("", &env); err != nil {
+		return 0, fmt.Errorf("configuration: %w", err)
+	}
+	return env.StartupTimeout, nil
+}
+
+// startKafka starts the in-process broker. Its data persists in the dev
+// directory across restarts: kfake writes each batch straight to its
+// segment file (no user-space buffer) before it answers the producer,
+// frames its logs with CRCs and truncates a torn tail on load, and replaces
+// its state files by write, fsync and rename, so a kill -9 of the stack
+// loses nothing it acknowledged.
+func startKafka(opts devstack.Options) (*kfake.Cluster, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(opts.KafkaPort), kfake.DataDir(filepath.Join(opts.Dir, "kafka")))
+	if err != nil {
+		return nil, fmt.Errorf("embedded Kafka on port %d: %w", opts.KafkaPort, err)
+	}
+	return cluster, nil
+}
+
+// startMail starts the mail catcher: SMTP, and the web view of every email
+// in the data directory.
+func startMail(ctx context.Context, opts devstack.Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (string, func(), error) {
+	catcher := &devstack.Catcher{Dir: filepath.Join(opts.Dir, "mail"), Location: loc, Log: log.With("component", "mailcatcher")}
+	smtpSrv, err := catcher.Start(net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
+	if err != nil {
+		return "", nil, err
+	}
+	closeSMTP := func() { smtpSrv.Close() }
+	webLn, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.MailWebPort)))
+	if err != nil {
+		return "", closeSMTP, fmt.Errorf("mail catcher web: %w", err)
+	}
+	goRun("mailcatcher-web", func() error {
+		return server.Serve(ctx, server.New(catcher.WebHandler()), webLn, log.With("component", "mailcatcher-web"))
+	})
+	os.Setenv("SMTP_HOST", smtpSrv.Host())
+	os.Setenv("SMTP_PORT", fmt.Sprint(smtpSrv.Port()))
+	os.Setenv("SMTP_TLS", "none")
+	return fmt.Sprintf("smtp://%s; browse http://%s (files in %s)", smtpSrv.Addr(), webLn.Addr(), catcher.Dir), closeSMTP, nil
+}
+
+func defaultEnv(key, value string) {
+	if os.Getenv(key) == "" {
+		os.Setenv(key, value)
+	}
+}
+
+// gateway routes the seed's paths to the functions, as the Knative ingress
+// routes each service's host.
+func gateway(urls map[string]string) http.Handler {
+	mux := http.NewServeMux()
+	for path, name := range map[string]string{"/newOrder": "newOrder", "/dailySummary": "dailySummary"} {
+		target, _ := url.Parse(urls[name])
+		mux.Handle(path, httputil.NewSingleHostReverseProxy(target))
+	}
+	// The sales board under /tablero/ (its page's URLs are relative);
+	// ServeMux redirects /tablero there, keeping the query (?fecha=).
+	board, _ := url.Parse(urls["salesBoard"])
+	mux.Handle("/tablero/", http.StripPrefix("/tablero", httputil.NewSingleHostReverseProxy(board)))
+	// Any other path: the same problem+json 404 the functions answer.
+	mux.HandleFunc("/", problem.NotFound)
+	return mux
+}
