@@ -118,24 +118,33 @@ func TestReportDaysAndClocks(t *testing.T) {
 }
 
 // TestAcceptedDaysExamples are the cases, at 06/12/2026 12:00 UTC
-// with the default 192h of retention.
+// with the default 192h of retention, each report delivered twice: a day
+// accepted mails its reader once, any other is refused both times and
+// mails nobody. (Before: 31/12/2099 and 08/12/2026 mailed twice.)
 func TestAcceptedDaysExamples(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	f := newTestFunctionWith(t, &countingSender{}, NewMemoryLedger(0, time.Now), Options{Retention: 192 * time.Hour, Now: func() time.Time { return now }}, discardLog())
 	for _, tc := range []struct {
-		fecha string
-		want  int
+		fecha  string
+		status int // of both deliveries
+		emails int
 	}{
-		{"31/12/2099", 422},
-		{"08/12/2026", 422},
-		{"07/12/2026", 200},
-		{"06/12/2026", 200},
-		{"30/11/2026", 200},
-		{"29/11/2026", 422},
+		{"31/12/2099", 422, 0},
+		{"08/12/2026", 422, 0},
+		{"07/12/2026", 200, 1},
+		{"06/12/2026", 200, 1},
+		{"30/11/2026", 200, 1},
+		{"29/11/2026", 422, 0},
 	} {
+		sender := &countingSender{}
+		f := newTestFunctionWith(t, sender, NewMemoryLedger(0, time.Now), Options{Retention: 192 * time.Hour, Now: func() time.Time { return now }}, discardLog())
 		s := events.Summary{Fecha: tc.fecha, Ventas: map[string]events.Sales{"v@example.com": {NOrdenes: 1, NSopaipillas: 1}}}
-		if got := f.Receive(context.Background(), summaryEvent(t, s)); got.Status != tc.want {
-			t.Errorf("fecha %s: answered %d (%s), want %d", tc.fecha, got.Status, got.Detail, tc.want)
+		for n := range 2 {
+			if got := f.Receive(context.Background(), summaryEvent(t, s)); got.Status != tc.status {
+				t.Errorf("fecha %s, delivery %d: answered %d (%s), want %d", tc.fecha, n+1, got.Status, got.Detail, tc.status)
+			}
+		}
+		if got := sender.counts()["v@example.com"]; got != tc.emails {
+			t.Errorf("fecha %s: %d emails, want %d", tc.fecha, got, tc.emails)
 		}
 	}
 }
