@@ -382,6 +382,7 @@ func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep
 			if acquired {
 				<-sem
 			}
+			telemetry.EmailsRetried(ctx, backendOf(f.sender), "stopping", len(letters)-i)
 			mu.Lock()
 			r.retry = append(r.retry, letters[i:]...)
 			mu.Unlock()
