@@ -289,7 +289,7 @@ func TestConfigErrorIsNotTheRecipients(t *testing.T) {
 					var outcomes []Outcome
 					for _, e := range evs {
 						rep, _ := decodeReport(e, santiago)
-						book, err := ledger.Open(context.Background(), rep.book(), time.Time{})
+						book, err := ledger.Open(context.Background(), rep.book())
 						if err != nil {
 							t.Fatal(err)
 						}

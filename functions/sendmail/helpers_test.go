@@ -40,6 +40,18 @@ func newTestLedger(t *testing.T, kind string, lease time.Duration, now func() ti
 		j := &memJournal{}
 		return testLedger{Ledger: newProtocolLedger(j, lease, now), mem: j}
 	}
+	return testLedger{Ledger: newSharedLedger(t, kind, lease, "")(now)}
+}
+
+// newSharedLedger returns a maker of ledgers that share one journal (one
+// topic, created with timestamp type stamps: "" is CreateTime, the
+// writer's clock) each with its own clock, as sendMail replicas do.
+func newSharedLedger(t *testing.T, kind string, lease time.Duration, stamps string) func(now func() time.Time) Ledger {
+	t.Helper()
+	if kind == "memory" {
+		j := &memJournal{}
+		return func(now func() time.Time) Ledger { return newProtocolLedger(j, lease, now) }
+	}
 	// Kafka takes ASCII letters, digits, '.', '_' and '-', up to 249.
 	name := topicUnsafe.ReplaceAllString(strings.ToLower(t.Name()), "-")
 	topic := "mail-sent-" + name[:min(len(name), 200)] + "-" + randomID()
@@ -54,6 +66,7 @@ func newTestLedger(t *testing.T, kind string, lease time.Duration, now func() ti
 	}
 	cfg := LedgerSaramaConfig("sendmail-test")
 	spec := Config{LedgerTopic: topic, LedgerPartitions: 3, LedgerRetention: 96 * time.Hour}.LedgerTopicSpec()
+	spec.TimestampType = stamps
 	if err := kafka.EnsureTopics(brokers, cfg, -1, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +74,15 @@ func newTestLedger(t *testing.T, kind string, lease time.Duration, now func() ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, closeLedger, err := NewKafkaLedger(client, topic, lease, now)
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { client.Close() })
+	return func(now func() time.Time) Ledger {
+		l, closeLedger, err := NewKafkaLedger(client, topic, lease, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeLedger() })
+		return l
 	}
-	t.Cleanup(func() { closeLedger(); client.Close() })
-	return testLedger{Ledger: l}
 }
 
 // newTestFunction is sendMail sending through a real SMTP server on

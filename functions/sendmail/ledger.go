@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 )
 
 // Ledger is the record of what was sent, kept outside sendMail (in Kafka) so
@@ -37,49 +40,66 @@ import (
 //
 // The records of one kind of reader for one day (a book: "vendor/2021-11-13")
 // go to one append-only log (one Kafka partition, chosen by the book), so
-// everyone sees them in the same order. Every record concerns one reader and
-// one email of theirs, and is one of:
+// everyone sees them in the same order. A delivery reads its book from the
+// oldest record the log keeps: no read depends on record timestamps, so a
+// clock behind or ahead, on a broker or a replica, hides no record, and a
+// book is found for any day sendMail accepts (acceptedDays). A record is
+// one of:
 //
-//	claim   {claim id, lease until}  "I am about to send this reader an email"
-//	release {claim id}               "I did not send it; someone may"
-//	sent / failed {claim id}         this email is settled for good
-//	skipped                          not sent: the reader is not in the vendor
-//	                                 registry (no claim; settles nothing)
+//	claim   {claim, lease until}  "I am about to send this reader an email"
+//	renew   {claim, lease until}  "I am alive": extends every hold of claim
+//	end     {claim}               "I am done": ends every hold of claim
+//	release {claim}               "I did not send it; someone may"
+//	sent / failed {claim}         this email is settled for good
+//	skipped                       not sent: the reader is not in the vendor
+//	                              registry (no claim; settles nothing)
+//
+// A claim id is one delivery's: its lease is the latest until of its claim
+// and renew records, each counted only if written (its "at") before the
+// lease it extends had run out, so a lapsed delivery cannot come back to
+// life. Who holds a reader is decided by the log alone, record by record:
+// a claim takes the reader when nobody holds it, or when it was written at
+// or after the holder's lease ran out (the holder's lease as the log says
+// at that point); a release, a settle or an end by the holder frees it.
+// Every reader of the log thus agrees on the holder; whether the holder is
+// still alive is then judged by the reader's clock against its lease.
 //
 // A claim holds the reader, not only the email: one email at a time goes to
 // a reader for a day, so a partial and the final delivered at once cannot
 // cross (the partial is then found superseded). A delivery of a report:
 //
 //  1. reads the book: emails sent, failed or superseded are done;
-//  2. appends a claim, with a fresh claim id and a lease, for each reader
-//     whose email is not done and who is not held by someone else's live
-//     claim;
+//  2. appends a claim, with its claim id and a short lease, for each reader
+//     whose email is not done and who is not held by a live claim;
 //  3. reads the log again, up to its end after the claims were acknowledged
-//     (so past its own claims), and for each reader finds the holder: the
-//     first claim in log order that is neither released, settled nor past
-//     its lease. It keeps the readers it holds whose email is still not done
-//     and releases the other claims at once: a losing claim would otherwise
-//     become the holder if the winner released, blocking the reader for a
-//     lease;
-//  4. sends a granted email only while at least half the lease is left, then
-//     appends sent or failed (the recipient refused for good), or release
-//     (anything else, so the redelivery need not wait out the lease).
+//     (so past its own claims), and keeps the readers it holds whose email
+//     is still not done; a claim that lost holds nothing and needs no
+//     release;
+//  4. renews its lease every quarter lease while it holds readers, reading
+//     the log after each renewal;
+//  5. sends a granted email only while it still holds the reader and at
+//     least half its lease is left (MaySend), then appends sent or failed
+//     (the recipient refused for good), or release (anything else, so a
+//     concurrent delivery need not wait);
+//  6. ends its claim (Close), freeing every reader it still holds: when it
+//     is done, when its process is stopping, or when it failed.
 //
-// Two deliveries can't both hold a reader: the log order is total, so for
-// the same records both pick the same first live claim. They can disagree
-// only when a claim expired between their reads, and a claim's owner stops
-// starting sends at half its lease, so a takeover happens after the owner
-// finished (its settle is then in the log) or gave up. What remains is the
-// irreducible window: a process that dies after the server accepted an email
-// but before its "sent" is acknowledged, or a settle slower than half the
-// lease; after the lease, that email goes again, with the same Message-ID.
+// A delivery killed outright stops renewing: its readers are free once its
+// lease runs out, seconds later. Two deliveries can't both hold a reader:
+// the holder is a function of the log. A takeover happens only after the
+// holder's lease ran out by the taker's clock, and the holder starts no
+// send in the last half of its lease, so sendMail replicas' clocks may
+// disagree by up to a quarter lease. What remains is the irreducible
+// window: a process that dies after the server accepted an email but
+// before its "sent" is acknowledged, or a holder cut off from Kafka for
+// longer than half a lease in the middle of a send; after the lease, that
+// email goes again, with the same Message-ID.
 //
 // A delivery that finds readers held by another live claim answers 503: the
 // source redelivers later, when the holder has settled them.
 type Ledger interface {
-	// Open reads book's records. since bounds the read: no record of this
-	// book is older (see kafkaJournal).
-	Open(ctx context.Context, book string, since time.Time) (Book, error)
+	// Open reads book's records from the oldest the ledger keeps.
+	Open(ctx context.Context, book string) (Book, error)
 }
 
 // EmailID identifies one email of a book by what it says.
@@ -98,17 +118,24 @@ type EmailID struct {
 // the final of the day, or a later partial, is settled for them.
 const Superseded Outcome = "superseded"
 
+// ErrClosed is Claim's error after Close.
+var ErrClosed = errors.New("the delivery's claim is closed")
+
 // Book is one delivery's view of one book in the ledger. Not safe for
-// concurrent Claim calls; Settle and Release may run concurrently.
+// concurrent Claim calls; the other methods may run concurrently.
 type Book interface {
 	// Done says whether email is settled (Sent or Failed) or Superseded, or
 	// "" when it is still to be sent.
 	Done(email EmailID) Outcome
 	// Claim claims the readers of emails (one email per reader) and returns
-	// the emails this delivery now holds (it must send them before sendBy,
-	// then Settle or Release each), and those whose reader another live
-	// claim holds. Emails done meanwhile are in neither.
-	Claim(ctx context.Context, emails []EmailID) (granted, busy []EmailID, sendBy time.Time, err error)
+	// the emails this delivery now holds (each to be sent while MaySend
+	// says so, then Settled or Released), and those whose reader another
+	// live claim holds. Emails done meanwhile are in neither. Once Claim
+	// has been called, the book renews its lease until Close.
+	Claim(ctx context.Context, emails []EmailID) (granted, busy []EmailID, err error)
+	// MaySend says whether a send of a granted email may start now: this
+	// delivery still holds its reader, with at least half a lease left.
+	MaySend(email EmailID) bool
 	// Settle records a granted email's outcome.
 	Settle(ctx context.Context, email EmailID, o Outcome) error
 	// Release gives a granted email's reader back, the email unsent.
@@ -117,25 +144,32 @@ type Book interface {
 	// vendor registry. It needs no claim and settles nothing: Done then
 	// says Skipped, until the email is sent.
 	Skip(ctx context.Context, emails []EmailID) error
+	// Close stops the renewals and frees every reader this delivery still
+	// holds (one end record). A failed Close costs the readers' wait for
+	// the lease to run out.
+	Close(ctx context.Context) error
 }
 
 // Record states.
 const (
 	stateClaim   = "claim"
 	stateRelease = "release"
+	stateRenew   = "renew"
+	stateEnd     = "end"
 )
 
-// record is one ledger entry, stored as JSON.
+// record is one ledger entry, stored as JSON. A renew or end record has no
+// reader (To and Email empty).
 type record struct {
 	Book  string    `json:"book"`
-	To    string    `json:"to"`
-	Email string    `json:"email"` // the EmailID's Key
-	State string    `json:"state"` // claim, release, sent, failed, skipped
-	Claim string    `json:"claim"`
+	To    string    `json:"to,omitempty"`
+	Email string    `json:"email,omitempty"` // the EmailID's Key
+	State string    `json:"state"`           // claim, renew, end, release, sent, failed, skipped
+	Claim string    `json:"claim,omitempty"`
 	Final bool      `json:"final,omitempty"`
 	Upto  time.Time `json:"upto,omitzero"`  // the report's counts go up to
-	Until time.Time `json:"until,omitzero"` // a claim's lease
-	At    time.Time `json:"at"`
+	Until time.Time `json:"until,omitzero"` // a claim's or renewal's lease
+	At    time.Time `json:"at"`             // the writer's clock
 }
 
 // journal is the log of ledger records that one book's records share.
@@ -143,10 +177,10 @@ type journal interface {
 	// Append writes recs, all of book, and returns once they are durable, in
 	// order.
 	Append(ctx context.Context, book string, recs []record) error
-	// Read calls visit for book's records from cursor (nil: from the start,
-	// bounded by since) up to the end of the log as it is now, in log order,
-	// and returns the cursor after them.
-	Read(ctx context.Context, book string, since time.Time, cursor any, visit func(record)) (any, error)
+	// Read calls visit for book's records from cursor (nil: from the oldest
+	// record kept) up to the end of the log as it is now, in log order, and
+	// returns the cursor after them.
+	Read(ctx context.Context, book string, cursor any, visit func(record)) (any, error)
 }
 
 // readerState is what the log says of one reader so far.
@@ -155,7 +189,7 @@ type readerState struct {
 	skipped map[string]bool    // by email key: recorded Skipped
 	final   bool               // a final email is settled
 	upto    time.Time          // the latest Upto of a settled partial
-	claims  []record           // live candidates, in log order
+	holder  string             // the claim id holding the reader, "" when none
 }
 
 // protocolLedger implements the protocol over a journal.
@@ -167,6 +201,9 @@ type protocolLedger struct {
 }
 
 func newProtocolLedger(j journal, lease time.Duration, now func() time.Time) *protocolLedger {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
 	host, _ := os.Hostname()
 	return &protocolLedger{j: j, lease: lease, now: now, owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), randomID())}
 }
@@ -177,8 +214,9 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-func (l *protocolLedger) Open(ctx context.Context, key string, since time.Time) (Book, error) {
-	b := &book{l: l, key: key, since: since, claim: l.owner + "/" + randomID(), readers: map[string]*readerState{}}
+func (l *protocolLedger) Open(ctx context.Context, key string) (Book, error) {
+	b := &book{l: l, key: key, claim: l.owner + "/" + randomID(), readers: map[string]*readerState{}, leases: map[string]time.Time{},
+		stop: make(chan struct{}), renewed: make(chan struct{})}
 	if err := b.read(ctx); err != nil {
 		return nil, err
 	}
@@ -186,18 +224,26 @@ func (l *protocolLedger) Open(ctx context.Context, key string, since time.Time) 
 }
 
 type book struct {
-	l      *protocolLedger
-	key    string
-	since  time.Time
-	claim  string // this delivery's claim id
+	l     *protocolLedger
+	key   string
+	claim string // this delivery's claim id
+
+	readMu sync.Mutex // one read at a time: the cursor
 	cursor any
 
 	mu      sync.Mutex
 	readers map[string]*readerState
+	leases  map[string]time.Time // claim id: its lease, as the log says
+	renewing,
+	closed bool
+	stop    chan struct{} // closed by Close: stop renewing
+	renewed chan struct{} // closed when the renewals stopped
 }
 
 func (b *book) read(ctx context.Context) error {
-	cursor, err := b.l.j.Read(ctx, b.key, b.since, b.cursor, b.apply)
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	cursor, err := b.l.j.Read(ctx, b.key, b.cursor, b.apply)
 	if err != nil {
 		return fmt.Errorf("reading the delivery ledger: %w", err)
 	}
@@ -211,6 +257,19 @@ func (b *book) apply(r record) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	switch r.State {
+	case stateRenew:
+		if until, ok := b.leases[r.Claim]; ok && r.At.Before(until) && r.Until.After(until) {
+			b.leases[r.Claim] = r.Until
+		}
+		return
+	case stateEnd:
+		if _, ok := b.leases[r.Claim]; ok {
+			// Over for every clock: the zero time is before any instant.
+			b.leases[r.Claim] = time.Time{}
+		}
+		return
+	}
 	v := b.readers[r.To]
 	if v == nil {
 		v = &readerState{settled: map[string]Outcome{}, skipped: map[string]bool{}}
@@ -224,39 +283,40 @@ func (b *book) apply(r record) {
 		} else if r.Upto.After(v.upto) {
 			v.upto = r.Upto
 		}
-		v.drop(r.Claim)
+		v.free(r.Claim)
 	case stateClaim:
-		v.claims = append(v.claims, r)
+		until, ok := b.leases[r.Claim]
+		switch {
+		case !ok || r.Until.After(until) && r.At.Before(until):
+			b.leases[r.Claim] = r.Until
+		case !r.At.Before(until): // written after its own lease ran out
+			return
+		}
+		if v.holder == "" || !r.At.Before(b.leases[v.holder]) {
+			v.holder = r.Claim
+		}
 	case stateRelease:
-		v.drop(r.Claim)
+		v.free(r.Claim)
 	case string(Skipped):
 		v.skipped[r.Email] = true
 	}
 }
 
-// drop ends claim id's hold: only its own, so that a late settle of an
-// expired holder cannot end its successor's claim.
-func (v *readerState) drop(claim string) {
-	for i, c := range v.claims {
-		if c.Claim == claim {
-			v.claims = append(v.claims[:i:i], v.claims[i+1:]...)
-			return
-		}
+// free ends claim's hold on the reader: only its own, so that a late settle
+// of an expired holder cannot end its successor's hold.
+func (v *readerState) free(claim string) {
+	if v.holder == claim {
+		v.holder = ""
 	}
 }
 
 // holder returns the claim id holding reader at now, "" when none does.
 func (b *book) holder(reader string, now time.Time) string {
 	v := b.readers[reader]
-	if v == nil {
+	if v == nil || v.holder == "" || !now.Before(b.leases[v.holder]) {
 		return ""
 	}
-	for _, c := range v.claims {
-		if now.Before(c.Until) {
-			return c.Claim
-		}
-	}
-	return ""
+	return v.holder
 }
 
 // done is Done with b.mu held.
@@ -288,12 +348,15 @@ func (b *book) Done(e EmailID) Outcome {
 	return b.done(e)
 }
 
-func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []EmailID, sendBy time.Time, err error) {
+func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []EmailID, err error) {
 	now := b.l.now()
-	until := now.Add(b.l.lease)
 	var claims []record
 	var claimed []EmailID
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
 	for _, e := range emails {
 		switch {
 		case b.finished(e):
@@ -301,29 +364,25 @@ func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []Ema
 			busy = append(busy, e)
 		default:
 			claims = append(claims, b.record(e, stateClaim, now))
-			claims[len(claims)-1].Until = until
+			claims[len(claims)-1].Until = now.Add(b.l.lease)
 			claimed = append(claimed, e)
 		}
 	}
+	if len(claims) > 0 && !b.renewing {
+		b.renewing = true
+		go b.renew()
+	}
 	b.mu.Unlock()
 	if len(claims) == 0 {
-		return nil, busy, time.Time{}, nil
+		return nil, busy, nil
 	}
 	if err := b.l.j.Append(ctx, b.key, claims); err != nil {
-		return nil, nil, time.Time{}, fmt.Errorf("claiming in the delivery ledger: %w", err)
+		return nil, nil, fmt.Errorf("claiming in the delivery ledger: %w", err)
 	}
+	// The claims are in the log; if they are not read back this delivery
+	// will not use them, and its Close frees the readers.
 	if err := b.read(ctx); err != nil {
-		// The claims are in the log but this delivery will not use them:
-		// give the readers back, or they stay blocked for a lease (a
-		// cancelled request, a process stopped mid-delivery). Best effort.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		release := make([]record, len(claimed))
-		for i, e := range claimed {
-			release[i] = b.record(e, stateRelease, b.l.now())
-		}
-		_ = b.l.j.Append(rctx, b.key, release)
-		return nil, nil, time.Time{}, err
+		return nil, nil, err
 	}
 	now = b.l.now()
 	var release []record
@@ -331,22 +390,83 @@ func (b *book) Claim(ctx context.Context, emails []EmailID) (granted, busy []Ema
 	for _, e := range claimed {
 		switch {
 		case b.holder(e.To, now) != b.claim:
-			busy = append(busy, e)
+			busy = append(busy, e) // lost: the claim holds nothing
 		case !b.finished(e):
 			granted = append(granted, e)
-			continue
+		default:
+			// Settled by the previous holder meanwhile: give the reader
+			// back at once.
+			release = append(release, b.record(e, stateRelease, now))
 		}
-		// Lost, or settled by the previous holder meanwhile: give the
-		// reader back at once.
-		release = append(release, b.record(e, stateRelease, now))
 	}
 	b.mu.Unlock()
 	if len(release) > 0 {
-		// A claim left behind would block the reader until its lease ends.
-		// Failing to release only costs that wait.
+		// Failing to release only costs the wait for Close.
 		_ = b.l.j.Append(ctx, b.key, release)
 	}
-	return granted, busy, until.Add(-b.l.lease / 2), nil
+	return granted, busy, nil
+}
+
+// renew extends this delivery's lease every quarter lease until Close, and
+// reads the log after each renewal, so that MaySend sees both the new
+// lease and any takeover.
+func (b *book) renew() {
+	defer close(b.renewed)
+	every := b.l.lease / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		if err := b.renewOnce(ctx); err != nil {
+			// The next tick tries again; past half the lease MaySend says
+			// no, and the readers are free once it runs out.
+			telemetry.KafkaError(ctx, "ledger", "renew_failed")
+		}
+		cancel()
+	}
+}
+
+// renewOnce appends one renewal and reads the log after it.
+func (b *book) renewOnce(ctx context.Context) error {
+	now := b.l.now()
+	r := record{Book: b.key, State: stateRenew, Claim: b.claim, Until: now.Add(b.l.lease), At: now}
+	if err := b.l.j.Append(ctx, b.key, []record{r}); err != nil {
+		return fmt.Errorf("renewing in the delivery ledger: %w", err)
+	}
+	return b.read(ctx)
+}
+
+func (b *book) MaySend(e EmailID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.l.now()
+	return !b.closed && b.holder(e.To, now) == b.claim && now.Before(b.leases[b.claim].Add(-b.l.lease/2))
+}
+
+func (b *book) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	renewing := b.renewing
+	close(b.stop)
+	b.mu.Unlock()
+	if !renewing { // nothing claimed: nothing to free
+		return nil
+	}
+	<-b.renewed
+	now := b.l.now()
+	if err := b.l.j.Append(ctx, b.key, []record{{Book: b.key, State: stateEnd, Claim: b.claim, At: now}}); err != nil {
+		return fmt.Errorf("ending the claim in the delivery ledger: %w", err)
+	}
+	return nil
 }
 
 func (b *book) record(e EmailID, state string, at time.Time) record {
@@ -402,7 +522,7 @@ func (j *memJournal) Append(_ context.Context, _ string, recs []record) error {
 	return nil
 }
 
-func (j *memJournal) Read(_ context.Context, key string, _ time.Time, cursor any, visit func(record)) (any, error) {
+func (j *memJournal) Read(_ context.Context, key string, cursor any, visit func(record)) (any, error) {
 	j.mu.Lock()
 	if j.fail != nil {
 		j.mu.Unlock()

@@ -16,22 +16,22 @@ import (
 
 // kafkaJournal keeps the ledger in a compacted Kafka topic.
 //
-// Record key: the JSON array [book, reader, email key], so compaction keeps
-// the latest record of each email (its settle, once there is one), and
-// every email a reader was sent stays. Partition: FNV-1a of the book modulo
-// the partition count, so one book's records (one kind of reader, one day)
-// share a partition and are totally ordered. (Changing the topic's
-// partition count moves books: do it only when no report of the retention
-// window can be redelivered.) Compaction may drop a superseded claim, which
-// is harmless: a later record of the same email is its release, its settle
-// or a later claim with a later lease.
+// Record key: the JSON array [book, reader, email key] (for a renew or end
+// record, [book, "", claim id]), so compaction keeps the latest record of
+// each email (its settle, once there is one), and every email a reader was
+// sent stays. Partition: FNV-1a of the book modulo the partition count, so
+// one book's records (one kind of reader, one day) share a partition and
+// are totally ordered. (Changing the topic's partition count moves books:
+// do it only when no report of the retention window can be redelivered.)
+// Compaction may drop a superseded claim, which is harmless: a later
+// record of the same email is its release, its settle or a later claim.
 //
-// Cost: a delivery reads its book's partition from the first record stamped
-// at or after since — a day before the report's date, as no delivery of a
-// report can happen before its day — to the end, then only what was
-// appended since, once per claim batch. With 1,000 vendors a day, a few
-// partial reports and 3 partitions that is some thousands of small records
-// per delivery.
+// Cost: a delivery reads its book's partition from the oldest record the
+// topic keeps to the end, then only what was appended since, after its
+// claims and each renewal. No offset is looked up by timestamp, so record
+// timestamps (the broker's or a writer's clock) never hide a record. With
+// 1,000 vendors a day, the default 8 days of retention and 3 partitions,
+// that is some tens of thousands of small records per delivery.
 type kafkaJournal struct {
 	client      sarama.Client
 	producer    sarama.AsyncProducer
@@ -98,7 +98,7 @@ func (j *kafkaJournal) Append(ctx context.Context, key string, recs []record) er
 	}
 	results := make([]chan error, len(recs))
 	for i, r := range recs {
-		k, _ := json.Marshal([]string{r.Book, r.To, r.Email})
+		k, _ := json.Marshal(recordKey(r))
 		v, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("encoding ledger record: %w", err)
@@ -124,7 +124,16 @@ func (j *kafkaJournal) Append(ctx context.Context, key string, recs []record) er
 	return nil
 }
 
-func (j *kafkaJournal) Read(ctx context.Context, key string, since time.Time, cursor any, visit func(record)) (any, error) {
+// recordKey is a record's Kafka key: [book, reader, email key], or
+// [book, "", claim id] for a record of no reader (renew, end).
+func recordKey(r record) []string {
+	if r.To == "" {
+		return []string{r.Book, "", r.Claim}
+	}
+	return []string{r.Book, r.To, r.Email}
+}
+
+func (j *kafkaJournal) Read(ctx context.Context, key string, cursor any, visit func(record)) (any, error) {
 	p, err := j.partition(key)
 	if err != nil {
 		return nil, err
@@ -135,15 +144,8 @@ func (j *kafkaJournal) Read(ctx context.Context, key string, since time.Time, cu
 	}
 	start, ok := cursor.(int64)
 	if !ok {
-		at := since.UnixMilli()
-		if at < 0 { // no bound: from the oldest record kept
-			at = sarama.OffsetOldest
-		}
-		if start, err = kafka.GetOffset(ctx, j.client, j.topic, p, at); err != nil {
-			return nil, fmt.Errorf("offset of %s/%d at %s: %w", j.topic, p, since, err)
-		}
-		if start < 0 { // nothing stamped at or after since
-			start = end
+		if start, err = kafka.GetOffset(ctx, j.client, j.topic, p, sarama.OffsetOldest); err != nil {
+			return nil, fmt.Errorf("oldest offset of %s/%d: %w", j.topic, p, err)
 		}
 	}
 	if start >= end {
@@ -155,6 +157,10 @@ func (j *kafkaJournal) Read(ctx context.Context, key string, since time.Time, cu
 	}
 	defer consumer.Close()
 	pc, err := consumer.ConsumePartition(j.topic, p, start)
+	if errors.Is(err, sarama.ErrOffsetOutOfRange) && !ok {
+		// Retention deleted the oldest records meanwhile: those it keeps.
+		pc, err = consumer.ConsumePartition(j.topic, p, sarama.OffsetOldest)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s/%d from %d: %w", j.topic, p, start, err)
 	}

@@ -32,14 +32,14 @@ func TestLedgerProtocol(t *testing.T) {
 			clock := &fakeClock{t: time.Now()}
 			l := newTestLedger(t, kind, time.Minute, clock.Now)
 			open := func() Book {
-				b, err := l.Open(ctx, "vendor/2021-11-13", clock.Now().Add(-time.Hour))
+				b, err := l.Open(ctx, "vendor/2021-11-13")
 				if err != nil {
 					t.Fatal(err)
 				}
 				return b
 			}
 			claim := func(b Book, readers ...string) claimResult {
-				g, busy, _, err := b.Claim(ctx, ids(readers...))
+				g, busy, err := b.Claim(ctx, ids(readers...))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -113,7 +113,7 @@ func TestLedgerReaders(t *testing.T) {
 				ctx := context.Background()
 				l := newTestLedger(t, kind, time.Minute, time.Now)
 				open := func() Book {
-					b, err := l.Open(ctx, "cook/2021-11-13", at(0).Add(-24*time.Hour))
+					b, err := l.Open(ctx, "cook/2021-11-13")
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -121,7 +121,7 @@ func TestLedgerReaders(t *testing.T) {
 				}
 				for _, e := range tc.settled {
 					b := open()
-					if g, _, _, err := b.Claim(ctx, []EmailID{e}); err != nil || len(g) != 1 {
+					if g, _, err := b.Claim(ctx, []EmailID{e}); err != nil || len(g) != 1 {
 						t.Fatalf("claim %v: granted %v, %v", e, g, err)
 					}
 					if err := b.Settle(ctx, e, Sent); err != nil {
@@ -138,10 +138,10 @@ func TestLedgerReaders(t *testing.T) {
 				}
 				// Whatever email it is for, a live claim holds the reader.
 				holder, other := open(), open()
-				if g, _, _, err := holder.Claim(ctx, []EmailID{final("z")}); err != nil || len(g) != 1 {
+				if g, _, err := holder.Claim(ctx, []EmailID{final("z")}); err != nil || len(g) != 1 {
 					t.Fatalf("claim: granted %v, %v", g, err)
 				}
-				if _, busy, _, err := other.Claim(ctx, []EmailID{final("y")}); err != nil || len(busy) != 1 {
+				if _, busy, err := other.Claim(ctx, []EmailID{final("y")}); err != nil || len(busy) != 1 {
 					t.Errorf("a second email to a held reader: busy %v, %v; want it busy", busy, err)
 				}
 			})

@@ -43,6 +43,11 @@ const (
 // Kafka's default 1 MB record.
 const MaxBodyBytes = 2 << 20
 
+// DefaultLease is how long a claim on a reader lasts unless renewed
+// (Options.Lease): a delivery renews it every quarter lease while it holds
+// readers, so a process killed outright frees its readers this long after.
+const DefaultLease = 15 * time.Second
+
 // DefaultTimeZone is the business time zone a partial report's hour is
 // shown in when Options.Location is nil: dailySummary's default
 // (SUMMARY_TIMEZONE), which also defines the days.
@@ -54,9 +59,14 @@ type Options struct {
 	Concurrency int
 	// RatePerSecond bounds how fast emails go out (a provider's limit).
 	RatePerSecond float64
-	// Lease is how long a claim on an email lasts; a sender starts no send
-	// after half of it.
+	// Lease is how long a claim on a reader lasts unless renewed (renewed
+	// every quarter of it); a delivery starts no send in the last half of
+	// its lease. 0 is DefaultLease.
 	Lease time.Duration
+	// Retention is how long the ledger keeps its records (the ledger
+	// topic's retention.ms); it bounds the days accepted (acceptedDays).
+	// 0: the ledger forgets nothing.
+	Retention time.Duration
 	// Location is the business time zone, in which "hasta las 14:32" is
 	// said; nil is DefaultTimeZone.
 	Location *time.Location
@@ -75,12 +85,16 @@ type Function struct {
 	limiter *rate.Limiter
 	opts    Options
 	log     *slog.Logger
+
+	// stopping is done once Stop was called.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // New returns sendMail.
 func New(sender mail.Sender, report *Report, ledger Ledger, opts Options, log *slog.Logger) *Function {
 	if opts.Lease <= 0 {
-		opts.Lease = 2 * time.Minute
+		opts.Lease = DefaultLease
 	}
 	if opts.Location == nil {
 		loc, err := time.LoadLocation(DefaultTimeZone)
@@ -91,15 +105,28 @@ func New(sender mail.Sender, report *Report, ledger Ledger, opts Options, log *s
 		opts.Location = loc
 	}
 	burst := max(1, int(opts.RatePerSecond))
+	stopping, stop := context.WithCancel(context.Background())
 	return &Function{
-		sender:  sender,
-		report:  report,
-		ledger:  ledger,
-		limiter: rate.NewLimiter(rate.Limit(opts.RatePerSecond), burst),
-		opts:    opts,
-		log:     log,
+		sender:   sender,
+		report:   report,
+		ledger:   ledger,
+		limiter:  rate.NewLimiter(rate.Limit(opts.RatePerSecond), burst),
+		opts:     opts,
+		log:      log,
+		stopping: stopping,
+		stop:     stop,
 	}
 }
+
+// Stop is called when the process is told to stop (SIGTERM): from then on
+// sendMail claims no reader and starts no send; the deliveries in flight
+// finish the sends already started, free every reader they still hold and
+// answer 503, which the source redelivers (to another replica, or to this
+// one restarted). A delivery arriving after Stop is answered 503 at once.
+func (f *Function) Stop() { f.stop() }
+
+// stopped reports whether Stop was called.
+func (f *Function) stopped() bool { return f.stopping.Err() != nil }
 
 // Handler receives CloudEvents over HTTP, in binary or structured mode, on
 // any path (a KafkaSource's sink is the service's URL).
@@ -184,9 +211,17 @@ func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
 		return res
 	}
 	log = log.With("kind", rep.kind, "fecha", rep.day.String(), "report_status", rep.meta.Status)
-	// No delivery of a report happens before its day (in any time zone).
-	since, _ := rep.day.AddDays(-1).Bounds(time.UTC)
-	book, err := f.ledger.Open(ctx, rep.book(), since)
+	if err := f.checkDay(rep.day); err != nil {
+		res := rejected(err)
+		log.Warn("rejected report: a day the ledger cannot vouch for", "status", res.Status, "error", err)
+		return res
+	}
+	if f.stopped() {
+		telemetry.EmailsRetried(ctx, backendOf(f.sender), "stopping", len(rep.letters))
+		log.Info("answering 503: stopping")
+		return Result{Status: http.StatusServiceUnavailable, Detail: "sendMail is stopping; retry"}
+	}
+	book, err := f.ledger.Open(ctx, rep.book())
 	if err != nil {
 		telemetry.KafkaError(ctx, "ledger", "unavailable")
 		telemetry.EmailsRetried(ctx, backendOf(f.sender), "ledger_unavailable", len(rep.letters))
@@ -198,9 +233,12 @@ func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
 	log.Info("report emailed", "readers", len(rep.letters), "already_done", r.done, "superseded", r.superseded,
 		"sent", r.sent, "failed", r.failed, "skipped", r.skipped, "to_retry", len(r.retry), "busy", len(r.busy))
 	if len(r.retry) > 0 || len(r.busy) > 0 {
-		log.Warn("answering 503: emails not settled yet", "to_retry", recipients(r.retry), "busy", recipients(r.busy))
-		return Result{Status: http.StatusServiceUnavailable, Detail: fmt.Sprintf("%d of %d emails not settled yet (%d being sent by another delivery)",
-			len(r.retry)+len(r.busy), len(rep.letters), len(r.busy))}
+		log.Warn("answering 503: emails not settled yet", "to_retry", recipients(r.retry), "busy", recipients(r.busy), "stopping", r.stopped)
+		detail := fmt.Sprintf("%d of %d emails not settled yet (%d being sent by another delivery)", len(r.retry)+len(r.busy), len(rep.letters), len(r.busy))
+		if r.stopped {
+			detail = "sendMail is stopping: " + detail + "; retry"
+		}
+		return Result{Status: http.StatusServiceUnavailable, Detail: detail}
 	}
 	return Result{Status: http.StatusOK}
 }
@@ -209,12 +247,22 @@ func (f *Function) Receive(ctx context.Context, e cloudevents.Event) Result {
 type tally struct {
 	done, superseded, sent, failed, skipped int
 	retry, busy                             []letter
+	stopped                                 bool // Stop was called during the delivery
 }
 
-// deliver claims and sends the emails not done yet, in batches small
-// enough to go out well within a claim's lease.
-func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep report) tally {
-	var r tally
+// deliver claims and sends the emails not done yet, in batches, and frees
+// every reader it still holds when it returns. Once Stop is called it
+// claims no more.
+func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep report) (r tally) {
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := book.Close(cctx); err != nil {
+			// The readers are free once the lease runs out.
+			log.Warn("delivery ledger: claim not ended", "error", err)
+		}
+		r.stopped = f.stopped()
+	}()
 	var pending, unknown, unrecorded []letter
 	registered := f.registered(rep.kind)
 	for _, l := range rep.letters {
@@ -244,6 +292,11 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 	}
 	byID := map[EmailID]letter{}
 	for len(pending) > 0 {
+		if f.stopped() {
+			telemetry.EmailsRetried(ctx, backendOf(f.sender), "stopping", len(pending))
+			r.retry = append(r.retry, pending...)
+			return r
+		}
 		batch := pending[:min(len(pending), f.batchSize())]
 		pending = pending[len(batch):]
 		ids := make([]EmailID, len(batch))
@@ -251,7 +304,7 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 			ids[i] = l.id
 			byID[l.id] = l
 		}
-		granted, busy, sendBy, err := book.Claim(ctx, ids)
+		granted, busy, err := book.Claim(ctx, ids)
 		if err != nil {
 			telemetry.KafkaError(ctx, "ledger", "unavailable")
 			telemetry.EmailsRetried(ctx, backendOf(f.sender), "ledger_unavailable", len(batch)+len(pending))
@@ -267,7 +320,7 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 		for i, id := range granted {
 			letters[i] = byID[id]
 		}
-		f.sendAll(ctx, log, book, rep, letters, sendBy, &r)
+		f.sendAll(ctx, log, book, rep, letters, &r)
 	}
 	return r
 }
@@ -297,26 +350,46 @@ func emailIDs(ls []letter) []EmailID {
 }
 
 // batchSize is how many emails one claim covers: what the rate limit lets
-// out in a quarter of the lease, so the batch is sent before the owner's
-// half-lease cutoff even when the limiter is saturated.
+// out in a quarter of the lease, so that few readers wait on a delivery
+// that is killed (for a lease) or stopped.
 func (f *Function) batchSize() int {
 	n := int(f.opts.RatePerSecond * f.opts.Lease.Seconds() / 4)
 	return min(max(n, f.opts.Concurrency, 1), 500)
 }
 
 // sendAll sends the granted emails with bounded concurrency and rate, and
-// settles or releases each.
-func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep report, letters []letter, sendBy time.Time, r *tally) {
+// settles each sent one. After Stop it starts no send: the sends in
+// progress finish and the rest are left to the redelivery.
+func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep report, letters []letter, r *tally) {
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, max(1, f.opts.Concurrency))
 	)
-	for _, l := range letters {
-		sem <- struct{}{}
+	// Waits for the rate limit end when the process stops.
+	wait, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(f.stopping, cancel)()
+	for i, l := range letters {
+		acquired := false
+		select {
+		case sem <- struct{}{}:
+			acquired = true
+		case <-wait.Done():
+		}
+		if wait.Err() != nil || f.stopped() {
+			if acquired {
+				<-sem
+			}
+			telemetry.EmailsRetried(ctx, backendOf(f.sender), "stopping", len(letters)-i)
+			mu.Lock()
+			r.retry = append(r.retry, letters[i:]...)
+			mu.Unlock()
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			o := f.sendOne(ctx, log, book, rep, l, sendBy)
+			o := f.sendOne(ctx, wait, log, book, rep, l)
 			mu.Lock()
 			defer mu.Unlock()
 			switch o {
@@ -333,8 +406,10 @@ func (f *Function) sendAll(ctx context.Context, log *slog.Logger, book Book, rep
 }
 
 // sendOne returns Sent or Failed once the outcome is recorded, "" when the
-// email should be tried again (it is then released in the ledger).
-func (f *Function) sendOne(ctx context.Context, log *slog.Logger, book Book, rep report, l letter, sendBy time.Time) Outcome {
+// email should be tried again. wait ends the wait for the rate limit (the
+// request ended, or the process is stopping); the send itself, once
+// started, runs to its end under ctx.
+func (f *Function) sendOne(ctx, wait context.Context, log *slog.Logger, book Book, rep report, l letter) Outcome {
 	ctx, em := telemetry.SendingEmail(ctx, backendOf(f.sender), rep.kind) // the span "send email" and its metrics
 	defer em.End()
 	log = telemetry.Logger(ctx, log)
@@ -345,11 +420,14 @@ func (f *Function) sendOne(ctx context.Context, log *slog.Logger, book Book, rep
 		f.release(ctx, log, book, l.id)
 		return ""
 	}
-	if err := f.limiter.Wait(ctx); err != nil || !f.opts.Now().Before(sendBy) {
-		// Past sendBy the claim is too close to expiring for a send to be
-		// surely settled before someone else may take it over.
+	if err := f.limiter.Wait(wait); err != nil || f.stopped() {
+		em.Retry("stopping") // or the request ended; the claim's end frees the reader
+		return ""
+	}
+	if !book.MaySend(l.id) {
+		// The lease is too close to running out (renewals failed) for a
+		// send to be surely settled before someone else may take over.
 		em.Retry("lease")
-		f.release(ctx, log, book, l.id)
 		return ""
 	}
 	outcome := Sent

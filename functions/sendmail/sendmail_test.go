@@ -159,7 +159,7 @@ func TestFailureClasses(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						book, err := ledger.Open(context.Background(), rep.book(), time.Time{})
+						book, err := ledger.Open(context.Background(), rep.book())
 						if err != nil {
 							t.Fatal(err)
 						}

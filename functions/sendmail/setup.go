@@ -49,10 +49,12 @@ type Config struct {
 
 	// The delivery ledger: a compacted topic, kept longer than the summaries
 	// (3 days) and the dead letters (7 days) that can be redelivered.
+	// LedgerRetention must be the topic's retention.ms: it bounds the days
+	// whose reports are mailed (acceptedDays).
 	LedgerTopic      string        `envconfig:"MAIL_LEDGER_TOPIC" default:"mail-sent"`
 	LedgerPartitions int32         `envconfig:"MAIL_LEDGER_PARTITIONS" default:"3"`
 	LedgerRetention  time.Duration `envconfig:"MAIL_LEDGER_RETENTION" default:"192h"`
-	LedgerLease      time.Duration `envconfig:"MAIL_LEDGER_LEASE" default:"2m"`
+	LedgerLease      time.Duration `envconfig:"MAIL_LEDGER_LEASE" default:"15s"`
 
 	// VendorRegistry (VENDORS_FILE): when set, only the vendors and cooks
 	// it lists are mailed.
@@ -72,8 +74,8 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	// Defaults for a Config built in code rather than read by envconfig.
 	cfg.LedgerTopic = cmp.Or(cfg.LedgerTopic, "mail-sent")
 	cfg.LedgerPartitions = cmp.Or(cfg.LedgerPartitions, 3)
-	cfg.LedgerRetention = cmp.Or(cfg.LedgerRetention, 96*time.Hour)
-	cfg.LedgerLease = cmp.Or(cfg.LedgerLease, 2*time.Minute)
+	cfg.LedgerRetention = cmp.Or(cfg.LedgerRetention, 192*time.Hour)
+	cfg.LedgerLease = cmp.Or(cfg.LedgerLease, DefaultLease)
 	cfg.ClientID = cmp.Or(cfg.ClientID, "sopaipillas")
 	if len(cfg.Brokers) == 0 {
 		return nil, nil, fmt.Errorf("KAFKA_BROKERS is required: sendMail keeps its delivery ledger in Kafka")
@@ -116,7 +118,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		client.Close()
 		return nil, nil, err
 	}
-	opts := Options{Concurrency: cfg.Concurrency, RatePerSecond: cfg.RatePerSecond, Lease: cfg.LedgerLease, Now: time.Now}
+	opts := Options{Concurrency: cfg.Concurrency, RatePerSecond: cfg.RatePerSecond, Lease: cfg.LedgerLease, Retention: cfg.LedgerRetention, Now: time.Now}
 	if reg != nil {
 		opts.Registry = reg.Registry
 	} else {
@@ -131,13 +133,24 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	}
 	started = true
 	log.Info("sendMail ready", "backend", cfg.Backend, "ledger_topic", cfg.LedgerTopic)
-	return h, runner.CloserFunc(func() error {
+	return h, stopCloser{stop: f.Stop, close: func() error {
+		f.Stop()
 		closeRegistry(reg)
 		closeSender()
 		closeLedger()
 		return client.Close()
-	}), nil
+	}}, nil
 }
+
+// stopCloser is Setup's io.Closer, and a runner.Stopper: the runner calls
+// Stop as the process is told to stop, Close once the server drained.
+type stopCloser struct {
+	stop  func()
+	close func() error
+}
+
+func (c stopCloser) Stop()        { c.stop() }
+func (c stopCloser) Close() error { return c.close() }
 
 func closeRegistry(w *registry.Watcher) {
 	if w != nil {

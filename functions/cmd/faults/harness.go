@@ -30,6 +30,7 @@ var scenarios = []scenario{
 	{"8", "transactional producer: committed and aborted orders, markers last", scenarioTransactions},
 	{"9", "broker frozen (SIGSTOP) 20 s and 45 s under load; a summary and a newOrder start during each freeze", scenarioFreeze},
 	{"10", "silent partition (a proxy that stops forwarding) 20 s under load; a summary during it", scenarioPartition},
+	{"11", "sendMail SIGKILLed, then SIGTERMed, mid-fan-out of 1,000 vendors; redelivered", scenarioMailShutdown},
 }
 
 // harness owns everything a run starts: brokers, function processes and the

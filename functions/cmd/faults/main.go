@@ -56,7 +56,7 @@ func run(ctx context.Context) error {
 	flag.StringVar(&o.work, "work", "", "scratch directory (broker state, logs, pid files)")
 	flag.StringVar(&o.report, "report", "", "write the table as markdown to this file (default: print it)")
 	// The single-broker scenarios first, then the three-broker ones.
-	flag.StringVar(&o.scenarios, "scenarios", "1,3,4a,5,6,7,8,9,10,2,4b", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "1,3,4a,5,6,7,8,9,10,11,2,4b", "scenarios to run, in order")
 	flag.IntVar(&o.orders, "orders", 50000, "orders sent in the broker-restart scenarios (1, 2)")
 	flag.IntVar(&o.ordersSmall, "orders-small", 20000, "orders sent in the other load scenarios (3, 5; 7 and 8 send at most 5000)")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients of newOrder")

@@ -50,6 +50,12 @@ const requestCost = 128 << 10
 // bound from.
 const defaultMaxConcurrent = 1000
 
+// Stopper is a Setup's io.Closer that wants to know when the process is
+// told to stop (SIGTERM), before the server drains: Stop is called then,
+// while requests in flight are still being served, so that a long request
+// (sendMail's fan-out) can wind down and answer within the drain.
+type Stopper interface{ Stop() }
+
 // Setup builds a function from its configuration. The io.Closer releases what
 // it holds (Kafka clients) after the server has drained.
 type Setup[C any] func(ctx context.Context, cfg C, log *slog.Logger) (http.Handler, io.Closer, error)
@@ -134,6 +140,9 @@ func serve[C any](ctx context.Context, name string, setup Setup[C], ln net.Liste
 		return fmt.Errorf("setting up: %w", err)
 	}
 	defer closer.Close()
+	if s, ok := closer.(Stopper); ok {
+		defer context.AfterFunc(ctx, s.Stop)()
+	}
 	ready(telemetry.Handler(handler))
 	log.Info("ready", "max_concurrent_requests", maxConcurrent)
 	return <-served
