@@ -1,4 +1,4 @@
-package dailysummary
+package dayread
 
 import (
 	"encoding/json"
@@ -278,7 +278,7 @@ type Result struct {
 // of the day loses if another partition saw it first before the day, or in
 // the day at a lower partition number. The losers, by partition, are
 // returned: their numbers are still in the summary and must be taken back
-// out (Function.takeBack). Normally there are none.
+// out (Counter.takeBack). Normally there are none.
 func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int64]struct{}) {
 	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookDay(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {

@@ -1,10 +1,9 @@
-package dailysummary
+package dayread
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -125,8 +124,8 @@ func TestFastPathMatchesBinding(t *testing.T) {
 			for _, msgs := range [][]*sarama.ConsumerMessage{{first, second}, {second}} {
 				slow, fast := newPartitionTally(0, start, end, Expect{}), newPartitionTally(0, start, end, Expect{})
 				for _, m := range msgs {
-					slow.add(slowRecordOf(context.Background(), m))
-					fr := recordOf(context.Background(), m)
+					slow.add(slowRecordOf(context.Background(), kgoRecord(m)))
+					fr := recordOf(context.Background(), kgoRecord(m))
 					if m == second && fr.fast.ok != tc.fast {
 						t.Errorf("fast path taken = %v, want %v", fr.fast.ok, tc.fast)
 					}
@@ -155,7 +154,7 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	put := func(partition int32, msgs ...*sarama.ConsumerMessage) {
 		for _, m := range msgs {
 			m.Partition = partition
-			records = append(records, recordOf(context.Background(), m))
+			records = append(records, recordOf(context.Background(), kgoRecord(m)))
 		}
 	}
 	put(0,
@@ -171,8 +170,7 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 		orderRecord(t, o(4, 41, "b@x.cl"), start.Add(time.Hour), 3),    // as early: partition 0's counts
 		orderRecord(t, o(5, 51, "b@x.cl"), end.Add(time.Hour), 4),      // after the day: partition 0's counts
 	)
-	f := New(&fakeLog{records: records}, nil, Options{Location: loc, Timeout: time.Minute, Now: time.Now}, slog.New(slog.DiscardHandler))
-	res, err := f.Summarize(context.Background(), day)
+	res, err := New(memLog(records), loc).Summarize(context.Background(), day)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +206,7 @@ func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
 			}
 			m.Headers = kept
 			tally := newPartitionTally(0, start, end, Expect{})
-			tally.add(recordOf(context.Background(), m))
+			tally.add(recordOf(context.Background(), kgoRecord(m)))
 			got := mustMerge(t, day, tally)
 			if len(got.Summary.Ventas) != 0 || got.SkippedRecords != 1 {
 				t.Errorf("ventas %v, skipped %d; want none counted and 1 skipped", got.Summary.Ventas, got.SkippedRecords)
@@ -270,7 +268,7 @@ func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
 					&sarama.RecordHeader{Key: []byte("ce_type"), Value: []byte(events.TypeOrderCreated)})
 			}
 			tally := newPartitionTally(0, start, end, Expect{})
-			tally.add(recordOf(context.Background(), m))
+			tally.add(recordOf(context.Background(), kgoRecord(m)))
 			got := mustMerge(t, day, tally)
 			var vendors []string
 			for v := range got.Summary.Ventas {
@@ -295,7 +293,7 @@ func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
 	t.Run("letter case variants are one vendor", func(t *testing.T) {
 		tally := newPartitionTally(0, start, end, Expect{})
 		for i, v := range []string{"pedro@EXAMPLE.com", "pedro@example.com", "Pedro@Example.Com"} {
-			tally.add(recordOf(context.Background(), &sarama.ConsumerMessage{Offset: int64(i), Value: []byte(order(20+i, v, 5*(i+1))), Timestamp: start.Add(time.Hour)}))
+			tally.add(recordOf(context.Background(), kgoRecord(&sarama.ConsumerMessage{Offset: int64(i), Value: []byte(order(20+i, v, 5*(i+1))), Timestamp: start.Add(time.Hour)})))
 		}
 		want := map[string]events.Sales{"pedro@example.com": {NOrdenes: 3, NSopaipillas: 30}}
 		if d := cmp.Diff(want, mustMerge(t, day, tally).Summary.Ventas); d != "" {
