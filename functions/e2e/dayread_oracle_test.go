@@ -28,7 +28,9 @@ import (
 //     version there, in the day of that record's timestamp;
 //  5. across partitions the earliest day wins, then the lowest partition;
 //  6. a day's summary counts the orders of that day; records stamped in it
-//     that are not orders are skipped.
+//     that are not orders are skipped;
+//  7. a record giving a header the CloudEvents Kafka binding reads
+//     (content-type, ce_*) twice is not a CloudEvent.
 
 // oracleTypeOrder is the CloudEvent type of an order, spelled out here
 // rather than taken from the events package.
@@ -207,7 +209,11 @@ func oracleDayKey(t time.Time) string { return t.In(santiago).Format("2006-01-02
 func oracleClassify(r oracleRecord) (oracleOrder, string) {
 	headers := map[string]string{}
 	for _, h := range r.Headers {
-		headers[strings.ToLower(h.Key)] = string(h.Value)
+		k := strings.ToLower(h.Key)
+		if _, twice := headers[k]; twice && (k == "content-type" || strings.HasPrefix(k, "ce_")) {
+			return oracleOrder{}, "invalid_cloudevent"
+		}
+		headers[k] = string(h.Value)
 	}
 	if _, binary := headers["ce_specversion"]; binary {
 		if headers["ce_specversion"] != "1.0" || headers["ce_id"] == "" || headers["ce_source"] == "" || headers["ce_type"] == "" {

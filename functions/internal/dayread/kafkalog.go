@@ -115,6 +115,8 @@ func estimate(r kafka.Range, start, end []int64) Expect {
 // recordOf decodes one record of the order topic. A record exactly as
 // newOrder writes it is decoded by the fast path without building a
 // CloudEvent. Otherwise, by what the record is (README, "Legacy records"):
+//   - a header the CloudEvents binding reads given twice: not one
+//     CloudEvent (events.RepeatedKafkaHeader), skipped as invalid;
 //   - a binary-mode CloudEvent (ce_ headers) or one whose content-type says
 //     structured mode: through the CloudEvents Kafka binding;
 //   - a JSON object with a "specversion" member, whatever the content-type
@@ -133,6 +135,17 @@ func recordOf(ctx context.Context, m *kgo.Record) Record {
 // slowRecordOf is recordOf without the fast path.
 func slowRecordOf(ctx context.Context, m *kgo.Record) Record {
 	r := Record{Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
+	keys := func(yield func(string) bool) {
+		for _, h := range m.Headers {
+			if !yield(h.Key) {
+				return
+			}
+		}
+	}
+	if events.RepeatedKafkaHeader(keys) != "" {
+		r.Skip = SkipInvalidCloudEvent
+		return r
+	}
 	msg := kafka_sarama.NewMessageFromConsumerMessage(kafka.ConsumerMessage(m))
 	if msg.ReadEncoding() != binding.EncodingUnknown {
 		event, err := binding.ToEvent(ctx, msg)
