@@ -61,58 +61,58 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	res, losers := merge(day, parts)
-	if len(losers) > 0 {
-		if err := c.takeBack(ctx, start, end, &res, losers); err != nil {
-			return Result{}, err
+	res, shared := merge(day, parts)
+	if shared == nil {
+		return res, nil
+	}
+	versions, err := c.versions(ctx, start, end, shared)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, p := range parts {
+		for id := range shared.ids {
+			if _, ok := versions[id][p.partition]; !ok && (p.inDay.has(id) || p.before.has(id) || p.after.has(id)) {
+				return Result{}, fmt.Errorf("partition %d: order %d read at first is gone from the topic (retention?)", p.partition, id)
+			}
 		}
+	}
+	if err := resolve(&res, start.UnixMilli(), end.UnixMilli(), shared, versions); err != nil {
+		return Result{}, err
 	}
 	return res, nil
 }
 
-// takeBack removes from res the orders that counted in a partition although
-// another partition's version of them takes precedence (see merge). The
-// tally keeps no vendor per order, to stay small, so the partitions that
-// hold such orders are read again for their first valid version. It only
-// happens when an order_id is in several partitions.
-func (c *Counter) takeBack(ctx context.Context, start, end time.Time, res *Result, losers map[int32]map[int64]struct{}) error {
+// versions reads again the partitions that hold orders in several
+// partitions, for every valid record of those orders (see resolve): the
+// tally keeps no vendor per order, to stay small. It only happens when an
+// order_id is in several partitions.
+func (c *Counter) versions(ctx context.Context, start, end time.Time, shared *sharedOrders) (map[int64]map[int32][]version, error) {
 	var mu sync.Mutex
+	out := map[int64]map[int32][]version{}
 	err := c.log.Scan(ctx, start, end, func(p int32, _ Expect) func(Record) {
-		pending := losers[p]
-		if len(pending) == 0 {
+		if !shared.holders[p] {
 			return nil
 		}
 		return func(r Record) {
 			if r.fast.ok {
-				if _, ok := pending[r.fast.id]; !ok {
+				if _, ok := shared.ids[r.fast.id]; !ok {
 					return
 				}
 			}
-			order, ok := r.validOrder()
+			order, eventID, hash, ok := r.version()
 			if !ok {
 				return
 			}
-			if _, ok := pending[order.OrderID]; !ok {
+			if _, ok := shared.ids[order.OrderID]; !ok {
 				return
 			}
-			delete(pending, order.OrderID) // the first valid version is the one counted
-			back := events.Sales{NOrdenes: -1, NSopaipillas: -order.NumeroSopaipillas}
 			mu.Lock()
-			res.Summary.Add(order.EmailVendedor, back)
-			if res.Summary.Ventas[order.EmailVendedor].NOrdenes == 0 {
-				delete(res.Summary.Ventas, order.EmailVendedor)
+			defer mu.Unlock()
+			if out[order.OrderID] == nil {
+				out[order.OrderID] = map[int32][]version{}
 			}
-			res.Cooks.Add(order.EmailCocinero, order.EmailVendedor, back)
-			mu.Unlock()
+			out[order.OrderID][p] = append(out[order.OrderID][p], version{offset: r.Offset, at: r.Timestamp.UnixMilli(), hash: hash, order: order, event: eventID})
 		}
 	})
-	if err != nil {
-		return err
-	}
-	for p, pending := range losers {
-		if len(pending) > 0 {
-			return fmt.Errorf("partition %d: %d orders counted at first are gone from the topic (retention?)", p, len(pending))
-		}
-	}
-	return nil
+	return out, err
 }
