@@ -103,8 +103,8 @@ type partitionTally struct {
 	partition  int32
 	start, end int64    // the day, Unix ms
 	inDay      *idTable // body hash of the first version
-	before     *idTable // first version stamped before the day
-	after      *idTable // first version stamped after the day
+	before     *idSet   // first version stamped before the day
+	after      *idSet   // first version stamped after the day
 	// valid holds addresses as written that passed events.DecodeOrder:
 	// validity is a property of the address, checked once. Addresses of
 	// counted orders are interned: addrIdx maps them as written, canonIdx
@@ -125,7 +125,7 @@ type partitionTally struct {
 // sizes the tables once instead of growing them.
 func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
-		inDay: newIDTable(expect.Day, true), before: newIDTable(expect.Before, false), after: newIDTable(expect.After, false),
+		inDay: newIDTable(expect.Day, true), before: newIDSet(), after: newIDSet(),
 		valid: map[string]struct{}{}, addrIdx: map[string]uint32{}, canonIdx: map[string]uint32{}, pairIdx: map[uint64]uint32{},
 		skipped: map[string]int{}}
 }
@@ -278,9 +278,9 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	}
 	switch {
 	case at < t.start:
-		t.before.add(id, 0)
+		t.before.add(id)
 	case at >= t.end:
-		t.after.add(id, 0)
+		t.after.add(id)
 	default:
 		t.inDay.addAt(slot, id, uint32(hash))
 		p := &t.pairs[t.pair(vendor, cook)]
@@ -471,14 +471,14 @@ type idFilter struct {
 	shift uint
 }
 
-// sharedIDs builds the filter over the ids of the partitions' first
-// versions, of every day: an order of the day seen first in another
-// partition before the day takes its count away, and one seen there after
-// it is a conflict of the day.
+// sharedIDs builds the filter over the ids of the day's first versions:
+// an id of the day is shared if another partition has it as a version of
+// the day, or of another day (before it, it takes the count away; after
+// it, it is a conflict of the day). It is sized by the day's orders only.
 func sharedIDs(parts []*partitionTally) idFilter {
 	total := 0
 	for _, p := range parts {
-		total += p.inDay.len() + p.before.len() + p.after.len()
+		total += p.inDay.len()
 	}
 	if len(parts) < 2 || total == 0 {
 		return idFilter{}
@@ -490,17 +490,18 @@ func sharedIDs(parts []*partitionTally) idFilter {
 	f := idFilter{dup: make([]uint64, 1<<(bits-6)), shift: 64 - bits}
 	seen := make([]uint64, len(f.dup))
 	for _, p := range parts {
-		// An id is in at most one of a partition's sets: look all of a
-		// partition's up before marking them, so that none of them looks
-		// shared with itself.
-		check := func(id int64, _ uint32) { f.check(seen, id) }
-		mark := func(id int64, _ uint32) { f.mark(seen, id) }
-		p.inDay.each(check)
+		// Look all of a partition's ids of the day up before marking them,
+		// so that none of them looks shared with itself.
+		p.inDay.each(func(id int64, _ uint32) { f.check(seen, id) })
+		p.inDay.each(func(id int64, _ uint32) { f.mark(seen, id) })
+	}
+	// An id of another day here is never also of the day here: a hit is
+	// another partition's, or a hash collision that the exact check in
+	// merge rules out.
+	for _, p := range parts {
+		check := func(id int64) { f.check(seen, id) }
 		p.before.each(check)
 		p.after.each(check)
-		p.inDay.each(mark)
-		p.before.each(mark)
-		p.after.each(mark)
 	}
 	return f
 }
