@@ -200,6 +200,13 @@ type summaryAnswer struct {
 	OrdersRead     int            `json:"orders_read"`
 	SkippedRecords int            `json:"skipped_records"`
 	ConflictsTotal int            `json:"conflicts_total"`
+	Conflicts      []struct {
+		Partition int32 `json:"partition"`
+		Counted   struct {
+			Partition int32 `json:"partition"`
+		} `json:"counted"`
+		Reason string `json:"reason"`
+	} `json:"conflicts"`
 }
 
 // runSummary times POST /dailySummary for plan's day and checks the answer.
@@ -223,6 +230,17 @@ func runSummary(addr string, plan dayPlan) (time.Duration, error) {
 	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&got); err != nil {
 		return 0, err
 	}
+	// Versions of an order share a partition (keyed by order_id): every
+	// conflict is a later record of its partition.
+	if len(got.Conflicts) != min(plan.conflict, 100) {
+		return 0, fmt.Errorf("%d conflicts listed of %d", len(got.Conflicts), plan.conflict)
+	}
+	for _, c := range got.Conflicts {
+		if c.Reason != "later_in_partition" || c.Counted.Partition != c.Partition {
+			return 0, fmt.Errorf("conflict in partition %d: counted in %d because %q, want the same partition, later_in_partition", c.Partition, c.Counted.Partition, c.Reason)
+		}
+	}
+	got.Conflicts = nil
 	want := summaryAnswer{Summary: plan.want, OrdersRead: plan.records - plan.poison, SkippedRecords: plan.poison, ConflictsTotal: plan.conflict}
 	if d := cmp.Diff(want, got); d != "" {
 		return 0, fmt.Errorf("the summary of %d orders is wrong (-want, +got):\n%s", plan.orders, tail(d, 3000))

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 )
 
@@ -308,7 +309,7 @@ func TestSummaries(t *testing.T) {
 		body:      `{"fecha":"13/11/2021"}`,
 		want:      seedSummary,
 		read:      2,
-		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1}},
+		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1, Counted: dayread.CountedVersion{Partition: 0}, Reason: dayread.ReasonLaterInPartition}},
 	}, {
 		name: "retry across midnight belongs to the first day",
 		records: func(tp *topic) {
@@ -333,7 +334,7 @@ func TestSummaries(t *testing.T) {
 		body:      `{"fecha":"12/11/2021"}`,
 		want:      `{"ventas":{"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"12/11/2021"}`,
 		read:      1,
-		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1}},
+		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1, Counted: dayread.CountedVersion{Partition: 0}, Reason: dayread.ReasonLaterInPartition}},
 	}, {
 		name: "changed version after midnight: nothing in the next day",
 		records: func(tp *topic) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -236,6 +237,21 @@ func diffRun(t *testing.T, addrs []string, q diffSeq, stop func(diffProblem) boo
 		// The poison is of clear kinds only, whose reasons the README names.
 		if diff := cmp.Diff(od.Reasons, got.SkippedRecordsByReason, cmpopts.EquateEmpty()); diff != "" {
 			if add("skip-reasons", "summary of %s: skipped_records_by_reason (-oracle +dailySummary):\n%s", key, diff) {
+				return problems
+			}
+		}
+		// Every conflict is listed in the counted version's day, the first
+		// 100 by partition and offset.
+		var listed []oracleConflict
+		if err := json.Unmarshal(got.Conflicts, &listed); err != nil {
+			t.Fatalf("summary of %s: conflicts: %v", key, err)
+		}
+		if got.ConflictsTotal != len(od.Conflicts) {
+			if add("conflicts", "summary of %s: conflicts_total %d, oracle %d (oracle's %+v)", key, got.ConflictsTotal, len(od.Conflicts), od.Conflicts) {
+				return problems
+			}
+		} else if diff := cmp.Diff(od.Conflicts[:min(len(od.Conflicts), 100)], listed, cmpopts.EquateEmpty()); diff != "" {
+			if add("conflicts", "summary of %s: conflicts (-oracle +dailySummary):\n%s", key, diff) {
 				return problems
 			}
 		}

@@ -28,7 +28,13 @@ import (
 //     version there, in the day of that record's timestamp;
 //  5. across partitions the earliest day wins, then the lowest partition;
 //  6. a day's summary counts the orders of that day; records stamped in it
-//     that are not orders are skipped.
+//     that are not orders are skipped;
+//  7. a record giving a header the CloudEvents Kafka binding reads
+//     (content-type, ce_*) twice is not a CloudEvent;
+//  8. every other record of a counted order whose body (order_id, vendor
+//     and cook lower-cased, count) differs from the counted version's is a
+//     conflict of the counted version's day, wherever it is, with the
+//     version that counted and why.
 
 // oracleTypeOrder is the CloudEvent type of an order, spelled out here
 // rather than taken from the events package.
@@ -51,9 +57,22 @@ type oracleSales struct {
 
 // oracleDay is what the oracle expects a day's summary to say.
 type oracleDay struct {
-	Ventas  map[string]oracleSales
-	Skipped int
-	Reasons map[string]int
+	Ventas    map[string]oracleSales
+	Skipped   int
+	Reasons   map[string]int
+	Conflicts []oracleConflict
+}
+
+// oracleConflict is a conflict as dailySummary lists it.
+type oracleConflict struct {
+	OrderID   int64 `json:"order_id"`
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+	Counted   struct {
+		Partition int32  `json:"partition"`
+		Offset    *int64 `json:"offset"`
+	} `json:"counted"`
+	Reason string `json:"reason"`
 }
 
 // oracleResult is the whole topic judged by the oracle: every day with
@@ -139,6 +158,7 @@ func oracleRead(ctx context.Context, brokers []string, topic string) ([]oracleRe
 type oracleOrder struct {
 	ID     int64
 	Vendor string
+	Cook   string
 	Count  int
 }
 
@@ -154,6 +174,7 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 	type version struct {
 		day       string
 		partition int32
+		offset    int64
 		order     oracleOrder
 	}
 	res := oracleResult{Days: map[string]*oracleDay{}, OrderIDs: map[int64]bool{}}
@@ -167,6 +188,8 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 	}
 	seen := map[int32]map[int64]bool{}
 	winner := map[int64]version{}
+	all := map[int64][]version{}             // every valid record of an order
+	firstIn := map[int64]map[int32]version{} // its first record in each partition
 	for _, r := range recs {
 		key := oracleDayKey(r.At)
 		o, reason := oracleClassify(r)
@@ -177,6 +200,7 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 			continue
 		}
 		res.OrderIDs[o.ID] = true
+		all[o.ID] = append(all[o.ID], version{day: key, partition: r.Partition, offset: r.Offset, order: o})
 		if seen[r.Partition] == nil {
 			seen[r.Partition] = map[int64]bool{}
 		}
@@ -184,7 +208,11 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 			continue // a retry or another version: the first one stands
 		}
 		seen[r.Partition][o.ID] = true
-		v := version{day: key, partition: r.Partition, order: o}
+		v := version{day: key, partition: r.Partition, offset: r.Offset, order: o}
+		if firstIn[o.ID] == nil {
+			firstIn[o.ID] = map[int32]version{}
+		}
+		firstIn[o.ID][r.Partition] = v
 		if w, ok := winner[o.ID]; !ok || v.day < w.day || (v.day == w.day && v.partition < w.partition) {
 			winner[o.ID] = v
 		}
@@ -195,6 +223,27 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 		s.Ordenes++
 		s.Sopaipillas += v.order.Count
 		d.Ventas[v.order.Vendor] = s
+		for _, o := range all[v.order.ID] {
+			if o.partition == v.partition && o.offset == v.offset || o.order == v.order {
+				continue
+			}
+			c := oracleConflict{OrderID: o.order.ID, Partition: o.partition, Offset: o.offset, Reason: "later_in_partition"}
+			c.Counted.Partition = v.partition
+			if o.partition != v.partition {
+				c.Counted.Offset = &v.offset
+				c.Reason = "lower_partition"
+				if firstIn[o.order.ID][o.partition].day > v.day {
+					c.Reason = "earlier_day"
+				}
+			}
+			d.Conflicts = append(d.Conflicts, c)
+		}
+	}
+	for _, d := range res.Days {
+		sort.Slice(d.Conflicts, func(i, j int) bool {
+			a, b := d.Conflicts[i], d.Conflicts[j]
+			return a.Partition < b.Partition || a.Partition == b.Partition && a.Offset < b.Offset
+		})
 	}
 	return res
 }
@@ -207,7 +256,11 @@ func oracleDayKey(t time.Time) string { return t.In(santiago).Format("2006-01-02
 func oracleClassify(r oracleRecord) (oracleOrder, string) {
 	headers := map[string]string{}
 	for _, h := range r.Headers {
-		headers[strings.ToLower(h.Key)] = string(h.Value)
+		k := strings.ToLower(h.Key)
+		if _, twice := headers[k]; twice && (k == "content-type" || strings.HasPrefix(k, "ce_")) {
+			return oracleOrder{}, "invalid_cloudevent"
+		}
+		headers[k] = string(h.Value)
 	}
 	if _, binary := headers["ce_specversion"]; binary {
 		if headers["ce_specversion"] != "1.0" || headers["ce_id"] == "" || headers["ce_source"] == "" || headers["ce_type"] == "" {
@@ -290,9 +343,9 @@ func oracleDecodeOrder(b []byte) (oracleOrder, bool) {
 	id, ok1 := integer("order_id", 1, 1<<53-1)
 	n, ok2 := integer("numero_sopaipillas", 1, 1000)
 	vendor, ok3 := email("email_vendedor")
-	_, ok4 := email("email_cocinero")
+	cook, ok4 := email("email_cocinero")
 	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return oracleOrder{}, false
 	}
-	return oracleOrder{ID: id, Vendor: strings.ToLower(vendor), Count: int(n)}, true
+	return oracleOrder{ID: id, Vendor: strings.ToLower(vendor), Cook: strings.ToLower(cook), Count: int(n)}, true
 }

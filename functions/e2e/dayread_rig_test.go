@@ -261,7 +261,7 @@ func legacyOrder(p int32, at time.Time, o dayOrder) dayRec {
 // poison is a record that is not an order, of one of a few clear kinds.
 func poison(p int32, at time.Time, kind int) dayRec {
 	o := dayOrder{ID: 900000 + int64(kind), Vendor: "poison@feria.example", Cook: "c@feria.example", Count: 3}
-	switch kind % 5 {
+	switch kind % 8 {
 	case 0:
 		return dayRec{Partition: p, At: at, Value: "not a cloudevent", Desc: "poison: not a cloudevent"}
 	case 1:
@@ -276,6 +276,21 @@ func poison(p int32, at time.Time, kind int) dayRec {
 		return r
 	case 3:
 		return dayRec{Partition: p, At: at, Value: `{"order_id": 7, "email_vend`, Desc: "poison: truncated JSON"}
+	case 4, 5, 6: // a header the binding reads, twice: not one CloudEvent
+		r := binaryOrder(p, at, o)
+		twice := []struct{ key, first, then string }{
+			{"ce_type", "cl.sopaipillas.other.v1", oracleTypeOrder},
+			{"ce_specversion", "1.0", "0.3"},
+			{"CE_SPECVERSION", "0.3", "1.0"},
+		}[kind%8-4]
+		for i, h := range r.Headers {
+			if strings.EqualFold(h.Key, twice.key) {
+				r.Headers[i].Value = []byte(twice.first)
+			}
+		}
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: twice.key, Value: []byte(twice.then)})
+		r.Desc = fmt.Sprintf("poison: binary CE order with %s %q then %q", twice.key, twice.first, twice.then)
+		return r
 	default:
 		return structuredEvent(p, at, o, "application/cloudevents+json", "cl.sopaipillas.other.v1")
 	}

@@ -1,6 +1,6 @@
 // Package salesboard is the salesBoard function: a live page for the owner
-// with a day's sales per vendor, counted by dailySummary's own code
-// ((*dailysummary.Function).Summarize) and pushed to the browser over
+// with a day's sales per vendor, counted by the day read dailySummary
+// counts with (package dayread) and pushed to the browser over
 // Server-Sent Events whenever the order topic moves.
 //
 // It keeps no state of its own: a cache of the days being looked at, each
@@ -19,13 +19,13 @@ import (
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
-	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
 )
 
 // Summarizer counts one day exactly as dailySummary does:
-// (*dailysummary.Function).Summarize, which reads and publishes nothing else.
+// (*dayread.Counter).Summarize.
 type Summarizer interface {
-	Summarize(ctx context.Context, day events.Date) (dailysummary.Result, error)
+	Summarize(ctx context.Context, day events.Date) (dayread.Result, error)
 }
 
 // Ends tells where the order topic ends: the last stable offset of each
@@ -92,7 +92,7 @@ type VendorSales struct {
 }
 
 // NewView derives the board's view of a day from a count of it.
-func NewView(day events.Date, res dailysummary.Result, meta events.ReportMeta) View {
+func NewView(day events.Date, res dayread.Result, meta events.ReportMeta) View {
 	v := View{
 		Fecha: day.String(), Summary: res.Summary, ReportStatus: meta.Status, CountedUntil: meta.CountedUntil,
 		OrdersRead: res.OrdersRead, SkippedRecords: res.SkippedRecords, ConflictsTotal: res.ConflictsTotal,

@@ -21,7 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sopaipillas/sopaipillas/events"
-	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 )
 
@@ -60,14 +60,14 @@ func (f *fakeTopic) sell(day events.Date, vendor string, n int64) {
 	f.end++
 }
 
-func (f *fakeTopic) Summarize(_ context.Context, day events.Date) (dailysummary.Result, error) {
+func (f *fakeTopic) Summarize(_ context.Context, day events.Date) (dayread.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
-		return dailysummary.Result{}, f.fail
+		return dayread.Result{}, f.fail
 	}
 	f.counts++
-	res := dailysummary.Result{Summary: events.NewSummary(day)}
+	res := dayread.Result{Summary: events.NewSummary(day)}
 	for v, s := range f.sales[day] {
 		res.Summary.Ventas[v] = s
 		res.OrdersRead += int(s.NOrdenes)
@@ -101,7 +101,7 @@ func newTestBoard(t *testing.T, topic *fakeTopic, token string) *Board {
 
 func TestNewView(t *testing.T) {
 	day := events.Date{Year: 2021, Month: 11, Day: 13}
-	res := dailysummary.Result{Summary: events.Summary{Fecha: day.String(), Ventas: map[string]events.Sales{
+	res := dayread.Result{Summary: events.Summary{Fecha: day.String(), Ventas: map[string]events.Sales{
 		"b@x.cl": {NSopaipillas: 10, NOrdenes: 1},
 		"a@x.cl": {NSopaipillas: 10, NOrdenes: 1},
 		"c@x.cl": {NSopaipillas: 10, NOrdenes: 2},
@@ -124,7 +124,7 @@ func TestNewView(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("NewView (-want, +got):\n%s", diff)
 	}
-	empty := NewView(day, dailysummary.Result{}, events.NewReportMeta(start, end, noon))
+	empty := NewView(day, dayread.Result{}, events.NewReportMeta(start, end, noon))
 	if b, _ := json.Marshal(empty); !strings.Contains(string(b), `"ventas":{}`) || !strings.Contains(string(b), `"vendedores":[]`) {
 		t.Errorf("an empty day must have ventas {} and vendedores [], as the summary: %s", b)
 	}

@@ -2,7 +2,6 @@ package salesboard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,10 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
-	cloudevents "github.com/cloudevents/sdk-go/v2"
-
-	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 )
@@ -46,22 +42,22 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		return nil, nil, err
 	}
 	topics := kafka.TopicsConfig{OrderTopic: cfg.OrderTopic, OrderPartitions: cfg.OrderPartitions, Retention: cfg.Retention}
+	// Open creates a missing order topic and checks that Kafka answers;
+	// the board reads with franz-go (kafka.Reader) and needs no more of it.
 	client, _, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, topics.OrderTopicSpec())
 	if err != nil {
 		return nil, nil, err
 	}
-	reader := kafka.NewReader(client, cfg.Brokers)
-	// dailySummary's own counting, with a publisher that is never called:
-	// Summarize publishes nothing.
-	sum := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: cfg.Brokers, Topic: cfg.OrderTopic, Reader: reader},
-		noPublisher{}, dailysummary.Options{Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Now: time.Now}, log)
-	board := New(sum, TopicEnds{Client: client, Topic: cfg.OrderTopic}, Options{
+	client.Close()
+	reader, err := kafka.NewReader(cfg.Config, cfg.Timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := dayread.New(dayread.KafkaLog{Reader: reader, Topic: cfg.OrderTopic}, loc)
+	board := New(sum, TopicEnds{Reader: reader, Topic: cfg.OrderTopic}, Options{
 		Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Token: string(cfg.Token), Now: time.Now,
 	}, log)
-	release := func() {
-		reader.Close()
-		client.Close()
-	}
+	release := func() { reader.Close() }
 	if cfg.Token == "" {
 		log.Warn("BOARD_TOKEN is empty: anyone who can reach the board sees every vendor's sales; set it everywhere but make dev")
 	}
@@ -83,31 +79,14 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 }
 
 // TopicEnds is Ends of a topic on Kafka: the last stable offset of each
-// partition, asked with isolation READ_COMMITTED, so that an open
-// transaction does not move it and its commit does.
+// partition (kafka.Reader.Ends), so that an open transaction does not move
+// it and its commit does.
 type TopicEnds struct {
-	Client sarama.Client
+	Reader *kafka.Reader
 	Topic  string
 }
 
 // Ends implements Ends.
 func (e TopicEnds) Ends(ctx context.Context) ([]int64, error) {
-	parts, err := kafka.Partitions(ctx, e.Client, e.Topic)
-	if err != nil {
-		return nil, err
-	}
-	ends := make([]int64, len(parts))
-	for i, p := range parts {
-		if ends[i], err = kafka.ListOffset(ctx, e.Client, e.Topic, p, sarama.OffsetNewest); err != nil {
-			return nil, fmt.Errorf("%s/%d: %w", e.Topic, p, err)
-		}
-	}
-	return ends, nil
-}
-
-// noPublisher is the Publisher of a dailysummary.Function that only counts.
-type noPublisher struct{}
-
-func (noPublisher) Publish(context.Context, string, cloudevents.Event) error {
-	return errors.New("salesBoard publishes nothing")
+	return e.Reader.Ends(ctx, e.Topic)
 }

@@ -1,11 +1,11 @@
-package dailysummary
+package dayread
 
 import (
 	"bytes"
 	"hash/maphash"
 	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sopaipillas/sopaipillas/events"
 )
@@ -38,7 +38,7 @@ var (
 
 // decode fills o from an order record of exactly newOrder's shape and
 // reports whether it did; false sends the record through the binding.
-func (o *fastOrder) decode(headers []*sarama.RecordHeader, value []byte) bool {
+func (o *fastOrder) decode(headers []kgo.RecordHeader, value []byte) bool {
 	// The binding's eight, and the distributed-tracing extension newOrder
 	// adds when it has a trace context.
 	if len(headers) < 8 || len(headers) > 10 {
@@ -47,7 +47,7 @@ func (o *fastOrder) decode(headers []*sarama.RecordHeader, value []byte) bool {
 	var seen uint16
 	for _, h := range headers {
 		var bit uint16
-		switch string(h.Key) { // compiled to a search on length and bytes: no allocation
+		switch h.Key {
 		case "content-type":
 			bit = 1 << 0
 			if !bytes.Equal(h.Value, vJSON) {

@@ -1,4 +1,4 @@
-package dailysummary
+package dayread
 
 import "math/bits"
 

@@ -1,7 +1,11 @@
-package dailysummary
+package dayread
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -43,14 +47,35 @@ type Record struct {
 	fast fastOrder
 }
 
-// Conflict is a later version of a counted order with a different body:
-// reported, never counted.
+// Conflict is a version of a counted order with another body: listed in
+// the counted order's day, never counted.
 type Conflict struct {
 	OrderID   int64  `json:"order_id"`
 	EventID   string `json:"event_id,omitempty"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
+	// Counted is the version that counts instead, Reason why (Reason*).
+	Counted CountedVersion `json:"counted"`
+	Reason  string         `json:"reason"`
 }
+
+// CountedVersion is where the version of an order that counts is. Offset
+// is omitted when it is the first record of the order_id in the conflict's
+// own partition (ReasonLaterInPartition): the tally keeps no offsets.
+type CountedVersion struct {
+	Partition int32  `json:"partition"`
+	Offset    *int64 `json:"offset,omitempty"`
+}
+
+// Why a version of an order does not count (README, "Which day an order
+// counts in"): its partition holds an earlier record of the order_id; or
+// another partition's first record of it is stamped on an earlier day; or
+// on the same day, in a lower-numbered partition.
+const (
+	ReasonLaterInPartition = "later_in_partition"
+	ReasonEarlierDay       = "earlier_day"
+	ReasonLowerPartition   = "lower_partition"
+)
 
 // maxConflictsReported bounds the answer; ConflictsTotal still counts all.
 const maxConflictsReported = 100
@@ -78,8 +103,8 @@ type partitionTally struct {
 	partition  int32
 	start, end int64    // the day, Unix ms
 	inDay      *idTable // body hash of the first version
-	before     *idTable // first version stamped before the day
-	after      *idTable // first version stamped after the day
+	before     *idSet   // first version stamped before the day
+	after      *idSet   // first version stamped after the day
 	// valid holds addresses as written that passed events.DecodeOrder:
 	// validity is a property of the address, checked once. Addresses of
 	// counted orders are interned: addrIdx maps them as written, canonIdx
@@ -100,7 +125,7 @@ type partitionTally struct {
 // sizes the tables once instead of growing them.
 func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
-		inDay: newIDTable(expect.Day, true), before: newIDTable(expect.Before, false), after: newIDTable(expect.After, false),
+		inDay: newIDTable(expect.Day, true), before: newIDSet(), after: newIDSet(),
 		valid: map[string]struct{}{}, addrIdx: map[string]uint32{}, canonIdx: map[string]uint32{}, pairIdx: map[uint64]uint32{},
 		skipped: map[string]int{}}
 }
@@ -157,14 +182,22 @@ func (r Record) decode() (events.Order, string, string) {
 	return events.Order{}, "", SkipNotAnOrder
 }
 
-// validOrder returns the valid order a record carries, if any.
-func (r Record) validOrder() (events.Order, bool) {
+// version returns the valid order a record carries, its event id and the
+// hash of its body as the tally compares them, if it carries one.
+func (r Record) version() (events.Order, string, uint32, bool) {
 	if r.fast.ok {
 		o, err := events.DecodeOrder(r.fast.value)
-		return o, err == nil
+		return o, string(r.fast.eventID), uint32(r.fast.hash), err == nil
 	}
-	o, _, reason := r.decode()
-	return o, reason == ""
+	o, eventID, reason := r.decode()
+	if reason != "" {
+		return o, "", 0, false
+	}
+	canonical, err := json.Marshal(o)
+	if err != nil {
+		return o, "", 0, false
+	}
+	return o, eventID, uint32(bodyHash(canonical)), true
 }
 
 // fastValid checks a fast-path record's addresses with events.DecodeOrder
@@ -234,7 +267,8 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 		if t.inDay.vals[slot] != uint32(hash) {
 			t.nConflicts++
 			if len(t.conflicts) < maxConflictsReported {
-				t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset})
+				t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset,
+					Counted: CountedVersion{Partition: r.Partition}, Reason: ReasonLaterInPartition})
 			}
 		}
 		return
@@ -244,9 +278,9 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	}
 	switch {
 	case at < t.start:
-		t.before.add(id, 0)
+		t.before.add(id)
 	case at >= t.end:
-		t.after.add(id, 0)
+		t.after.add(id)
 	default:
 		t.inDay.addAt(slot, id, uint32(hash))
 		p := &t.pairs[t.pair(vendor, cook)]
@@ -271,15 +305,12 @@ type Result struct {
 	ConflictsTotal  int
 }
 
-// merge combines the partitions' tallies into the day's summary. An order
-// whose first versions are in several partitions (a repartitioned topic, a
-// producer keying by something else) counts in the earliest of their days,
-// and within one day in the lowest-numbered partition: a partition's order
-// of the day loses if another partition saw it first before the day, or in
-// the day at a lower partition number. The losers, by partition, are
-// returned: their numbers are still in the summary and must be taken back
-// out (Function.takeBack). Normally there are none.
-func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int64]struct{}) {
+// merge combines the partitions' tallies into the day's summary, and
+// returns the order ids of the day that are in several partitions (a
+// repartitioned topic, a producer keying by something else) with the
+// partitions that hold them, for resolve. Normally there are none.
+func merge(day events.Date, parts []*partitionTally) (Result, *sharedOrders) {
+	slices.SortFunc(parts, func(a, b *partitionTally) int { return cmp.Compare(a.partition, b.partition) })
 	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookDay(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {
 		res.OrdersRead += p.read
@@ -288,11 +319,7 @@ func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int6
 			res.SkippedByReason[reason] += n
 		}
 		res.ConflictsTotal += p.nConflicts
-		for _, c := range p.conflicts {
-			if len(res.Conflicts) < maxConflictsReported {
-				res.Conflicts = append(res.Conflicts, c)
-			}
-		}
+		res.Conflicts = append(res.Conflicts, p.conflicts...)
 		for _, pr := range p.pairs {
 			if pr.sales.NOrdenes > 0 {
 				res.Summary.Add(p.names[pr.vendor], pr.sales)
@@ -300,39 +327,139 @@ func merge(day events.Date, parts []*partitionTally) (Result, map[int32]map[int6
 			}
 		}
 	}
-	var losers map[int32]map[int64]struct{}
-	shared := sharedIDs(parts)
-	if shared.dup == nil {
-		return res, nil
-	}
-	for _, p := range parts {
-		p.inDay.each(func(id int64, _ uint32) {
-			if shared.maybe(id) && !counts(parts, p, id) {
-				if losers == nil {
-					losers = map[int32]map[int64]struct{}{}
+	var shared *sharedOrders
+	filter := sharedIDs(parts)
+	if filter.dup != nil {
+		for _, p := range parts {
+			p.inDay.each(func(id int64, _ uint32) {
+				if !filter.maybe(id) {
+					return
 				}
-				if losers[p.partition] == nil {
-					losers[p.partition] = map[int64]struct{}{}
+				for _, q := range parts {
+					if q != p && (q.inDay.has(id) || q.before.has(id) || q.after.has(id)) {
+						if shared == nil {
+							shared = &sharedOrders{ids: map[int64]struct{}{}, holders: map[int32]bool{}}
+						}
+						shared.ids[id] = struct{}{}
+						shared.holders[p.partition], shared.holders[q.partition] = true, true
+					}
 				}
-				losers[p.partition][id] = struct{}{}
-			}
-		})
+			})
+		}
 	}
-	return res, losers
+	if shared == nil && len(res.Conflicts) > maxConflictsReported {
+		res.Conflicts = res.Conflicts[:maxConflictsReported]
+	}
+	return res, shared
 }
 
-// counts reports whether p's version of order id, in the day, is the one
-// that counts (see merge).
-func counts(parts []*partitionTally, p *partitionTally, id int64) bool {
-	for _, q := range parts {
-		if q == p {
-			continue
+// sharedOrders are order ids of a day's orders that are in several
+// partitions, and the partitions that hold them.
+type sharedOrders struct {
+	ids     map[int64]struct{}
+	holders map[int32]bool
+}
+
+// version is one valid record of an order, as resolve reads it.
+type version struct {
+	offset int64
+	at     int64 // Unix ms
+	hash   uint32
+	order  events.Order
+	event  string
+}
+
+// resolve settles the orders of the day that are in several partitions,
+// from every valid record of them (versions, by partition in offset
+// order). The first record of an order in a partition is its version
+// there; the version that counts is the one of the earliest day, and
+// within one day of the lowest-numbered partition (README, "Which day an
+// order counts in"). merge counted each partition's version of the day:
+// the losers are taken back out. Every other record of an order that counts
+// in the day, with another body than the counted one, is a conflict of the
+// day, wherever it is; the partitions' own conflict counts of these orders
+// are replaced by that.
+func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[int64]map[int32][]version) error {
+	dayOf := func(at int64) int { // before, in, after the day
+		switch {
+		case at < start:
+			return -1
+		case at >= end:
+			return 1
 		}
-		if q.before.has(id) || q.inDay.has(id) && q.partition < p.partition {
-			return false
+		return 0
+	}
+	var found []Conflict
+	for id := range shared.ids {
+		byPart := versions[id]
+		parts := slices.Sorted(maps.Keys(byPart))
+		winner := int32(-1)
+		for _, p := range parts {
+			if winner < 0 || dayOf(byPart[p][0].at) < dayOf(byPart[winner][0].at) {
+				winner = p
+			}
+		}
+		if winner < 0 {
+			return fmt.Errorf("order %d counted at first is gone from the topic (retention?)", id)
+		}
+		counted := byPart[winner][0]
+		for _, p := range parts {
+			vs := byPart[p]
+			first := vs[0]
+			if dayOf(first.at) != 0 {
+				continue
+			}
+			// What the partition's own tally did with its version of the day.
+			for _, v := range vs[1:] {
+				if v.hash != first.hash {
+					res.ConflictsTotal--
+				}
+			}
+			if p != winner {
+				back := events.Sales{NOrdenes: -1, NSopaipillas: -first.order.NumeroSopaipillas}
+				res.Summary.Add(first.order.EmailVendedor, back)
+				if res.Summary.Ventas[first.order.EmailVendedor].NOrdenes == 0 {
+					delete(res.Summary.Ventas, first.order.EmailVendedor)
+				}
+				res.Cooks.Add(first.order.EmailCocinero, first.order.EmailVendedor, back)
+			}
+		}
+		if dayOf(counted.at) != 0 {
+			continue // not an order of the day: its conflicts go with its own day
+		}
+		for _, p := range parts {
+			reason := ReasonLaterInPartition
+			switch first := byPart[p][0]; {
+			case p == winner:
+			case dayOf(first.at) > 0:
+				reason = ReasonEarlierDay
+			default:
+				reason = ReasonLowerPartition
+			}
+			for i, v := range byPart[p] {
+				if p == winner && i == 0 || v.hash == counted.hash {
+					continue
+				}
+				c := Conflict{OrderID: id, EventID: v.event, Partition: p, Offset: v.offset, Counted: CountedVersion{Partition: winner}, Reason: reason}
+				if p != winner {
+					c.Counted.Offset = &counted.offset
+				}
+				found = append(found, c)
+			}
 		}
 	}
-	return true
+	res.ConflictsTotal += len(found)
+	kept := append([]Conflict{}, found...)
+	for _, c := range res.Conflicts {
+		if _, ok := shared.ids[c.OrderID]; !ok {
+			kept = append(kept, c)
+		}
+	}
+	slices.SortFunc(kept, func(a, b Conflict) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	res.Conflicts = kept[:min(len(kept), maxConflictsReported)]
+	return nil
 }
 
 // idFilter holds, for a hash of every order id, whether two partitions saw
@@ -344,13 +471,14 @@ type idFilter struct {
 	shift uint
 }
 
-// sharedIDs builds the filter over the ids that can decide a day's count:
-// those of the day and those before it (an order first seen after the day
-// in one partition never takes the day's order away from another).
+// sharedIDs builds the filter over the ids of the day's first versions:
+// an id of the day is shared if another partition has it as a version of
+// the day, or of another day (before it, it takes the count away; after
+// it, it is a conflict of the day). It is sized by the day's orders only.
 func sharedIDs(parts []*partitionTally) idFilter {
 	total := 0
 	for _, p := range parts {
-		total += p.inDay.len() + p.before.len()
+		total += p.inDay.len()
 	}
 	if len(parts) < 2 || total == 0 {
 		return idFilter{}
@@ -362,15 +490,18 @@ func sharedIDs(parts []*partitionTally) idFilter {
 	f := idFilter{dup: make([]uint64, 1<<(bits-6)), shift: 64 - bits}
 	seen := make([]uint64, len(f.dup))
 	for _, p := range parts {
-		// An id is in at most one of a partition's sets: look all of a
-		// partition's up before marking them, so that none of them looks
-		// shared with itself.
-		check := func(id int64, _ uint32) { f.check(seen, id) }
-		mark := func(id int64, _ uint32) { f.mark(seen, id) }
-		p.inDay.each(check)
+		// Look all of a partition's ids of the day up before marking them,
+		// so that none of them looks shared with itself.
+		p.inDay.each(func(id int64, _ uint32) { f.check(seen, id) })
+		p.inDay.each(func(id int64, _ uint32) { f.mark(seen, id) })
+	}
+	// An id of another day here is never also of the day here: a hit is
+	// another partition's, or a hash collision that the exact check in
+	// merge rules out.
+	for _, p := range parts {
+		check := func(id int64) { f.check(seen, id) }
 		p.before.each(check)
-		p.inDay.each(mark)
-		p.before.each(mark)
+		p.after.each(check)
 	}
 	return f
 }

@@ -1,10 +1,10 @@
-package dailysummary
+package dayread
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -125,8 +125,8 @@ func TestFastPathMatchesBinding(t *testing.T) {
 			for _, msgs := range [][]*sarama.ConsumerMessage{{first, second}, {second}} {
 				slow, fast := newPartitionTally(0, start, end, Expect{}), newPartitionTally(0, start, end, Expect{})
 				for _, m := range msgs {
-					slow.add(slowRecordOf(context.Background(), m))
-					fr := recordOf(context.Background(), m)
+					slow.add(slowRecordOf(context.Background(), kgoRecord(m)))
+					fr := recordOf(context.Background(), kgoRecord(m))
 					if m == second && fr.fast.ok != tc.fast {
 						t.Errorf("fast path taken = %v, want %v", fr.fast.ok, tc.fast)
 					}
@@ -155,7 +155,7 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 	put := func(partition int32, msgs ...*sarama.ConsumerMessage) {
 		for _, m := range msgs {
 			m.Partition = partition
-			records = append(records, recordOf(context.Background(), m))
+			records = append(records, recordOf(context.Background(), kgoRecord(m)))
 		}
 	}
 	put(0,
@@ -171,8 +171,7 @@ func TestMergeKeepsEarliestAcrossPartitions(t *testing.T) {
 		orderRecord(t, o(4, 41, "b@x.cl"), start.Add(time.Hour), 3),    // as early: partition 0's counts
 		orderRecord(t, o(5, 51, "b@x.cl"), end.Add(time.Hour), 4),      // after the day: partition 0's counts
 	)
-	f := New(&fakeLog{records: records}, nil, Options{Location: loc, Timeout: time.Minute, Now: time.Now}, slog.New(slog.DiscardHandler))
-	res, err := f.Summarize(context.Background(), day)
+	res, err := New(memLog(records), loc).Summarize(context.Background(), day)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +207,7 @@ func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
 			}
 			m.Headers = kept
 			tally := newPartitionTally(0, start, end, Expect{})
-			tally.add(recordOf(context.Background(), m))
+			tally.add(recordOf(context.Background(), kgoRecord(m)))
 			got := mustMerge(t, day, tally)
 			if len(got.Summary.Ventas) != 0 || got.SkippedRecords != 1 {
 				t.Errorf("ventas %v, skipped %d; want none counted and 1 skipped", got.Summary.Ventas, got.SkippedRecords)
@@ -219,9 +218,9 @@ func TestOrderWithoutRequiredAttributesIsSkipped(t *testing.T) {
 
 func mustMerge(t *testing.T, day events.Date, parts ...*partitionTally) Result {
 	t.Helper()
-	res, losers := merge(day, parts)
-	if len(losers) > 0 {
-		t.Fatalf("merge: orders in several partitions: %v", losers)
+	res, shared := merge(day, parts)
+	if shared != nil {
+		t.Fatalf("merge: orders in several partitions: %v", shared.ids)
 	}
 	return res
 }
@@ -270,7 +269,7 @@ func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
 					&sarama.RecordHeader{Key: []byte("ce_type"), Value: []byte(events.TypeOrderCreated)})
 			}
 			tally := newPartitionTally(0, start, end, Expect{})
-			tally.add(recordOf(context.Background(), m))
+			tally.add(recordOf(context.Background(), kgoRecord(m)))
 			got := mustMerge(t, day, tally)
 			var vendors []string
 			for v := range got.Summary.Ventas {
@@ -295,11 +294,78 @@ func TestLegacyRecordsAndVendorIdentity(t *testing.T) {
 	t.Run("letter case variants are one vendor", func(t *testing.T) {
 		tally := newPartitionTally(0, start, end, Expect{})
 		for i, v := range []string{"pedro@EXAMPLE.com", "pedro@example.com", "Pedro@Example.Com"} {
-			tally.add(recordOf(context.Background(), &sarama.ConsumerMessage{Offset: int64(i), Value: []byte(order(20+i, v, 5*(i+1))), Timestamp: start.Add(time.Hour)}))
+			tally.add(recordOf(context.Background(), kgoRecord(&sarama.ConsumerMessage{Offset: int64(i), Value: []byte(order(20+i, v, 5*(i+1))), Timestamp: start.Add(time.Hour)})))
 		}
 		want := map[string]events.Sales{"pedro@example.com": {NOrdenes: 3, NSopaipillas: 30}}
 		if d := cmp.Diff(want, mustMerge(t, day, tally).Summary.Ventas); d != "" {
 			t.Errorf("ventas (-want, +got):\n%s", d)
 		}
 	})
+}
+
+// TestConflictsAcrossPartitions: every version of a counted order with
+// another body is listed in the counted order's day, wherever it is, with
+// the version that counted and why (issue 23, point 6): 10 sopaipillas on
+// partition 5, then 20 on partition 1, counts 20 and lists the 10.
+func TestConflictsAcrossPartitions(t *testing.T) {
+	loc := santiago(t)
+	day := events.Date{Year: 2021, Month: 11, Day: 13}
+	start, _ := day.Bounds(loc)
+	o := func(id, n int64) events.Order {
+		return events.Order{OrderID: id, EmailVendedor: seedVendor, EmailCocinero: seedCook, NumeroSopaipillas: n}
+	}
+	var records []Record
+	put := func(partition int32, m *sarama.ConsumerMessage) {
+		m.Partition = partition
+		records = append(records, recordOf(context.Background(), kgoRecord(m)))
+	}
+	put(5, orderRecord(t, o(7, 10), start.Add(time.Hour), 0))
+	put(1, orderRecord(t, o(7, 20), start.Add(2*time.Hour), 0))
+	put(1, orderRecord(t, o(7, 20), start.Add(3*time.Hour), 1)) // a retry of the counted version
+	put(5, orderRecord(t, o(7, 30), start.Add(3*time.Hour), 1))
+	put(2, orderRecord(t, o(8, 5), start.Add(time.Hour), 0))
+	put(2, orderRecord(t, o(8, 6), start.Add(2*time.Hour), 1))   // the same pair in one partition
+	put(0, orderRecord(t, o(9, 4), start.Add(-time.Hour), 0))    // the day before
+	put(3, orderRecord(t, o(9, 3), start.Add(time.Hour), 0))     // ... so this one is not of the day
+	put(4, orderRecord(t, o(10, 1), start.Add(time.Hour), 0))    // counted
+	put(0, orderRecord(t, o(10, 2), start.Add(25*time.Hour), 1)) // a later day's version elsewhere
+	at := func(o int64) *int64 { return &o }
+	counted := func(p int32, offset *int64) CountedVersion { return CountedVersion{Partition: p, Offset: offset} }
+	tests := []struct {
+		day       events.Date
+		ventas    events.Sales
+		conflicts []Conflict
+	}{
+		{day, events.Sales{NOrdenes: 3, NSopaipillas: 20 + 5 + 1}, []Conflict{
+			{OrderID: 10, EventID: "order-10", Partition: 0, Offset: 1, Counted: counted(4, at(0)), Reason: ReasonEarlierDay},
+			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 0, Counted: counted(1, at(0)), Reason: ReasonLowerPartition},
+			{OrderID: 8, EventID: "order-8", Partition: 2, Offset: 1, Counted: counted(2, nil), Reason: ReasonLaterInPartition},
+			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 1, Counted: counted(1, at(0)), Reason: ReasonLowerPartition},
+		}},
+		{day.AddDays(-1), events.Sales{NOrdenes: 1, NSopaipillas: 4}, []Conflict{
+			{OrderID: 9, EventID: "order-9", Partition: 3, Offset: 0, Counted: counted(0, at(0)), Reason: ReasonEarlierDay},
+		}},
+		{day.AddDays(1), events.Sales{}, []Conflict{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.day.String(), func(t *testing.T) {
+			res, err := New(memLog(records), loc).Summarize(context.Background(), tt.day)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.ventas, res.Summary.Ventas[seedVendor]); d != "" {
+				t.Errorf("ventas (-want, +got):\n%s", d)
+			}
+			sort.Slice(tt.conflicts, func(i, j int) bool {
+				a, b := tt.conflicts[i], tt.conflicts[j]
+				return a.Partition < b.Partition || a.Partition == b.Partition && a.Offset < b.Offset
+			})
+			if d := cmp.Diff(tt.conflicts, res.Conflicts); d != "" {
+				t.Errorf("conflicts (-want, +got):\n%s", d)
+			}
+			if res.ConflictsTotal != len(tt.conflicts) {
+				t.Errorf("conflicts_total %d, want %d", res.ConflictsTotal, len(tt.conflicts))
+			}
+		})
+	}
 }
