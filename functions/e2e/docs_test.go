@@ -469,7 +469,11 @@ func TestDocExamples(t *testing.T) {
 		case strings.HasPrefix(name, "KAFKA_"), strings.HasPrefix(name, "SMTP_"), strings.HasPrefix(name, "MAIL_"),
 			strings.HasPrefix(name, "DEV_"), strings.HasPrefix(name, "SUMMARY_"), strings.HasPrefix(name, "SENDGRID_"),
 			strings.HasPrefix(name, "OTEL_"), strings.HasPrefix(name, "VENDORS_"), strings.HasPrefix(name, "BOARD_"),
-			name == "LOG_LEVEL", name == "PORT", name == "GOFLAGS", name == "SOPAIPILLAS_CACHE":
+			name == "LOG_LEVEL", name == "PORT", name == "GOFLAGS", name == "SOPAIPILLAS_CACHE",
+			// A reader types the examples in a shell, not inside make: under
+			// `make test` these would make make print "make[1]: Entering
+			// directory" into an example's stdout.
+			name == "MAKEFLAGS", name == "MAKELEVEL", name == "MFLAGS", strings.HasPrefix(name, "MAKE_TERMINAL"):
 			continue
 		}
 		if _, ok := docVars[name]; ok {
