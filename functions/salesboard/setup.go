@@ -16,6 +16,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
 
 // Config is salesBoard's environment.
@@ -33,7 +34,16 @@ type Config struct {
 	Timeout time.Duration `envconfig:"BOARD_TIMEOUT" default:"30s"`
 	// Token, when set, is the owner's key: entered once, kept in a cookie.
 	Token runner.Secret `envconfig:"BOARD_TOKEN"`
+	// VendorsConfig is the vendor registry (VENDORS_FILE, newOrder's and
+	// sendMail's): the board shows each vendor's name from it. Without it
+	// the board shows addresses.
+	VendorsConfig
 }
+
+// VendorsConfig is vendors.Config under a name of its own, so that Config
+// can embed it beside kafka.Config (envconfig reads an embedded struct's
+// variables without a prefix).
+type VendorsConfig = vendors.Config
 
 // Setup connects salesBoard to Kafka, counts today (the cache is rebuilt
 // before the function is ready) and returns its handler.
@@ -50,6 +60,15 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	if err != nil {
 		return nil, nil, err
 	}
+	registry, err := vendors.Open(cfg.VendorsConfig, log)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	names := RegistryNames(nil)
+	if registry != nil {
+		names = RegistryNames(registry.Registry)
+	}
 	reader := kafka.NewReader(client, cfg.Brokers)
 	// dailySummary's own counting, with a publisher that is never called:
 	// Summarize publishes nothing.
@@ -61,6 +80,9 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	release := func() {
 		reader.Close()
 		client.Close()
+		if registry != nil {
+			registry.Close()
+		}
 	}
 	if cfg.Token == "" {
 		log.Warn("BOARD_TOKEN is empty: anyone who can reach the board sees every vendor's sales; set it everywhere but make dev")
@@ -72,7 +94,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { board.Run(runCtx) })
-	h := board.Handler()
+	h := board.Handler().WithNames(names)
 	return h, runner.CloserFunc(func() error {
 		h.Close()
 		stop()
