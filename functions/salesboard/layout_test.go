@@ -111,6 +111,7 @@ func TestBrowserWidths(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.Navigate(r.front.URL+"/")); err != nil {
 				t.Fatal(err)
 			}
+			waitUpdated(t, ctx)
 			got, _ := waitShown(t, ctx, "2.405", 10*time.Second)
 			if len(got.Labels) != 5 || got.Labels[0] != "Ana María Fuenzalida" || got.Labels[3] != "sin.nombre.registrado.y.largo@un-dominio-bastante-largo.cl" {
 				t.Errorf("chart labels %q: want the registry's names, the address where there is none", got.Labels)
@@ -128,6 +129,7 @@ func TestBrowserWidths(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.Navigate(r.front.URL+"/?fecha="+yesterday.URL())); err != nil {
 				t.Fatal(err)
 			}
+			waitUpdated(t, ctx)
 			waitShown(t, ctx, "0", 10*time.Second)
 			shownParts, err := chromedp.Run(ctx, chromedp.Evaluate[[]bool](`['vacio', 'grafico-caja', 'tabla'].map((id) => document.getElementById(id).getBoundingClientRect().height > 0)`))
 			if err != nil {
@@ -143,6 +145,17 @@ func TestBrowserWidths(t *testing.T) {
 				shot(t, ctx, "tablero-vacio-390.png")
 			}
 		})
+	}
+}
+
+// waitUpdated waits until the page's script has shown a day from its
+// event stream: the numbers served in the page are there before it, the
+// chart's bars are not.
+func waitUpdated(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.actualizado !== undefined`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the page's script showed no day: %v", err)
 	}
 }
 
