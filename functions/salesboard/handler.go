@@ -181,7 +181,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
-		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudo leer Kafka; reintentando"})
+		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
 	} else {
 		last, err = writeDay(w, h.named(view), nil)
 	}

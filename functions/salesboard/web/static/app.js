@@ -173,7 +173,7 @@
       if (es === fuente) mostrar(JSON.parse(e.data));
     });
     es.addEventListener('problema', () => {
-      if (es === fuente) $('estado').textContent = 'No se pudo leer Kafka; reintentando…';
+      if (es === fuente) $('estado').textContent = 'No se pudieron leer las ventas; reintentando…';
     });
     es.onopen = () => {
       if (es === fuente) vivo('conectado');
