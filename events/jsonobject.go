@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -24,16 +25,46 @@ func decodeStrict(data []byte, v any) error {
 	if err == nil {
 		return nil
 	}
-	var ptr jsontext.Pointer
 	var se *jsonv2.SemanticError
 	var syn *jsontext.SyntacticError
 	switch {
 	case errors.As(err, &se):
-		ptr = se.JSONPointer
+		return &ValidationError{Fields: []FieldError{{Field: fieldName(se.JSONPointer), Detail: semanticDetail(se)}}}
 	case errors.As(err, &syn):
-		ptr = syn.JSONPointer
+		return &ValidationError{Fields: []FieldError{{Field: fieldName(syn.JSONPointer), Detail: "is not JSON: " + jsonErr(syn, data)}}}
 	}
-	return &ValidationError{Fields: []FieldError{{Field: fieldName(ptr), Detail: "does not match the schema: " + err.Error()}}}
+	return &ValidationError{Fields: []FieldError{{Detail: "does not match the schema: " + jsonErr(err, data)}}}
+}
+
+// semanticDetail says what is wrong with a well-formed value in the
+// schema's terms (JSON types, members), not Go's.
+func semanticDetail(se *jsonv2.SemanticError) string {
+	switch {
+	case errors.Is(se.Err, jsonv2.ErrUnknownName):
+		return "is not a member the schema defines: remove it (names are lower case, as in the schema)"
+	case se.Err != nil && !strings.HasPrefix(se.Err.Error(), "json"):
+		return se.Err.Error() // integralCounts' own words
+	}
+	want := "another JSON type"
+	if se.GoType != nil {
+		switch se.GoType.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "a whole number"
+		case reflect.String:
+			want = "a string"
+		case reflect.Map, reflect.Struct:
+			want = "an object"
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.Bool:
+			want = "true or false"
+		}
+	}
+	found := map[jsontext.Kind]string{'"': "a string", '0': "a number", '{': "an object", '[': "an array", 't': "true", 'f': "false", 'n': "null"}[se.JSONKind]
+	if found == "" {
+		return "must be " + want
+	}
+	return "must be " + want + ", not " + found
 }
 
 // integralCounts makes every int64 of a report read as JSON Schema's

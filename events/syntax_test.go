@@ -50,3 +50,33 @@ func TestSyntaxMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestReportMessages: a report whose JSON is well formed but of the wrong
+// shape is answered in the schema's terms (JSON types, members), not Go's
+// ("json: cannot unmarshal JSON string into Go int64").
+func TestReportMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		want       FieldError
+	}{
+		{name: "a count as a string", data: `{"fecha":"13/11/2021","ventas":{"a@b.cl":{"n_sopaipillas":"3","n_ordenes":1}}}`,
+			want: FieldError{Field: "ventas[a@b.cl].n_sopaipillas", Detail: "must be a whole number, not a string"}},
+		{name: "a member of another case", data: `{"fecha":"13/11/2021","ventas":{"a@b.cl":{"N_SOPAIPILLAS":3,"n_ordenes":1}}}`,
+			want: FieldError{Field: "ventas[a@b.cl].N_SOPAIPILLAS", Detail: "is not a member the schema defines: remove it (names are lower case, as in the schema)"}},
+		{name: "a date as a number", data: `{"fecha":13,"ventas":{}}`, want: FieldError{Field: "fecha", Detail: "must be a string, not a number"}},
+		{name: "sales as an array", data: `{"fecha":"13/11/2021","ventas":[]}`, want: FieldError{Field: "ventas", Detail: "must be an object, not an array"}},
+		{name: "a fraction", data: `{"fecha":"13/11/2021","ventas":{"a@b.cl":{"n_sopaipillas":2.5,"n_ordenes":1}}}`,
+			want: FieldError{Field: "ventas[a@b.cl].n_sopaipillas", Detail: "must be a whole number (2, 2.0 or 0.2e1; not 2.5)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s Summary
+			err := decodeStrict([]byte(tc.data), &s)
+			if d := cmp.Diff([]FieldError{tc.want}, Fields(err)); d != "" {
+				t.Errorf("(-want, +got):\n%s", d)
+			}
+			if err != nil && (strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "json:")) {
+				t.Errorf("%q names Go's types or the library", err)
+			}
+		})
+	}
+}
