@@ -21,26 +21,36 @@ mkdir -p -- "$cache/devstack"
 say() { printf '%s\n' "$*" >&2; }
 
 buildlog=$(mktemp "${TMPDIR:-/tmp}/sopaipillas-devbuild.XXXXXX")
-trap 'rm -f "$buildlog"' EXIT
+deps=$(mktemp "${TMPDIR:-/tmp}/sopaipillas-devdeps.XXXXXX")
+trap 'rm -f "$buildlog" "$deps"' EXIT
 start=$SECONDS
 go build -v -o "$bin" ./functions/cmd/devstack 2>"$buildlog" &
 build=$!
+# The total the progress counts towards: every package the binary is built
+# from (go build -v names each one it compiles, the standard library's
+# included), counted beside the build; until it is known, no total is said.
+(go list -deps ./functions/cmd/devstack 2>/dev/null | wc -l >"$deps") &
 told= explained= next=0
 while kill -0 "$build" 2>/dev/null; do
 	elapsed=$((SECONDS - start))
 	if [ "$elapsed" -ge 2 ] && [ "$elapsed" -ge "$next" ]; then
 		downloads=$(grep -c '^go: downloading' "$buildlog" || true)
 		compiled=$(grep -vc '^go: ' "$buildlog" || true)
+		total=$(tr -d ' ' <"$deps")
+		of=""
+		if [ -n "$total" ] && [ "$total" -ge "$compiled" ]; then
+			of=" of $total"
+		fi
 		if [ -z "$told" ]; then
 			say "building the dev stack into $bin"
 			told=1
 		fi
 		if [ -z "$explained" ] && [ $((downloads + compiled)) -gt 20 ]; then
-			say "  a first build: it downloads the Go modules and compiles about 370 packages, 2 to 3 minutes"
+			say "  a first build: it downloads the Go modules and compiles every package${of:+ ($total)}, a few minutes"
 			say "  on two cores; later starts reuse it and take about a second."
 			explained=1
 		fi
-		say "  ... ${elapsed}s: ${downloads} modules downloaded, ${compiled} of ~370 packages compiled"
+		say "  ... ${elapsed}s: ${downloads} modules downloaded, ${compiled}${of} packages compiled"
 		next=$((elapsed + 15))
 	fi
 	sleep 0.1

@@ -189,7 +189,7 @@ func statusesOf(t *testing.T, h http.Handler, path string, reqs []request) []int
 // CloudEvents types and answer fields are the code's.
 func TestOpenAPIDrift(t *testing.T) {
 	d := load(t, api.OpenAPI)
-	if diff := cmp.Diff([]string{"/", "/api/days/{fecha}", "/dailySummary", "/events", "/healthz", "/login", "/logout", "/newOrder", "/readyz", "/static/{file}"}, keys(d["paths"])); diff != "" {
+	if diff := cmp.Diff([]string{"/", "/api/days/{fecha}", "/api/days/{fecha}.csv", "/dailySummary", "/events", "/healthz", "/login", "/logout", "/newOrder", "/readyz", "/static/{file}"}, keys(d["paths"])); diff != "" {
 		t.Errorf("paths (-want, +got):\n%s", diff)
 	}
 	quiet := slog.New(slog.DiscardHandler)

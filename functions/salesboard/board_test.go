@@ -394,7 +394,7 @@ func TestPage(t *testing.T) {
 	page := string(body)
 	for _, want := range []string{
 		`<html lang="es">`, `id="t-sopaipillas">1.215<`, `id="t-ordenes">2<`, `id="t-vendedores">2<`,
-		`<td class="correo">ana@feria.cl</td><td class="n">1.200</td>`,
+		`<td class="vendedor"><span class="correo">ana<wbr>@feria<wbr>.cl</span></td><td class="n">1.200</td>`,
 		`value="13-11-2021" selected>hoy, 13/11/2021`, `value="12-11-2021">ayer, 12/11/2021`, `value="11-11-2021">jueves 11/11/2021`,
 		`src="static/vendor/chart.js/chart.umd.js"`, "Resumen parcial, hasta las 12:00:00",
 	} {

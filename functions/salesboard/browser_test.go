@@ -51,6 +51,8 @@ type browserRig struct {
 	backend  atomic.Pointer[url.URL]
 	stopped  func() // stops the running board
 	token    string // BOARD_TOKEN of the boards started
+	// vendorsFile is the VENDORS_FILE of the boards started ("": none).
+	vendorsFile string
 }
 
 func newBrowserRig(t *testing.T) *browserRig {
@@ -107,6 +109,7 @@ func (r *browserRig) startBoard() {
 		Config:     kafka.Config{Brokers: r.brokers, ClientID: "salesboard-test", ReplicationFactor: -1},
 		OrderTopic: r.topic, OrderPartitions: 3, Retention: 72 * time.Hour,
 		TimeZone: "America/Santiago", Timeout: 10 * time.Second, Token: runner.Secret(r.token),
+		VendorsConfig: VendorsConfig{File: r.vendorsFile, ReloadInterval: time.Second},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		r.t.Fatal(err)

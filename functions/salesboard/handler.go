@@ -3,10 +3,10 @@ package salesboard
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +23,7 @@ const contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 
 type Handler struct {
 	board *Board
 	mux   *http.ServeMux
+	names Names // nil: no names, addresses only
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -36,6 +37,7 @@ type Handler struct {
 //	POST /login, POST /logout  the owner's key, kept in a cookie (same origin only)
 //	GET /events?fecha=dd-mm-aaaa  Server-Sent Events: the day, each time it changes
 //	GET /api/days/{dd-mm-aaaa}    the day as JSON
+//	GET /api/days/{dd-mm-aaaa}.csv  the day as CSV, for a spreadsheet (csv.go)
 //	GET /static/...            the page's own scripts and styles
 //
 // Other methods are 405 with Allow, other paths 404, both problem+json.
@@ -49,6 +51,13 @@ func (b *Board) Handler() *Handler {
 	h.mux.Handle("/api/days/{fecha}", problem.Only(h.owner(h.day), http.MethodGet))
 	h.mux.Handle("/static/", get(staticFiles().ServeHTTP))
 	h.mux.HandleFunc("/", problem.NotFound)
+	return h
+}
+
+// WithNames makes the board show each vendor's name (a registry's, see
+// RegistryNames) beside the address; call it before serving.
+func (h *Handler) WithNames(names Names) *Handler {
+	h.names = names
 	return h
 }
 
@@ -99,9 +108,12 @@ func (h *Handler) dayParam(field, s string) (events.Date, error) {
 	return day, nil
 }
 
-// day answers GET /api/days/{fecha}: the day as of the request.
+// day answers GET /api/days/{fecha}: the day as of the request, as JSON,
+// or as CSV for a fecha ending in ".csv" (ServeMux wildcards are whole
+// segments, so both are this route).
 func (h *Handler) day(w http.ResponseWriter, r *http.Request) {
-	day, err := h.dayParam("fecha", r.PathValue("fecha"))
+	fecha, asCSV := strings.CutSuffix(r.PathValue("fecha"), ".csv")
+	day, err := h.dayParam("fecha", fecha)
 	if err != nil {
 		problem.WriteInput(w, err)
 		return
@@ -112,9 +124,13 @@ func (h *Handler) day(w http.ResponseWriter, r *http.Request) {
 		problem.WriteUnavailable(w, 2*time.Second, "the orders of "+day.String()+" could not all be read; retry")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(view)
+	if asCSV {
+		writeCSV(w, day, h.named(view))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = problem.Encode(w, h.named(view))
 }
 
 // Event streams: the browser reconnects retryMs after a stream ends, and
@@ -165,9 +181,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
-		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudo leer Kafka; reintentando"})
+		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
 	} else {
-		last, err = writeDay(w, view, nil)
+		last, err = writeDay(w, h.named(view), nil)
 	}
 	if err != nil {
 		return
@@ -189,7 +205,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		case <-beat.C:
 			_, err = fmt.Fprint(w, ": latido\n\n")
 		case view := <-updates:
-			last, err = writeDay(w, view, last)
+			last, err = writeDay(w, h.named(view), last)
 		}
 		if err != nil {
 			return
@@ -200,8 +216,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 
 // writeDay writes view as an event "dia" unless it is last, and returns
 // what it wrote.
-func writeDay(w http.ResponseWriter, view View, last []byte) ([]byte, error) {
-	b, err := json.Marshal(view)
+func writeDay(w http.ResponseWriter, view namedDay, last []byte) ([]byte, error) {
+	b, err := problem.Marshal(view)
 	if err != nil || bytes.Equal(b, last) {
 		return last, err
 	}
@@ -210,7 +226,7 @@ func writeDay(w http.ResponseWriter, view View, last []byte) ([]byte, error) {
 }
 
 func writeEvent(w http.ResponseWriter, name string, data any) error {
-	b, err := json.Marshal(data)
+	b, err := problem.Marshal(data)
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,9 @@ import (
 var web embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"miles": miles,
-	"inc":   func(i int) int { return i + 1 },
+	"miles":  miles,
+	"inc":    func(i int) int { return i + 1 },
+	"partes": addressParts,
 }).ParseFS(web, "web/templates/*.html"))
 
 // staticFiles serves web/static under /static/.
@@ -51,9 +52,11 @@ type pageData struct {
 	Fecha string // dd-mm-aaaa
 	// View is the day when it could be counted for the page; otherwise
 	// the page shows placeholders until its event stream brings it.
-	View    *View
-	Status  string
-	Private bool // the page is behind the key: offer to forget it
+	View *View
+	// Vendedores is View's ranking with the vendors' names.
+	Vendedores []namedSales
+	Status     string
+	Private    bool // the page is behind the key: offer to forget it
 	// Asked is the day the request asked for (as sent), kept through the
 	// logout; "" is today.
 	Asked string
@@ -90,6 +93,22 @@ func statusText(v View, loc *time.Location) string {
 		return "Resumen parcial, hasta las " + v.CountedUntil.In(loc).Format("15:04:05")
 	}
 	return "Resumen final"
+}
+
+// addressParts splits an address where a line may break: before "@" and
+// each ".", so that a narrow table wraps "ana@sopaipillas.cl" as
+// "ana" / "@sopaipillas.cl", never mid-word (the page puts <wbr> between the
+// parts; app.js does the same).
+func addressParts(email string) []string {
+	var parts []string
+	start := 0
+	for i, c := range email {
+		if (c == '@' || c == '.') && i > start {
+			parts = append(parts, email[start:i])
+			start = i
+		}
+	}
+	return append(parts, email[start:])
 }
 
 // miles writes n the Chilean way: 12.345.
@@ -131,6 +150,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if v, err := h.viewForPage(r.Context(), day); err == nil {
 		data.View = &v
+		data.Vendedores = h.named(v).Vendedores
 		data.Status = statusText(v, h.board.opts.Location)
 	} else {
 		h.board.log.Warn("page without numbers", "fecha", day.String(), "error", err)

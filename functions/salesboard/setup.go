@@ -12,6 +12,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
 
 // Config is salesBoard's environment.
@@ -29,7 +30,16 @@ type Config struct {
 	Timeout time.Duration `envconfig:"BOARD_TIMEOUT" default:"30s" check:"positive"`
 	// Token, when set, is the owner's key: entered once, kept in a cookie.
 	Token runner.Secret `envconfig:"BOARD_TOKEN"`
+	// VendorsConfig is the vendor registry (VENDORS_FILE, newOrder's and
+	// sendMail's): the board shows each vendor's name from it. Without it
+	// the board shows addresses.
+	VendorsConfig
 }
+
+// VendorsConfig is vendors.Config under a name of its own, so that Config
+// can embed it beside kafka.Config (envconfig reads an embedded struct's
+// variables without a prefix).
+type VendorsConfig = vendors.Config
 
 // Setup connects salesBoard to Kafka, counts today (the cache is rebuilt
 // before the function is ready) and returns its handler.
@@ -49,15 +59,31 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 		return nil, nil, err
 	}
 	client.Close()
+	registry, err := vendors.Open(cfg.VendorsConfig, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := RegistryNames(nil)
+	if registry != nil {
+		names = RegistryNames(registry.Registry)
+	}
 	reader, err := kafka.NewReader(cfg.Config, cfg.Timeout)
 	if err != nil {
+		if registry != nil {
+			registry.Close()
+		}
 		return nil, nil, err
 	}
 	sum := dayread.New(dayread.KafkaLog{Reader: reader, Topic: cfg.OrderTopic}, loc)
 	board := New(sum, TopicEnds{Reader: reader, Topic: cfg.OrderTopic}, Options{
 		Location: loc, Retention: cfg.Retention, Timeout: cfg.Timeout, Token: string(cfg.Token), Now: time.Now,
 	}, log)
-	release := func() { reader.Close() }
+	release := func() {
+		reader.Close()
+		if registry != nil {
+			registry.Close()
+		}
+	}
 	if cfg.Token == "" {
 		log.Warn("BOARD_TOKEN is empty: anyone who can reach the board sees every vendor's sales; set it everywhere but make dev")
 	}
@@ -68,7 +94,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { board.Run(runCtx) })
-	h := board.Handler()
+	h := board.Handler().WithNames(names)
 	return h, runner.CloserFunc(func() error {
 		h.Close()
 		stop()

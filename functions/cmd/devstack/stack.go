@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -130,7 +131,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 		}
 	}()
 
-	var kafkaDesc, mailDesc string
+	var kafkaDesc, mailDesc, mailView string
 	if os.Getenv("KAFKA_BROKERS") != "" {
 		kafkaDesc = os.Getenv("KAFKA_BROKERS") + " (KAFKA_BROKERS)"
 	} else if err := p.step("Kafka", "starting the embedded broker (kfake), loading "+filepath.Join(opts.Dir, "kafka"), func() error {
@@ -154,7 +155,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 		mailDesc = os.Getenv("SMTP_HOST") + " (SMTP_HOST)"
 	} else if err := p.step("mail catcher", "starting", func() error {
 		var closeMail func()
-		mailDesc, closeMail, err = startMail(ctx, opts, loc, log, goRun)
+		mailDesc, mailView, closeMail, err = startMail(ctx, opts, loc, log, goRun)
 		if closeMail != nil {
 			closers = append(closers, closeMail)
 		}
@@ -171,16 +172,17 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 	}
 	// What each function waits for while it starts, and for how long.
 	waits := fmt.Sprintf("(Kafka at %s, up to STARTUP_TIMEOUT %s)", strings.Join(brokers, ","), timeout)
-	urls := map[string]string{}
+	urls := map[string]string{"mail": mailView}
 	for _, fn := range []struct {
 		name, doing string
 		port        int
+		setting     string // the variable that sets port
 		setup       func(context.Context, *slog.Logger) (http.Handler, io.Closer, error)
 	}{
-		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, setupFrom(neworder.Setup)},
-		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, setupFrom(dailysummary.Setup)},
-		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, setupFrom(sendmail.Setup)},
-		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, setupFrom(salesboard.Setup)},
+		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, "DEV_NEWORDER_PORT", setupFrom(neworder.Setup)},
+		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, "DEV_DAILYSUMMARY_PORT", setupFrom(dailysummary.Setup)},
+		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, "DEV_SENDMAIL_PORT", setupFrom(sendmail.Setup)},
+		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, "DEV_SALESBOARD_PORT", setupFrom(salesboard.Setup)},
 	} {
 		flog := log.With("function", fn.name)
 		if err := p.step(fn.name, fn.doing+" "+waits, func() error {
@@ -188,7 +190,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(fn.port)))
+			ln, err := listen(opts.Host, fn.port, fn.setting)
 			if err != nil {
 				closer.Close()
 				return err
@@ -204,7 +206,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 		}
 	}
 
-	gw, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.GatewayPort)))
+	gw, err := listen(opts.Host, opts.GatewayPort, "DEV_GATEWAY_PORT")
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -235,6 +237,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 sopaipillas is running (started in %s). Ctrl-C stops everything.
 
   gateway        %s/newOrder   %s/dailySummary
+  start page     %s/   (the board, the emails sent)
   sales board    %s/tablero
   newOrder       %s
   dailySummary   %s
@@ -247,12 +250,9 @@ sopaipillas is running (started in %s). Ctrl-C stops everything.
   logs           JSON on stdout, LOG_LEVEL=%s
 
 Try:
-  curl -X POST %s/newOrder -H 'Content-Type: application/json' \
-    -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'
-  curl -X POST %s/dailySummary
-`, time.Since(p.start).Round(time.Millisecond), base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
+%s`, time.Since(p.start).Round(time.Millisecond), base, base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
 		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
-		strings.ToLower(opts.LogLevel.String()), base, base)
+		strings.ToLower(opts.LogLevel.String()), tryCurls(base, opts.VendorsFile, os.Getenv("SUMMARY_TOKEN") != ""))
 
 	<-ctx.Done()
 	p.say("stopping...")
@@ -317,23 +317,23 @@ func startupTimeout() (time.Duration, error) {
 func startKafka(opts devstack.Options) (*kfake.Cluster, error) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(opts.KafkaPort), kfake.DataDir(filepath.Join(opts.Dir, "kafka")))
 	if err != nil {
-		return nil, fmt.Errorf("embedded Kafka on port %d: %w", opts.KafkaPort, err)
+		return nil, fmt.Errorf("embedded Kafka: %w", portError(opts.KafkaPort, "DEV_KAFKA_PORT", err))
 	}
 	return cluster, nil
 }
 
 // startMail starts the mail catcher: SMTP, and the web view of every email
 // in the data directory.
-func startMail(ctx context.Context, opts devstack.Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (string, func(), error) {
+func startMail(ctx context.Context, opts devstack.Options, loc *time.Location, log *slog.Logger, goRun func(string, func() error)) (desc, view string, closeMail func(), err error) {
 	catcher := &devstack.Catcher{Dir: filepath.Join(opts.Dir, "mail"), Location: loc, Log: log.With("component", "mailcatcher")}
 	smtpSrv, err := catcher.Start(net.JoinHostPort(opts.Host, fmt.Sprint(opts.SMTPPort)))
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, portError(opts.SMTPPort, "DEV_SMTP_PORT", err)
 	}
 	closeSMTP := func() { smtpSrv.Close() }
-	webLn, err := net.Listen("tcp", net.JoinHostPort(opts.Host, fmt.Sprint(opts.MailWebPort)))
+	webLn, err := listen(opts.Host, opts.MailWebPort, "DEV_MAIL_WEB_PORT")
 	if err != nil {
-		return "", closeSMTP, fmt.Errorf("mail catcher web: %w", err)
+		return "", "", closeSMTP, fmt.Errorf("mail catcher web: %w", err)
 	}
 	goRun("mailcatcher-web", func() error {
 		return server.Serve(ctx, server.New(catcher.WebHandler()), webLn, log.With("component", "mailcatcher-web"))
@@ -341,7 +341,8 @@ func startMail(ctx context.Context, opts devstack.Options, loc *time.Location, l
 	os.Setenv("SMTP_HOST", smtpSrv.Host())
 	os.Setenv("SMTP_PORT", fmt.Sprint(smtpSrv.Port()))
 	os.Setenv("SMTP_TLS", "none")
-	return fmt.Sprintf("smtp://%s; browse http://%s (files in %s)", smtpSrv.Addr(), webLn.Addr(), catcher.Dir), closeSMTP, nil
+	view = "http://" + webLn.Addr().String()
+	return fmt.Sprintf("smtp://%s; browse %s (files in %s)", smtpSrv.Addr(), view, catcher.Dir), view, closeSMTP, nil
 }
 
 func defaultEnv(key, value string) {
@@ -350,8 +351,30 @@ func defaultEnv(key, value string) {
 	}
 }
 
+// tryCurls are the banner's examples, matching the mode the stack runs in:
+// with a vendor registry (DEV_VENDORS_FILE) newOrder wants a vendor's key,
+// and with SUMMARY_TOKEN dailySummary wants that; a placeholder stands for
+// each, never the key.
+func tryCurls(base, vendorsFile string, summaryToken bool) string {
+	var b strings.Builder
+	if vendorsFile != "" {
+		fmt.Fprintf(&b, "  # the vendor registry %s is on: newOrder wants the key vendorctl printed for vendor_tarea2@yopmail.com\n", vendorsFile)
+	}
+	fmt.Fprintf(&b, "  curl -X POST %s/newOrder -H 'Content-Type: application/json' \\\n", base)
+	if vendorsFile != "" {
+		b.WriteString("    -H 'Authorization: Bearer <vendor_tarea2 key>' \\\n")
+	}
+	b.WriteString(`    -d '{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 15}'` + "\n")
+	if summaryToken {
+		fmt.Fprintf(&b, "  curl -X POST %s/dailySummary -H 'Authorization: Bearer <SUMMARY_TOKEN>'\n", base)
+	} else {
+		fmt.Fprintf(&b, "  curl -X POST %s/dailySummary\n", base)
+	}
+	return b.String()
+}
+
 // gateway routes the seed's paths to the functions, as the Knative ingress
-// routes each service's host.
+// routes each service's host; GET / is a page pointing to them.
 func gateway(urls map[string]string) http.Handler {
 	mux := http.NewServeMux()
 	for path, name := range map[string]string{"/newOrder": "newOrder", "/dailySummary": "dailySummary"} {
@@ -362,7 +385,30 @@ func gateway(urls map[string]string) http.Handler {
 	// ServeMux redirects /tablero there, keeping the query (?fecha=).
 	board, _ := url.Parse(urls["salesBoard"])
 	mux.Handle("/tablero/", http.StripPrefix("/tablero", httputil.NewSingleHostReverseProxy(board)))
+	mux.Handle("/{$}", problem.Only(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = homePage.Execute(w, urls["mail"])
+	}), http.MethodGet, http.MethodHead))
 	// Any other path: the same problem+json 404 the functions answer.
 	mux.HandleFunc("/", problem.NotFound)
 	return mux
 }
+
+// homePage is the gateway's GET /: where to look, for a person who opened
+// the gateway's address. Its data is the mail view's URL ("" when mail goes
+// to an SMTP_HOST of one's own).
+var homePage = template.Must(template.New("home").Parse(`<!doctype html>
+<html lang="es">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>sopaipillas (make dev)</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5">
+<h1>sopaipillas, en tu computador</h1>
+<ul>
+<li><a href="tablero/">El tablero de ventas</a>: las ventas del día, en vivo.</li>
+{{if .}}<li><a href="{{.}}">Los correos enviados</a>: lo que reciben vendedores y cocineros (nada sale a internet).</li>
+{{else}}<li>Los correos van al SMTP_HOST configurado.</li>
+{{end}}<li>API: <code>POST /newOrder</code>, <code>POST /dailySummary</code> (api/openapi.yaml).</li>
+</ul>
+</body>
+</html>
+`))

@@ -3,8 +3,10 @@
 package problem
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -31,13 +33,33 @@ func Write(w http.ResponseWriter, status int, detail string, fields []events.Fie
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Details{
+	_ = Encode(w, Details{
 		Type:   "about:blank",
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: detail,
 		Errors: fields,
 	})
+}
+
+// Encode writes v as JSON and a newline, as json.Encoder does but without
+// its HTML escaping: a JSON body is read by programs and people, not
+// embedded in a page, and "Bearer <key>" must read as written, not as
+// "Bearer \u003ckey\u003e".
+func Encode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// Marshal is json.Marshal without its HTML escaping (Encode), and without
+// the newline Encode adds.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := Encode(&b, v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // WriteUnavailable answers 503 with Retry-After: the request may be retried

@@ -285,6 +285,15 @@ func (r *Registry) IsVendor(email string) bool {
 	return ok
 }
 
+// Name returns the display name of the vendor email (any letter case), or
+// "" for an address the registry does not know or a vendor without one.
+func (r *Registry) Name(email string) string {
+	if v, ok := r.vendors[events.CanonicalEmail(email)]; ok {
+		return v.Name
+	}
+	return ""
+}
+
 // IsCook reports whether email (any letter case) is listed as a cook of
 // some vendor.
 func (r *Registry) IsCook(email string) bool {

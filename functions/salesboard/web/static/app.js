@@ -48,6 +48,40 @@
     },
   };
 
+  // recortar fits a label of the chart in about max characters (~7 px each
+  // at the ticks' 12 px): a name is cut after its last whole word, an
+  // address keeps its part before "@"; anything else is cut with "…".
+  function recortar(l, max) {
+    max = Math.max(8, max);
+    if (l.length <= max) return l;
+    const arroba = l.indexOf('@');
+    if (arroba > 0 && arroba + 2 <= max) return l.slice(0, arroba + 1) + '…';
+    const corte = l.lastIndexOf(' ', max - 1);
+    return (corte >= max / 2 ? l.slice(0, corte) : l.slice(0, max - 1)) + '…';
+  }
+
+  // correos are the addresses of the bars, for the tooltip.
+  let correos = [];
+
+  // celdaVendedor writes a vendor as the page's template does: the name,
+  // then the address with a break allowed before "@" and each ".".
+  function celdaVendedor(td, v) {
+    td.className = 'vendedor';
+    if (v.nombre) {
+      const n = document.createElement('span');
+      n.className = 'nombre';
+      n.textContent = v.nombre;
+      td.appendChild(n);
+    }
+    const c = document.createElement('span');
+    c.className = 'correo';
+    v.email_vendedor.split(/(?=[@.])/).forEach((parte, i) => {
+      if (i > 0) c.appendChild(document.createElement('wbr'));
+      c.appendChild(document.createTextNode(parte));
+    });
+    td.appendChild(c);
+  }
+
   function crearGrafico() {
     if (grafico || typeof Chart === 'undefined') {
       return grafico;
@@ -62,7 +96,10 @@
         layout: { padding: { right: 64 } },
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { label: (c) => miles.format(c.parsed.x) + ' sopaipillas' } },
+          tooltip: { callbacks: {
+            title: (items) => items.map((c) => correos[c.dataIndex] === c.label ? c.label : c.label + ' (' + correos[c.dataIndex] + ')'),
+            label: (c) => miles.format(c.parsed.x) + ' sopaipillas',
+          } },
         },
         scales: {
           x: { beginAtZero: true, ticks: { precision: 0, callback: (v) => miles.format(v) } },
@@ -70,8 +107,7 @@
             ticks: {
               color: tinta,
               callback(valor) {
-                const l = this.getLabelForValue(valor);
-                return l.length > 24 ? l.slice(0, 23) + '…' : l;
+                return recortar(this.getLabelForValue(valor), Math.floor(this.chart.width * 0.4 / 7));
               },
             },
           },
@@ -84,11 +120,14 @@
 
   function fila(i, v) {
     const tr = document.createElement('tr');
-    const celdas = [String(i + 1), v.email_vendedor, miles.format(v.n_sopaipillas), miles.format(v.n_ordenes)];
+    const celdas = [String(i + 1), null, miles.format(v.n_sopaipillas), miles.format(v.n_ordenes)];
     celdas.forEach((texto, j) => {
       const td = document.createElement('td');
-      td.textContent = texto;
-      if (j === 1) td.className = 'correo';
+      if (j === 1) {
+        celdaVendedor(td, v);
+      } else {
+        td.textContent = texto;
+      }
       if (j >= 2) td.className = 'n';
       tr.appendChild(td);
     });
@@ -105,13 +144,17 @@
     $('t-sopaipillas').textContent = miles.format(v.totales.n_sopaipillas);
     $('t-ordenes').textContent = miles.format(v.totales.n_ordenes);
     $('t-vendedores').textContent = miles.format(v.totales.n_vendedores);
-    $('vacio').hidden = v.vendedores.length > 0;
+    const vacio = v.vendedores.length === 0;
+    $('vacio').hidden = !vacio;
+    $('grafico-caja').hidden = vacio;
+    $('tabla').hidden = vacio;
     const cuerpo = document.querySelector('#tabla tbody');
     cuerpo.replaceChildren(...v.vendedores.map((x, i) => fila(i, x)));
     const g = crearGrafico();
     if (g) {
       $('grafico-caja').style.height = (v.vendedores.length === 0 ? 0 : 48 + 34 * v.vendedores.length) + 'px';
-      g.data.labels = v.vendedores.map((x) => x.email_vendedor);
+      g.data.labels = v.vendedores.map((x) => x.nombre || x.email_vendedor);
+      correos = v.vendedores.map((x) => x.email_vendedor);
       g.data.datasets[0].data = v.vendedores.map((x) => x.n_sopaipillas);
       g.resize();
       g.update();
@@ -130,7 +173,7 @@
       if (es === fuente) mostrar(JSON.parse(e.data));
     });
     es.addEventListener('problema', () => {
-      if (es === fuente) $('estado').textContent = 'No se pudo leer Kafka; reintentando…';
+      if (es === fuente) $('estado').textContent = 'No se pudieron leer las ventas; reintentando…';
     });
     es.onopen = () => {
       if (es === fuente) vivo('conectado');
@@ -170,6 +213,7 @@
     if ($('olvidar')) {
       $('olvidar').action = 'logout?fecha=' + encodeURIComponent(selector.value); // the day, kept after the key
     }
+    $('descargar').href = 'api/days/' + encodeURIComponent(selector.value) + '.csv';
     $('estado').textContent = 'Contando…';
     conectar();
   });
