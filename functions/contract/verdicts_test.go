@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -172,7 +173,8 @@ func TestAddressVerdictEverywhere(t *testing.T) {
 // vendor (sending it then fails: the SMTP port is closed).
 func reportAccepted(t *testing.T, mail http.Handler, i int, a string) bool {
 	t.Helper()
-	data, _ := json.Marshal(map[string]any{"fecha": "13/11/2025", "ventas": map[string]any{a: map[string]int{"n_sopaipillas": 2, "n_ordenes": 1}}})
+	// Today (UTC): sendMail mails only the days its ledger keeps.
+	data, _ := json.Marshal(map[string]any{"fecha": time.Now().UTC().Format("02/01/2006"), "ventas": map[string]any{a: map[string]int{"n_sopaipillas": 2, "n_ordenes": 1}}})
 	h := http.Header{"Ce-Specversion": {"1.0"}, "Ce-Id": {fmt.Sprintf("corpus-%d", i)}, "Ce-Source": {"/corpus"},
 		"Ce-Type": {events.TypeSummaryCreated}, "Content-Type": {"application/json"}}
 	w := serve(mail, http.MethodPost, "/", h, string(data))
