@@ -15,12 +15,14 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/eapache/go-resiliency/retrier"
 	"golang.org/x/time/rate"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/cerequest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 	"github.com/sopaipillas/sopaipillas/functions/internal/telemetry"
 	registry "github.com/sopaipillas/sopaipillas/functions/internal/vendors" // the test files use the name vendors
 )
@@ -456,15 +458,11 @@ func (f *Function) sendOne(ctx, wait context.Context, log *slog.Logger, book Boo
 	// to a cancelled request, or a redelivery after the lease sends again.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var werr error
-	for attempt := range 3 {
-		if werr = book.Settle(sctx, l.id, outcome); werr == nil {
-			return outcome
-		}
-		select {
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		case <-sctx.Done():
-		}
+	// Three tries, 200 ms and 400 ms apart.
+	r := retrier.New([]time.Duration{200 * time.Millisecond, 400 * time.Millisecond}, nil)
+	werr := retry.Run(sctx, r, func(ctx context.Context, _ int) error { return book.Settle(ctx, l.id, outcome) })
+	if werr == nil {
+		return outcome
 	}
 	// Not recorded: after the lease a redelivery may send it again, with
 	// the same Message-ID so the mailbox can drop the copy.

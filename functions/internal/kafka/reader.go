@@ -13,6 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/eapache/go-resiliency/retrier"
+
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 )
 
 // Range is the part of one partition a read covers: [Start, End).
@@ -109,33 +113,41 @@ func offsetsOf(listed map[int32]kadm.ListedOffset) []int64 {
 // no usable leader (right after the topic was created, during a leader
 // election), for at most offsetRetryFor.
 func (rd *Reader) list(ctx context.Context, topic string, f func(context.Context, ...string) (kadm.ListedOffsets, error)) (map[int32]kadm.ListedOffset, error) {
-	var retry backoff
-	for {
+	deadline := time.Now().Add(offsetRetryFor)
+	// Waits of 50 ms doubling to 1 s, then 1 s until the deadline, as GetOffset.
+	r := retrier.New(retrier.LimitedExponentialBackoff(6, 50*time.Millisecond, time.Second), retry.Classifier(func(err error) retrier.Action {
+		switch {
+		case err == nil:
+			return retrier.Succeed
+		case ctx.Err() == nil && (kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownTopicOrPartition)) && time.Now().Before(deadline):
+			return retrier.Retry
+		}
+		return retrier.Fail
+	})).WithInfiniteRetry()
+	var ps map[int32]kadm.ListedOffset
+	err := retry.Run(ctx, r, func(ctx context.Context, _ int) error {
 		listed, err := f(ctx, topic)
 		if err == nil {
 			err = listed.Error()
 		}
-		if err == nil {
-			ps := listed[topic]
-			for p := range int32(len(ps)) {
-				if _, ok := ps[p]; !ok {
-					err = fmt.Errorf("partition %d missing from the listing", p)
-				}
-			}
-			if len(ps) == 0 {
-				err = kerr.UnknownTopicOrPartition
-			}
-			if err == nil {
-				return ps, nil
+		if err != nil {
+			return err
+		}
+		ps = listed[topic]
+		if len(ps) == 0 {
+			return kerr.UnknownTopicOrPartition
+		}
+		for p := range int32(len(ps)) {
+			if _, ok := ps[p]; !ok {
+				return fmt.Errorf("partition %d missing from the listing", p)
 			}
 		}
-		if ctx.Err() != nil || !kerr.IsRetriable(err) && !errors.Is(err, kerr.UnknownTopicOrPartition) {
-			return nil, err
-		}
-		if werr := retry.wait(ctx); werr != nil {
-			return nil, fmt.Errorf("%w (last error: %w)", werr, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return ps, nil
 }
 
 // Read reads every partition of topic from its log start offset up to its
@@ -313,26 +325,4 @@ func ConsumerMessage(rec *kgo.Record) *sarama.ConsumerMessage {
 		m.Headers[i] = &hs[i]
 	}
 	return m
-}
-
-// backoff waits 50 ms, doubling to 1 s, for at most offsetRetryFor in all.
-type backoff struct {
-	since time.Time
-	delay time.Duration
-}
-
-func (b *backoff) wait(ctx context.Context) error {
-	if b.since.IsZero() {
-		b.since, b.delay = time.Now(), 50*time.Millisecond
-	}
-	if time.Since(b.since) > offsetRetryFor {
-		return errors.New("gave up after " + offsetRetryFor.String())
-	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(b.delay):
-	}
-	b.delay = min(2*b.delay, time.Second)
-	return nil
 }
