@@ -375,10 +375,10 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 		{name: "a day not kept", op: "boardDay", srv: r.live, target: "/api/days/10-11-1999", header: bearer, status: 422},
 		{name: "Kafka unreadable", op: "boardDay", srv: r.failing, target: "/api/days/" + today, header: bearer, status: 503},
 		{name: "starting", op: "boardDay", srv: r.pending, target: "/api/days/" + today, status: 503},
-		{name: "today, by bearer", op: "boardDayCSV", srv: r.live, target: "/api/days/" + today + ".csv", header: bearer, status: 200, want: "Correo,Nombre,Órdenes,Sopaipillas\r\n"},
-		{name: "no key", op: "boardDayCSV", srv: r.live, target: "/api/days/" + today + ".csv", status: 401},
-		{name: "a day not kept", op: "boardDayCSV", srv: r.live, target: "/api/days/10-11-1999.csv", header: bearer, status: 422},
-		{name: "Kafka unreadable", op: "boardDayCSV", srv: r.failing, target: "/api/days/" + today + ".csv", header: bearer, status: 503},
+		{name: "today, by bearer", op: "boardDayCsv", srv: r.live, target: "/api/days/" + today + ".csv", header: bearer, status: 200, want: "Correo,Nombre,Órdenes,Sopaipillas\r\n"},
+		{name: "no key", op: "boardDayCsv", srv: r.live, target: "/api/days/" + today + ".csv", status: 401},
+		{name: "a day not kept", op: "boardDayCsv", srv: r.live, target: "/api/days/10-11-1999.csv", header: bearer, status: 422},
+		{name: "Kafka unreadable", op: "boardDayCsv", srv: r.failing, target: "/api/days/" + today + ".csv", header: bearer, status: 503},
 	}
 	// Every embedded file, whole and in part, and the file server's other
 	// answers, by GET and HEAD.
