@@ -18,6 +18,11 @@ test: ## Run the whole test suite (starts a real Apache Kafka broker).
 test-faults: ## Fault-injection tests on real Kafka brokers (also run by make test).
 	hack/faults.sh
 
+.PHONY: test-platform
+test-platform: tools ## Apply every rendering to kube-apiserver with Knative's webhooks and controller.
+	dir=$$(hack/platform.sh build) && SOPAIPILLAS_PLATFORM=$$dir SOPAIPILLAS_REQUIRE_PLATFORM=1 \
+		go test -count=1 -run '^TestPlatform$$' -v ./k8s/
+
 .PHONY: bench
 bench: ## Benchmarks against Kafka's own perf tools; writes bench/RESULTS.md.
 	hack/bench.sh

@@ -43,6 +43,10 @@ trap cleanup EXIT
 bootstrap=$("$root/hack/kafka.sh" start "$state" | tail -n 1)
 echo "Apache Kafka $(cat "$state/version") (KRaft) at $bootstrap"
 
+echo "== control plane: etcd, kube-apiserver, Knative (k8s/platform_test.go)"
+SOPAIPILLAS_PLATFORM=$("$root/hack/platform.sh" build)
+export SOPAIPILLAS_PLATFORM SOPAIPILLAS_REQUIRE_PLATFORM=1
+
 echo "== go test"
 KAFKA_BROKERS=$bootstrap \
 	SOPAIPILLAS_KAFKA_VERSION=$(cat "$state/version") \
