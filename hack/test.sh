@@ -32,6 +32,10 @@ export SOPAIPILLAS_PYTHON SOPAIPILLAS_REQUIRE_PYTHON=1
 echo "== Chromium (the mail view's browser test)"
 "$root/hack/chromium.sh"
 
+echo "== control plane: etcd, kube-apiserver, Knative (k8s/platform_test.go)"
+SOPAIPILLAS_PLATFORM=$("$root/hack/platform.sh" build)
+export SOPAIPILLAS_PLATFORM SOPAIPILLAS_REQUIRE_PLATFORM=1
+
 echo "== Apache Kafka"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sopaipillas-kafka.XXXXXX")
 cleanup() {
@@ -42,10 +46,6 @@ trap cleanup EXIT
 "$root/hack/kafka.sh" fetch >/dev/null
 bootstrap=$("$root/hack/kafka.sh" start "$state" | tail -n 1)
 echo "Apache Kafka $(cat "$state/version") (KRaft) at $bootstrap"
-
-echo "== control plane: etcd, kube-apiserver, Knative (k8s/platform_test.go)"
-SOPAIPILLAS_PLATFORM=$("$root/hack/platform.sh" build)
-export SOPAIPILLAS_PLATFORM SOPAIPILLAS_REQUIRE_PLATFORM=1
 
 echo "== go test"
 KAFKA_BROKERS=$bootstrap \
