@@ -285,9 +285,10 @@ func structural(v any, root bool) any {
 
 // koLocal is the image a rendering's image becomes on the test cluster:
 // ko:// references become ko.local/<binary>:platform, as ko names images
-// it builds without a registry; with all, other images too, so that
-// Serving's controller, which skips resolving ko.local tags
-// (config-deployment), never asks a registry.
+// it builds without a registry; unless koOnly, every other image too, so
+// that Serving's controller, which does not resolve ko.local tags
+// (config-deployment's registries-skipping-tag-resolving), never asks a
+// registry.
 func koLocal(image string, koOnly bool) string {
 	if koOnly && !strings.HasPrefix(image, "ko://") {
 		return image
