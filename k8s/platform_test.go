@@ -381,7 +381,7 @@ func testRefused(t *testing.T, p *platform, rs []rendering) {
 		}, append(tmpl, "metadata", "annotations")...),
 			"max-scale=2 is less than min-scale=5"},
 		{"PingSource time zone Mars/Olympus", set(base("PingSource", "close-day"), "Mars/Olympus", "spec", "timezone"),
-			"Mars/Olympus"},
+			"unknown time zone Mars/Olympus: spec.timezone"},
 		{"PingSource schedule 0 25 * * *", set(base("PingSource", "close-day"), "0 25 * * *", "spec", "schedule"),
 			"end of range (25) above maximum (23): 25: spec.schedule"},
 		{"missing ServiceAccount", set(base("Service", "neworder"), "nobody", append(tmpl, "spec", "serviceAccountName")...),
@@ -398,6 +398,7 @@ func testRefused(t *testing.T, p *platform, rs []rendering) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("refused, but the answer does not say %q:\n%v", tc.want, err)
 			}
+			t.Logf("refused: %s", strings.TrimSpace(err.Error()[strings.LastIndex(strings.TrimSpace(err.Error()), "\n")+1:]))
 		})
 	}
 }
