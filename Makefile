@@ -22,6 +22,11 @@ check: ## Fast check: gofmt, vet, go mod tidy -diff, unit tests (-short; no Kafk
 test-faults: ## Fault-injection tests on real Kafka brokers (also run by make test).
 	hack/faults.sh
 
+.PHONY: test-platform
+test-platform: tools ## Apply every rendering to kube-apiserver with Knative's webhooks and controller.
+	dir=$$(hack/platform.sh build) && SOPAIPILLAS_PLATFORM=$$dir SOPAIPILLAS_REQUIRE_PLATFORM=1 \
+		go test -count=1 -run '^TestPlatform$$' -v ./k8s/
+
 .PHONY: bench
 bench: ## Benchmarks against Kafka's own perf tools; writes bench/RESULTS.md.
 	hack/bench.sh

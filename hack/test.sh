@@ -29,6 +29,10 @@ export SOPAIPILLAS_NPM SOPAIPILLAS_REQUIRE_NPM=1
 echo "== Chromium (the mail view's browser test)"
 "$root/hack/chromium.sh"
 
+echo "== control plane: etcd, kube-apiserver, Knative (k8s/platform_test.go)"
+SOPAIPILLAS_PLATFORM=$("$root/hack/platform.sh" build)
+export SOPAIPILLAS_PLATFORM SOPAIPILLAS_REQUIRE_PLATFORM=1
+
 echo "== Apache Kafka"
 state=$(mktemp -d "${TMPDIR:-/tmp}/sopaipillas-kafka.XXXXXX")
 cleanup() {
