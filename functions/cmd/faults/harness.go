@@ -122,13 +122,30 @@ func indexOf(id string) int {
 // three-node one, to keep the two cores for one cluster) if needed.
 func (h *harness) singleBroker(ctx context.Context) (*kafkaCluster, error) {
 	if h.single != nil {
+		// A scenario that failed may have left it down: one failure must
+		// not fail every scenario after it.
+		if _, err := h.single.nodePid(1); err != nil {
+			logf("the single broker is down (%v): restarting it", err)
+			if err := h.single.restartNode(ctx, 1); err != nil {
+				return nil, fmt.Errorf("restarting the single broker: %w", err)
+			}
+		}
 		return h.single, nil
 	}
-	if h.cluster != nil {
-		h.cluster.stop()
-		h.cluster = nil
+	return h.newSingleBroker(ctx, "kafka1")
+}
+
+// newSingleBroker stops any cluster running and starts a one-node cluster
+// with no data in dir, which the scenarios after it share.
+func (h *harness) newSingleBroker(ctx context.Context, dir string) (*kafkaCluster, error) {
+	for _, k := range []**kafkaCluster{&h.single, &h.cluster} {
+		if *k != nil {
+			(*k).stop()
+			*k = nil
+		}
 	}
-	k, err := h.startKafka(ctx, "kafka1", 1)
+	h.proxied, h.proxyAddr = "", ""
+	k, err := h.startKafka(ctx, dir, 1)
 	h.single = k
 	return k, err
 }

@@ -17,7 +17,16 @@ import (
 // its dead connections itself), memory stay under the limit, and nothing
 // be lost or counted twice.
 func scenarioPartition(ctx context.Context, h *harness, row *Row) error {
-	k, err := h.singleBroker(ctx)
+	var k *kafkaCluster
+	var err error
+	if h.proxied == "" || h.single == nil {
+		// A broker of its own, restarted with the proxied listener while it
+		// is empty: the shared one, holding every earlier scenario's topics,
+		// once took over KAFKA_START_TIMEOUT (60 s) to load them on restart.
+		k, err = h.newSingleBroker(ctx, "kafka1-proxied")
+	} else {
+		k, err = h.singleBroker(ctx)
+	}
 	if err != nil {
 		return err
 	}
