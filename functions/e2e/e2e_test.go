@@ -395,7 +395,7 @@ func parseReport(t *testing.T, raw []byte) report {
 			r.Fecha = strings.TrimSpace(v)
 		case k == "Estado":
 			r.Estado = strings.TrimSpace(v)
-		case k == "Cantidad de ordenes recibidas", k == "Cantidad de ordenes cocinadas":
+		case k == "Cantidad de órdenes recibidas", k == "Cantidad de órdenes cocinadas":
 			r.Ordenes = strings.TrimSpace(v)
 		case k == "Cantidad de sopaipillas vendidas", k == "Cantidad de sopaipillas cocinadas":
 			r.Sopaipillas = strings.TrimSpace(v)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -42,25 +43,59 @@ type letter struct {
 	view any // vendorView or cookView: what the templates show
 }
 
-// vendorView is what a vendor's email shows.
+// vendorView is what a vendor's email shows. Nombre is the reader's name
+// in the vendor registry ("" without one: the email greets the address).
 type vendorView struct {
-	To, Fecha, Estado      string
-	Parcial                bool
-	NOrdenes, NSopaipillas int64
+	To, Nombre, Fecha, Estado string
+	Parcial                   bool
+	NOrdenes, NSopaipillas    int64
 }
 
 // cookView is what a cook's email shows: totals and one row per vendor.
 type cookView struct {
-	To, Fecha, Estado      string
-	Parcial                bool
-	NOrdenes, NSopaipillas int64
-	Vendedores             []vendorRow
-	Width                  int // of the vendor column in the text table
+	To, Nombre, Fecha, Estado string
+	Parcial                   bool
+	NOrdenes, NSopaipillas    int64
+	Vendedores                []vendorRow
+	Width                     int // of the vendor column in the text table
 }
 
 type vendorRow struct {
-	Vendor                 string
+	Vendor, Nombre         string // address, and the registry's name or ""
 	NOrdenes, NSopaipillas int64
+}
+
+// Label is how a person reads the vendor: the name, else the address.
+func (v vendorRow) Label() string {
+	if v.Nombre != "" {
+		return v.Nombre
+	}
+	return v.Vendor
+}
+
+// named gives each letter the names name (the vendor registry's) holds for
+// its reader and, in a cook's, for each vendor. Names are not part of an
+// email's identity (EmailID): a renamed vendor is not mailed again.
+func (r report) named(name func(email string) string) report {
+	out := r
+	out.letters = make([]letter, len(r.letters))
+	for i, l := range r.letters {
+		switch v := l.view.(type) {
+		case vendorView:
+			v.Nombre = name(v.To)
+			l.view = v
+		case cookView:
+			v.Nombre = name(v.To)
+			v.Vendedores = slices.Clone(v.Vendedores)
+			for j := range v.Vendedores {
+				v.Vendedores[j].Nombre = name(v.Vendedores[j].Vendor)
+				v.Width = max(v.Width, utf8.RuneCountInString(v.Vendedores[j].Label()))
+			}
+			l.view = v
+		}
+		out.letters[i] = l
+	}
+	return out
 }
 
 // errNotForUs is an event sendMail never takes: its type, or a wrapped
@@ -150,7 +185,7 @@ func cookLetters(c events.CookReport, meta events.ReportMeta, loc *time.Location
 		NOrdenes: c.NOrdenes, NSopaipillas: c.NSopaipillas, Width: len("Vendedor")}
 	for v, sales := range c.Vendedores {
 		view.Vendedores = append(view.Vendedores, vendorRow{Vendor: v, NOrdenes: sales.NOrdenes, NSopaipillas: sales.NSopaipillas})
-		view.Width = max(view.Width, len(v))
+		view.Width = max(view.Width, utf8.RuneCountInString(v))
 	}
 	slices.SortFunc(view.Vendedores, func(a, b vendorRow) int { return strings.Compare(a.Vendor, b.Vendor) })
 	numbers := events.CookReport{NSopaipillas: c.NSopaipillas, NOrdenes: c.NOrdenes, Vendedores: c.Vendedores}

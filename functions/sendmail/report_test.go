@@ -10,6 +10,7 @@ import (
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
+	registry "github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 )
 
 // TestEmailContent reads each kind of email as the SMTP server received
@@ -32,23 +33,23 @@ func TestEmailContent(t *testing.T) {
 			name: "vendor, final", event: func(t *testing.T) cloudevents.Event { return summaryEvent(t, vendorSummary) },
 			to: "vendedor@example.com", subject: "Reporte de sopaipillas — 13/11/2021 — Resumen final",
 			textHas: []string{"Hola vendedor@example.com,", "Resumen final", "Este es tu resumen del día.", "Fecha: 13/11/2021", "Estado: Resumen final",
-				"Cantidad de ordenes recibidas: 2", "Cantidad de sopaipillas vendidas: 101"},
-			htmlHas:  []string{"<strong>13/11/2021</strong>", "<strong>Resumen final</strong>", "Cantidad de ordenes recibidas</td>", "<strong>2</strong>", "<strong>101</strong>", `name="viewport"`},
+				"Cantidad de órdenes recibidas: 2", "Cantidad de sopaipillas vendidas: 101"},
+			htmlHas:  []string{"<strong>13/11/2021</strong>", "<strong>Resumen final</strong>", "Cantidad de órdenes recibidas</td>", "<strong>2</strong>", "<strong>101</strong>", `name="viewport"`},
 			htmlLack: []string{"parcial"},
 		},
 		{
 			name: "vendor, partial", event: func(t *testing.T) cloudevents.Event { return summaryEventMeta(t, vendorSummary, partial1432) },
 			to: "vendedor@example.com", subject: "Reporte de sopaipillas — 13/11/2021 — Resumen parcial, hasta las 14:32",
 			textHas: []string{"Resumen parcial, hasta las 14:32", "El día aún no termina: cuando cierre recibirás el resumen final.", "Estado: Resumen parcial, hasta las 14:32",
-				"Cantidad de ordenes recibidas: 2", "Cantidad de sopaipillas vendidas: 101"},
+				"Cantidad de órdenes recibidas: 2", "Cantidad de sopaipillas vendidas: 101"},
 			htmlHas: []string{"<strong>Resumen parcial, hasta las 14:32</strong>", "<strong>101</strong>"},
 		},
 		{
 			name: "cook, partial", event: func(t *testing.T) cloudevents.Event { return cookEvent(t, cook, partial1432) },
 			to: "cocinero@example.com", subject: "Reporte de cocina — 13/11/2021 — Resumen parcial, hasta las 14:32",
 			textHas: []string{"Hola cocinero@example.com,", "Resumen parcial, hasta las 14:32", "Fecha: 13/11/2021",
-				"Cantidad de ordenes cocinadas: 3", "Cantidad de sopaipillas cocinadas: 116", "Por vendedor:",
-				"Vendedor                    Ordenes  Sopaipillas",
+				"Cantidad de órdenes cocinadas: 3", "Cantidad de sopaipillas cocinadas: 116", "Por vendedor:",
+				"Vendedor                    Órdenes  Sopaipillas",
 				"otra.vendedora@example.com        1           15",
 				"vendedor@example.com              2          101"},
 			htmlHas: []string{"Cantidad de sopaipillas cocinadas</td>", "<strong>116</strong>", `<th scope="col"`,
@@ -57,7 +58,7 @@ func TestEmailContent(t *testing.T) {
 		{
 			name: "cook, final", event: func(t *testing.T) cloudevents.Event { return cookEvent(t, cook, finalMeta) },
 			to: "cocinero@example.com", subject: "Reporte de cocina — 13/11/2021 — Resumen final",
-			textHas: []string{"Resumen final", "Este es tu resumen de cocina del día.", "Cantidad de ordenes cocinadas: 3"},
+			textHas: []string{"Resumen final", "Este es tu resumen de cocina del día.", "Cantidad de órdenes cocinadas: 3"},
 		},
 	}
 	for _, tc := range tests {
@@ -145,5 +146,69 @@ func TestPartialHour(t *testing.T) {
 	f := New(nil, nil, nil, Options{}, discardLog())
 	if f.opts.Location.String() != DefaultTimeZone {
 		t.Errorf("default time zone %v, want %s", f.opts.Location, DefaultTimeZone)
+	}
+}
+
+// TestEmailNames: with a vendor registry, each email greets its reader by
+// the registry's name and a cook's table reads vendors by name (the
+// address beside it in HTML); an address the registry names not stays as
+// it is. Both parts say the same.
+func TestEmailNames(t *testing.T) {
+	reg := mustRegistry(t,
+		registry.Vendor{Email: "vendedor@example.com", Name: "María Pérez", Cooks: []string{"cocinero@example.com"}},
+		registry.Vendor{Email: "otra.vendedora@example.com", Cooks: []string{"cocinero@example.com"}})
+	cook := events.CookReport{Cocinero: "cocinero@example.com", NSopaipillas: 116, NOrdenes: 3, Fecha: "13/11/2021", Vendedores: map[string]events.Sales{
+		"vendedor@example.com": {NSopaipillas: 101, NOrdenes: 2}, "otra.vendedora@example.com": {NSopaipillas: 15, NOrdenes: 1},
+	}}
+	tests := []struct {
+		name             string
+		event            func(t *testing.T) cloudevents.Event
+		textHas, htmlHas []string
+	}{
+		{
+			name:    "vendor greeted by name",
+			event:   func(t *testing.T) cloudevents.Event { return summaryEvent(t, testSummary("vendedor@example.com")) },
+			textHas: []string{"Hola María Pérez,"},
+			htmlHas: []string{">Hola María Pérez,</p>"},
+		},
+		{
+			name:  "cook's table by name, padded by characters",
+			event: func(t *testing.T) cloudevents.Event { return cookEvent(t, cook, finalMeta) },
+			textHas: []string{"Hola cocinero@example.com,",
+				"Vendedor                    Órdenes  Sopaipillas",
+				"María Pérez                       2          101",
+				"otra.vendedora@example.com        1           15"},
+			htmlHas: []string{`>María Pérez<br><span style="color:#666;font-size:12px">vendedor@example.com</span></td>`,
+				`word-break:break-all">otra.vendedora@example.com</td>`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := smtptest.Start(t)
+			f := newTestFunction(t, srv, newTestLedger(t, "memory", time.Minute, time.Now), Options{Registry: func() *registry.Registry { return reg }})
+			deliverUntilAccepted(t, f, tc.event(t))
+			msgs := srv.Messages()
+			if len(msgs) != 1 {
+				t.Fatalf("%d emails, want 1", len(msgs))
+			}
+			got, err := msgs[0].Parse()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(strings.ReplaceAll(got.Text, "\r\n", "\n"), "\n") {
+				lines[strings.TrimRight(l, " ")] = true
+			}
+			for _, want := range tc.textHas {
+				if !lines[want] {
+					t.Errorf("text part lacks the line %q:\n%s", want, got.Text)
+				}
+			}
+			for _, want := range tc.htmlHas {
+				if !strings.Contains(got.HTML, want) {
+					t.Errorf("HTML part lacks %q:\n%s", want, got.HTML)
+				}
+			}
+		})
 	}
 }

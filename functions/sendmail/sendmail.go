@@ -267,6 +267,7 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 	}()
 	var pending, unknown, unrecorded []letter
 	registered := f.registered(rep.kind)
+	rep = rep.named(f.names())
 	for _, l := range rep.letters {
 		switch o := book.Done(l.id); {
 		case o == Superseded:
@@ -325,6 +326,18 @@ func (f *Function) deliver(ctx context.Context, log *slog.Logger, book Book, rep
 		f.sendAll(ctx, log, book, rep, letters, &r)
 	}
 	return r
+}
+
+// names returns the display name of an address in the vendor registry in
+// force, or "" (no registry, or no name).
+func (f *Function) names() func(email string) string {
+	if f.opts.Registry == nil {
+		return func(string) string { return "" }
+	}
+	if reg := f.opts.Registry(); reg != nil {
+		return reg.Name
+	}
+	return func(string) string { return "" }
 }
 
 // registered returns whether an address may be mailed a report of kind:

@@ -318,7 +318,7 @@ func TestDevStackLikeAUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The vendor's newest email: the summary of 4 orders, 100 sopaipillas.
-		for _, want := range []string{"vendor_tarea2@yopmail.com", "Cantidad de ordenes recibidas 4", "Cantidad de sopaipillas vendidas 100"} {
+		for _, want := range []string{"vendor_tarea2@yopmail.com", "Cantidad de órdenes recibidas 4", "Cantidad de sopaipillas vendidas 100"} {
 			if !strings.Contains(got.Frame, want) {
 				t.Errorf("the rendered HTML part lacks %q:\n%s", want, got.Frame)
 			}
