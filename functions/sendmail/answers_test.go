@@ -267,7 +267,7 @@ func TestConfigErrorIsNotTheRecipients(t *testing.T) {
 			fix:  func(_ *smtptest.Server, s *brokenSender) { s.set(nil) },
 		},
 	}
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, rk := range readerKinds {
 			for _, tc := range tests {
 				t.Run(kind+"/"+rk.name+"/"+tc.name, func(t *testing.T) {

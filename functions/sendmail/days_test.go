@@ -41,7 +41,7 @@ func acceptedOracle(day string, now time.Time, retention time.Duration) bool {
 // look its book up by timestamp: a day in the future, or records stamped
 // before the lookup, were not found, and everyone was mailed again.)
 func TestReportDaysAndClocks(t *testing.T) {
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		t.Run(kind, func(t *testing.T) {
 			// The writers' clocks, from the real time: a real broker refuses
 			// a record stamped more than an hour ahead of its own clock

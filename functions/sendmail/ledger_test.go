@@ -26,7 +26,7 @@ func (c *fakeClock) Add(d time.Duration) {
 // claim/lease protocol, on both ledgers.
 func TestLedgerProtocol(t *testing.T) {
 	type claimResult struct{ Granted, Busy []string }
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			clock := &fakeClock{t: time.Now()}
@@ -107,7 +107,7 @@ func TestLedgerReaders(t *testing.T) {
 			want: map[EmailID]Outcome{partial("a", 12): Sent, partial("b", 14): Superseded, final("a"): Sent, final("b"): ""},
 		},
 	}
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, tc := range tests {
 			t.Run(kind+"/"+tc.name, func(t *testing.T) {
 				ctx := context.Background()

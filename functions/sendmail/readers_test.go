@@ -170,7 +170,7 @@ func TestOneEmailPerContent(t *testing.T) {
 			want: map[string][]string{c1: {finalEstado, finalEstado}},
 		},
 	}
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, tc := range tests {
 			t.Run(kind+"/"+tc.name, func(t *testing.T) {
 				srv := smtptest.Start(t)
@@ -190,7 +190,7 @@ func TestOneEmailPerContent(t *testing.T) {
 // three times at once to three replicas: each reader gets the final once,
 // and a partial at most once and only before it.
 func TestPartialAndFinalAtOnce(t *testing.T) {
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, rk := range readerKinds {
 			t.Run(kind+"/"+rk.name, func(t *testing.T) {
 				srv := smtptest.Start(t)

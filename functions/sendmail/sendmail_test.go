@@ -40,7 +40,7 @@ func TestRedelivery(t *testing.T) {
 		{name: "concurrent", concurrent: true, replicas: 1},
 		{name: "concurrent on three replicas", concurrent: true, replicas: 3},
 	}
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, rk := range readerKinds {
 			for _, tc := range tests {
 				t.Run(kind+"/"+rk.name+"/"+tc.name, func(t *testing.T) {
@@ -75,7 +75,7 @@ func TestRedelivery(t *testing.T) {
 // answers 503 and nothing is recorded; when it is back, every reader gets
 // exactly one email.
 func TestSMTPOutage(t *testing.T) {
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, rk := range readerKinds {
 			t.Run(kind+"/"+rk.name, func(t *testing.T) {
 				srv := smtptest.Start(t)
@@ -129,7 +129,7 @@ func TestFailureClasses(t *testing.T) {
 			wantBook:  []Outcome{Sent, Sent, Sent},
 		},
 	}
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		for _, rk := range readerKinds {
 			for _, tc := range tests {
 				t.Run(kind+"/"+rk.name+"/"+tc.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestLedgerUnavailable(t *testing.T) {
 // concurrency bound and the rate limiter, one email each, even delivered
 // twice at once.
 func TestThousandVendors(t *testing.T) {
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		t.Run(kind, func(t *testing.T) {
 			srv := smtptest.Start(t)
 			f := newTestFunction(t, srv, newTestLedger(t, kind, time.Minute, time.Now), Options{Concurrency: 16, RatePerSecond: 2000})

@@ -22,7 +22,7 @@ var _ runner.Stopper = stopCloser{} // the runner tells Setup's closer of SIGTER
 // (A stop used to run into the server's 20 s drain limit with no answer,
 // leaving 34 readers claimed for the 2-minute lease.)
 func TestStopFreesAndAnswers(t *testing.T) {
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		t.Run(kind, func(t *testing.T) {
 			clock := &fakeClock{t: time.Now()} // a broker refuses records stamped an hour ahead of it
 			newLedger := newSharedLedger(t, kind, time.Minute, "")
@@ -69,7 +69,7 @@ func TestStopFreesAndAnswers(t *testing.T) {
 // back by renewing late, and may send nothing.
 func TestLeaseRenewal(t *testing.T) {
 	const lease = time.Minute
-	for _, kind := range ledgerKinds {
+	for _, kind := range ledgerKinds() {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
 			clock := &fakeClock{t: time.Now()}
