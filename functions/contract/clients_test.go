@@ -172,14 +172,7 @@ func snake(id string) string {
 // SOPAIPILLAS_REQUIRE_NPM is set, as `make test` sets it.
 func npmTools(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("SOPAIPILLAS_NPM"); p != "" {
-		return p
-	}
-	if os.Getenv("SOPAIPILLAS_REQUIRE_NPM") != "" {
-		t.Fatal("SOPAIPILLAS_NPM is not set: run `make test`, or export SOPAIPILLAS_NPM=$(hack/clients.sh)")
-	}
-	t.Skip("SOPAIPILLAS_NPM not set (export SOPAIPILLAS_NPM=$(hack/clients.sh) to run it)")
-	return ""
+	return projectTool(t, "SOPAIPILLAS_NPM", "SOPAIPILLAS_REQUIRE_NPM", "hack/clients.sh")
 }
 
 // startFunctions serves newOrder and dailySummary as they run in

@@ -13,13 +13,21 @@ import (
 // as `make test` sets it.
 func python(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("SOPAIPILLAS_PYTHON"); p != "" {
+	return projectTool(t, "SOPAIPILLAS_PYTHON", "SOPAIPILLAS_REQUIRE_PYTHON", "hack/python.sh")
+}
+
+// projectTool is the path a project script installs a tool at, from the
+// variable hack/test.sh exports it in; without it the test is skipped,
+// unless the require variable is set (`make test` sets it).
+func projectTool(t *testing.T, variable, require, script string) string {
+	t.Helper()
+	if p := os.Getenv(variable); p != "" {
 		return p
 	}
-	if os.Getenv("SOPAIPILLAS_REQUIRE_PYTHON") != "" {
-		t.Fatal("SOPAIPILLAS_PYTHON is not set: run `make test`, or export SOPAIPILLAS_PYTHON=$(hack/python.sh)")
+	if os.Getenv(require) != "" {
+		t.Fatalf("%s is not set: run `make test`, or export %s=$(%s)", variable, variable, script)
 	}
-	t.Skip("SOPAIPILLAS_PYTHON not set (export SOPAIPILLAS_PYTHON=$(hack/python.sh) to run it)")
+	t.Skipf("%s not set (export %s=$(%s) to run it)", variable, variable, script)
 	return ""
 }
 

@@ -96,20 +96,7 @@ func TestEmailContent(t *testing.T) {
 			if _, err := got.Header.Date(); err != nil {
 				t.Errorf("Date: %v", err)
 			}
-			lines := map[string]bool{}
-			for _, l := range strings.Split(strings.ReplaceAll(got.Text, "\r\n", "\n"), "\n") {
-				lines[strings.TrimRight(l, " ")] = true
-			}
-			for _, want := range tc.textHas {
-				if !lines[want] {
-					t.Errorf("text part lacks the line %q:\n%s", want, got.Text)
-				}
-			}
-			for _, want := range tc.htmlHas {
-				if !strings.Contains(got.HTML, want) {
-					t.Errorf("HTML part lacks %q:\n%s", want, got.HTML)
-				}
-			}
+			checkParts(t, got.Text, got.HTML, tc.textHas, tc.htmlHas)
 			for _, lack := range tc.htmlLack {
 				if strings.Contains(got.HTML, lack) {
 					t.Errorf("HTML part has %q", lack)
@@ -195,20 +182,27 @@ func TestEmailNames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lines := map[string]bool{}
-			for _, l := range strings.Split(strings.ReplaceAll(got.Text, "\r\n", "\n"), "\n") {
-				lines[strings.TrimRight(l, " ")] = true
-			}
-			for _, want := range tc.textHas {
-				if !lines[want] {
-					t.Errorf("text part lacks the line %q:\n%s", want, got.Text)
-				}
-			}
-			for _, want := range tc.htmlHas {
-				if !strings.Contains(got.HTML, want) {
-					t.Errorf("HTML part lacks %q:\n%s", want, got.HTML)
-				}
-			}
+			checkParts(t, got.Text, got.HTML, tc.textHas, tc.htmlHas)
 		})
+	}
+}
+
+// checkParts checks that the text part has each of textHas as a whole line
+// (trailing spaces aside) and the HTML part contains each of htmlHas.
+func checkParts(t *testing.T, text, html string, textHas, htmlHas []string) {
+	t.Helper()
+	lines := map[string]bool{}
+	for _, l := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		lines[strings.TrimRight(l, " ")] = true
+	}
+	for _, want := range textHas {
+		if !lines[want] {
+			t.Errorf("text part lacks the line %q:\n%s", want, text)
+		}
+	}
+	for _, want := range htmlHas {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML part lacks %q:\n%s", want, html)
+		}
 	}
 }
