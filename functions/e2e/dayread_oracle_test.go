@@ -65,12 +65,16 @@ type oracleDay struct {
 
 // oracleConflict is a conflict as dailySummary lists it.
 type oracleConflict struct {
-	OrderID   int64 `json:"order_id"`
-	Partition int32 `json:"partition"`
-	Offset    int64 `json:"offset"`
+	OrderID   int64  `json:"order_id"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Vendor    string `json:"email_vendedor"`
+	Count     int    `json:"numero_sopaipillas"`
 	Counted   struct {
 		Partition int32  `json:"partition"`
 		Offset    *int64 `json:"offset"`
+		Vendor    string `json:"email_vendedor"`
+		Count     int    `json:"numero_sopaipillas"`
 	} `json:"counted"`
 	Reason string `json:"reason"`
 }
@@ -227,10 +231,12 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 			if o.partition == v.partition && o.offset == v.offset || o.order == v.order {
 				continue
 			}
-			c := oracleConflict{OrderID: o.order.ID, Partition: o.partition, Offset: o.offset, Reason: "later_in_partition"}
+			c := oracleConflict{OrderID: o.order.ID, Partition: o.partition, Offset: o.offset, Vendor: o.order.Vendor, Count: o.order.Count,
+				Reason: "later_in_partition"}
 			c.Counted.Partition = v.partition
 			if o.partition != v.partition {
 				c.Counted.Offset = &v.offset
+				c.Counted.Vendor, c.Counted.Count = v.order.Vendor, v.order.Count
 				c.Reason = "lower_partition"
 				if firstIn[o.order.ID][o.partition].day > v.day {
 					c.Reason = "earlier_day"

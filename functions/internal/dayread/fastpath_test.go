@@ -330,20 +330,25 @@ func TestConflictsAcrossPartitions(t *testing.T) {
 	put(4, orderRecord(t, o(10, 1), start.Add(time.Hour), 0))    // counted
 	put(0, orderRecord(t, o(10, 2), start.Add(25*time.Hour), 1)) // a later day's version elsewhere
 	at := func(o int64) *int64 { return &o }
-	counted := func(p int32, offset *int64) CountedVersion { return CountedVersion{Partition: p, Offset: offset} }
+	counted := func(p int32, offset *int64, n int64) CountedVersion {
+		if offset == nil { // the tally knows no body of a later_in_partition's counted version
+			return CountedVersion{Partition: p}
+		}
+		return CountedVersion{Partition: p, Offset: offset, EmailVendedor: seedVendor, NumeroSopaipillas: n}
+	}
 	tests := []struct {
 		day       events.Date
 		ventas    events.Sales
 		conflicts []Conflict
 	}{
 		{day, events.Sales{NOrdenes: 3, NSopaipillas: 20 + 5 + 1}, []Conflict{
-			{OrderID: 10, EventID: "order-10", Partition: 0, Offset: 1, Counted: counted(4, at(0)), Reason: ReasonEarlierDay},
-			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 0, Counted: counted(1, at(0)), Reason: ReasonLowerPartition},
-			{OrderID: 8, EventID: "order-8", Partition: 2, Offset: 1, Counted: counted(2, nil), Reason: ReasonLaterInPartition},
-			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 1, Counted: counted(1, at(0)), Reason: ReasonLowerPartition},
+			{OrderID: 10, EventID: "order-10", Partition: 0, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 2, Counted: counted(4, at(0), 1), Reason: ReasonEarlierDay},
+			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 0, EmailVendedor: seedVendor, NumeroSopaipillas: 10, Counted: counted(1, at(0), 20), Reason: ReasonLowerPartition},
+			{OrderID: 8, EventID: "order-8", Partition: 2, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 6, Counted: counted(2, nil, 0), Reason: ReasonLaterInPartition},
+			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 30, Counted: counted(1, at(0), 20), Reason: ReasonLowerPartition},
 		}},
 		{day.AddDays(-1), events.Sales{NOrdenes: 1, NSopaipillas: 4}, []Conflict{
-			{OrderID: 9, EventID: "order-9", Partition: 3, Offset: 0, Counted: counted(0, at(0)), Reason: ReasonEarlierDay},
+			{OrderID: 9, EventID: "order-9", Partition: 3, Offset: 0, EmailVendedor: seedVendor, NumeroSopaipillas: 3, Counted: counted(0, at(0), 4), Reason: ReasonEarlierDay},
 		}},
 		{day.AddDays(1), events.Sales{}, []Conflict{}},
 	}

@@ -48,12 +48,16 @@ type Record struct {
 }
 
 // Conflict is a version of a counted order with another body: listed in
-// the counted order's day, never counted.
+// the counted order's day, never counted. EmailVendedor (canonical) and
+// NumeroSopaipillas are what this version sent, so that its vendor can be
+// told (issue 23 §6).
 type Conflict struct {
-	OrderID   int64  `json:"order_id"`
-	EventID   string `json:"event_id,omitempty"`
-	Partition int32  `json:"partition"`
-	Offset    int64  `json:"offset"`
+	OrderID           int64  `json:"order_id"`
+	EventID           string `json:"event_id,omitempty"`
+	Partition         int32  `json:"partition"`
+	Offset            int64  `json:"offset"`
+	EmailVendedor     string `json:"email_vendedor"`
+	NumeroSopaipillas int64  `json:"numero_sopaipillas"`
 	// Counted is the version that counts instead, Reason why (Reason*).
 	Counted CountedVersion `json:"counted"`
 	Reason  string         `json:"reason"`
@@ -61,10 +65,14 @@ type Conflict struct {
 
 // CountedVersion is where the version of an order that counts is. Offset
 // is omitted when it is the first record of the order_id in the conflict's
-// own partition (ReasonLaterInPartition): the tally keeps no offsets.
+// own partition (ReasonLaterInPartition): the tally keeps no offsets, nor
+// bodies, so EmailVendedor (canonical) and NumeroSopaipillas, what the
+// counted version sent, are then omitted too unless read again.
 type CountedVersion struct {
-	Partition int32  `json:"partition"`
-	Offset    *int64 `json:"offset,omitempty"`
+	Partition         int32  `json:"partition"`
+	Offset            *int64 `json:"offset,omitempty"`
+	EmailVendedor     string `json:"email_vendedor,omitempty"`
+	NumeroSopaipillas int64  `json:"numero_sopaipillas,omitempty"`
 }
 
 // Why a version of an order does not count (README, "Which day an order
@@ -268,6 +276,7 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 			t.nConflicts++
 			if len(t.conflicts) < maxConflictsReported {
 				t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset,
+					EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
 					Counted: CountedVersion{Partition: r.Partition}, Reason: ReasonLaterInPartition})
 			}
 		}
@@ -440,7 +449,10 @@ func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[i
 				if p == winner && i == 0 || v.hash == counted.hash {
 					continue
 				}
-				c := Conflict{OrderID: id, EventID: v.event, Partition: p, Offset: v.offset, Counted: CountedVersion{Partition: winner}, Reason: reason}
+				c := Conflict{OrderID: id, EventID: v.event, Partition: p, Offset: v.offset,
+					EmailVendedor: events.CanonicalEmail(v.order.EmailVendedor), NumeroSopaipillas: v.order.NumeroSopaipillas,
+					Counted: CountedVersion{Partition: winner, EmailVendedor: events.CanonicalEmail(counted.order.EmailVendedor),
+						NumeroSopaipillas: counted.order.NumeroSopaipillas}, Reason: reason}
 				if p != winner {
 					c.Counted.Offset = &counted.offset
 				}
