@@ -48,7 +48,7 @@ func compileSchemas(t *testing.T) map[string]*jsonschema.Schema {
 		}
 		out[name] = s
 	}
-	if diff := cmp.Diff([]string{"cookreport.json", "email.json", "order.json", "summary-request.json", "summary.json"}, sortedKeys(out)); diff != "" {
+	if diff := cmp.Diff([]string{"cookreport.json", "email.json", "order.json", "summary-request.json", "summary.json", "vendorreport.json"}, sortedKeys(out)); diff != "" {
 		t.Errorf("schemas (-want, +got):\n%s", diff)
 	}
 	return out
@@ -98,6 +98,20 @@ func TestSchemasAgreeWithGo(t *testing.T) {
 		_, err := CookReportFromEvent(e)
 		return err == nil
 	}
+	goVendors := func(doc string) bool {
+		e := cloudevents.NewEvent()
+		e.SetType(TypeVendorReportCreated)
+		e.DataEncoded = []byte(doc)
+		_, err := VendorReportFromEvent(e)
+		return err == nil
+	}
+	vendor := func(entry string) string { return `{"fecha":"13/11/2021","vendedores":{"a@b.cl":` + entry + `}}` }
+	const (
+		listed  = `"ordenes":[{"order_id":3,"hora":"2021-11-13T10:15:04-03:00","numero_sopaipillas":15},{"order_id":9,"hora":"2021-11-13T12:01:00.25-03:00","numero_sopaipillas":86}]`
+		counted = `"n_sopaipillas":101,"n_ordenes":2,` + listed + `,"ordenes_no_listadas":0`
+		none    = `"no_contadas":[]`
+		one     = `"no_contadas":[{"order_id":7,"numero_sopaipillas":10,"motivo":"lower_partition","contada":{"email_vendedor":"c@d.cl","numero_sopaipillas":20}}]`
+	)
 	tests := []struct {
 		schema     string            // schema file
 		doc        string            // sample payload
@@ -185,6 +199,35 @@ func TestSchemasAgreeWithGo(t *testing.T) {
 		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocinero":"c@d.cl","n_sopaipillas":1,"n_ordenes":1,"vendedores":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021","extra":1}`},
 		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocinero":"c@d.cl","N_SOPAIPILLAS":1,"n_sopaipillas":1,"n_ordenes":1,"vendedores":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"13/11/2021"}`},
 		{schema: "cookreport.json", goValid: goCooks, doc: `{"cocinero":"c@d.cl","n_sopaipillas":1,"n_ordenes":1,"vendedores":{"a@b.cl":{"n_sopaipillas":1,"n_ordenes":1}},"fecha":"2021-11-13"}`},
+
+		{schema: "vendorreport.json", goValid: goVendors, want: true, doc: vendor(`{` + counted + `,` + one + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, want: true, doc: vendor(`{` + counted + `,` + none + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, want: true, doc: vendor(`{"n_sopaipillas":0,"n_ordenes":0,"ordenes":[],"ordenes_no_listadas":0,` + one + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, want: true, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":3,` + listed + `,"ordenes_no_listadas":1,` + none + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, want: true, doc: vendor(`{` + counted + `,"no_contadas":[{"order_id":7,"numero_sopaipillas":10,"motivo":"later_in_partition"}]}`)},
+		{schema: "vendorreport.json", goValid: goVendors, want: true, doc: `{"fecha":"13/11/2021","vendedores":{"a@b.cl":{` + counted + `,` + none + `},"e@f.cl":{"n_sopaipillas":0,"n_ordenes":0,"ordenes":[],"ordenes_no_listadas":0,` + one + `}}}`},
+		{schema: "vendorreport.json", goValid: goVendors, doc: `{"fecha":"13/11/2021","vendedores":{}}`},
+		{schema: "vendorreport.json", goValid: goVendors, doc: `{"fecha":"13/11/2021"}`},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `,` + none + `,"extra":1}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: `{"fecha":"13/11/2021","vendedores":{"A@b.cl":{` + counted + `,` + none + `}}}`},
+		{schema: "vendorreport.json", goValid: goVendors, doc: `{"fecha":"13/11/2021","vendedores":{"vendor":{` + counted + `,` + none + `}}}`},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":-1,"n_ordenes":0,"ordenes":[],"ordenes_no_listadas":0,` + one + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `,"no_contadas":[{"order_id":7,"numero_sopaipillas":10,"motivo":"otro"}]}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `,"no_contadas":[{"order_id":7,"numero_sopaipillas":1001,"motivo":"earlier_day"}]}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `,"no_contadas":[{"order_id":0,"numero_sopaipillas":1,"motivo":"earlier_day"}]}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `,"no_contadas":[{"order_id":7,"numero_sopaipillas":1,"motivo":"earlier_day","contada":{"email_vendedor":"C@d.cl","numero_sopaipillas":1}}]}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{` + counted + `,"no_contadas":[{"order_id":7,"numero_sopaipillas":1,"motivo":"earlier_day","contada":{"numero_sopaipillas":1}}]}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,"ordenes":[{"order_id":3,"hora":"2021-11-13 10:15:04-03:00","numero_sopaipillas":15}],"ordenes_no_listadas":1,` + none + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,"ordenes":[{"order_id":3,"hora":"2021-11-13T10:15:04","numero_sopaipillas":15}],"ordenes_no_listadas":1,` + none + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,"ordenes":[{"order_id":3,"hora":"2021-11-13T10:15:04-03:00","numero_sopaipillas":0}],"ordenes_no_listadas":1,` + none + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,"ordenes":[{"order_id":3,"hora":"2021-11-13T10:15:04-03:00","numero_sopaipillas":15,"vendedor":"a@b.cl"}],"ordenes_no_listadas":1,` + none + `}`)},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,"ordenes":[{"order_id":3,"hora":"2021-11-13T25:15:04-03:00","numero_sopaipillas":15}],"ordenes_no_listadas":1,` + none + `}`), goStricter: "a pattern cannot know the clock"},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,` + listed + `,"ordenes_no_listadas":5,` + none + `}`), goStricter: "a schema cannot compare two fields"},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":0,"n_ordenes":0,"ordenes":[],"ordenes_no_listadas":0,` + none + `}`), goStricter: "a schema cannot compare two fields"},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":1,"n_ordenes":2,` + listed + `,"ordenes_no_listadas":0,` + none + `}`), goStricter: "a schema cannot compare two fields"},
+		{schema: "vendorreport.json", goValid: goVendors, doc: vendor(`{"n_sopaipillas":101,"n_ordenes":2,"ordenes":[{"order_id":9,"hora":"2021-11-13T12:01:00-03:00","numero_sopaipillas":86},{"order_id":3,"hora":"2021-11-13T10:15:04-03:00","numero_sopaipillas":15}],"ordenes_no_listadas":0,` + none + `}`), goStricter: "a schema cannot compare array items"},
+		{schema: "vendorreport.json", goValid: goVendors, doc: `{"fecha":"31/02/2025","vendedores":{"a@b.cl":{` + counted + `,` + none + `}}}`, goStricter: "a pattern cannot know the calendar"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.schema+" "+tt.doc[:min(len(tt.doc), 60)], func(t *testing.T) {

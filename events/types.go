@@ -12,6 +12,10 @@ const (
 	// TypeCookReportCreated is the type of the event dailySummary publishes
 	// beside each summary: the day's orders by cook (CookReport).
 	TypeCookReportCreated = "cl.sopaipillas.cookreport.created.v1"
+	// TypeVendorReportCreated is the type of the events dailySummary
+	// publishes beside each summary: each vendor's orders of the day,
+	// counted and not (VendorReport), split over events by size.
+	TypeVendorReportCreated = "cl.sopaipillas.vendorreport.created.v1"
 	// TypePing is the type a Knative PingSource sends; dailySummary takes it as
 	// the scheduled trigger that closes the previous day.
 	TypePing = "dev.knative.sources.ping"
@@ -30,6 +34,10 @@ const (
 const (
 	DefaultOrderTopic   = "order"
 	DefaultSummaryTopic = "summary"
-	// DefaultRetentionMs is how long both topics keep data: 3 days.
+	// DefaultReportTopic carries what dailySummary publishes besides the
+	// summary (cook and vendor reports), so that "summary" carries only
+	// summaries in the seed's JSON (issue 24).
+	DefaultReportTopic = "report"
+	// DefaultRetentionMs is how long the topics keep data: 3 days.
 	DefaultRetentionMs = 259200000
 )

@@ -80,9 +80,9 @@ type CountedVersion struct {
 // another partition's first record of it is stamped on an earlier day; or
 // on the same day, in a lower-numbered partition.
 const (
-	ReasonLaterInPartition = "later_in_partition"
-	ReasonEarlierDay       = "earlier_day"
-	ReasonLowerPartition   = "lower_partition"
+	ReasonLaterInPartition = events.ReasonLaterInPartition
+	ReasonEarlierDay       = events.ReasonEarlierDay
+	ReasonLowerPartition   = events.ReasonLowerPartition
 )
 
 // maxConflictsReported bounds the answer; ConflictsTotal still counts all.
