@@ -50,9 +50,11 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 	var (
 		mu    sync.Mutex
 		parts []*partitionTally
+		lists = newVendorLists()
 	)
 	err = c.log.Scan(ctx, start, end, func(p int32, expect Expect) func(Record) {
 		t := newPartitionTally(p, start, end, expect)
+		t.orders = newPartitionOrders(lists)
 		mu.Lock()
 		parts = append(parts, t)
 		mu.Unlock()
@@ -61,8 +63,12 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 	if err != nil {
 		return Result{}, err
 	}
+	for _, p := range parts {
+		p.flushOrders()
+	}
 	res, shared := merge(day, parts)
 	if shared == nil {
+		res.Vendors = lists.report(res.Summary, c.loc)
 		return res, nil
 	}
 	versions, err := c.versions(ctx, start, end, shared)
@@ -76,9 +82,10 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 			}
 		}
 	}
-	if err := resolve(&res, start.UnixMilli(), end.UnixMilli(), shared, versions); err != nil {
+	if err := resolve(&res, start.UnixMilli(), end.UnixMilli(), shared, versions, lists); err != nil {
 		return Result{}, err
 	}
+	res.Vendors = lists.report(res.Summary, c.loc)
 	return res, nil
 }
 

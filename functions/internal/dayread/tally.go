@@ -126,7 +126,8 @@ type partitionTally struct {
 	skipped    map[string]int
 	conflicts  []Conflict
 	nConflicts int
-	read       int // order records stamped in the day
+	read       int              // order records stamped in the day
+	orders     *partitionOrders // the vendor report's listings (orders.go), or nil
 }
 
 // newPartitionTally counts partition p for the day [start, end); expect
@@ -274,11 +275,13 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	if ok {
 		if t.inDay.vals[slot] != uint32(hash) {
 			t.nConflicts++
+			c := Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset,
+				EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
+				Counted: CountedVersion{Partition: r.Partition}, Reason: ReasonLaterInPartition}
 			if len(t.conflicts) < maxConflictsReported {
-				t.conflicts = append(t.conflicts, Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset,
-					EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
-					Counted: CountedVersion{Partition: r.Partition}, Reason: ReasonLaterInPartition})
+				t.conflicts = append(t.conflicts, c)
 			}
+			t.listUncounted(c)
 		}
 		return
 	}
@@ -295,6 +298,7 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 		p := &t.pairs[t.pair(vendor, cook)]
 		p.sales.NOrdenes++
 		p.sales.NSopaipillas += n
+		t.listOrder(p.vendor, id, n, at)
 	}
 }
 
@@ -312,6 +316,9 @@ type Result struct {
 	SkippedByReason map[string]int
 	Conflicts       []Conflict
 	ConflictsTotal  int
+	// Vendors is the same day by vendor with its orders listed (counted
+	// and not): published as vendor reports.
+	Vendors events.VendorReport
 }
 
 // merge combines the partitions' tallies into the day's summary, and
@@ -388,7 +395,7 @@ type version struct {
 // in the day, with another body than the counted one, is a conflict of the
 // day, wherever it is; the partitions' own conflict counts of these orders
 // are replaced by that.
-func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[int64]map[int32][]version) error {
+func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[int64]map[int32][]version, lists *vendorLists) error {
 	dayOf := func(at int64) int { // before, in, after the day
 		switch {
 		case at < start:
@@ -431,6 +438,7 @@ func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[i
 					delete(res.Summary.Ventas, first.order.EmailVendedor)
 				}
 				res.Cooks.Add(first.order.EmailCocinero, first.order.EmailVendedor, back)
+				lists.takeBack(first.order.EmailVendedor, id, p)
 			}
 		}
 		if dayOf(counted.at) != 0 {
@@ -461,6 +469,7 @@ func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[i
 		}
 	}
 	res.ConflictsTotal += len(found)
+	lists.replaceUncounted(shared.ids, found)
 	kept := append([]Conflict{}, found...)
 	for _, c := range res.Conflicts {
 		if _, ok := shared.ids[c.OrderID]; !ok {
