@@ -30,7 +30,9 @@ type genRecord struct {
 func genDay(seed uint64, start time.Time) []genRecord {
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	var recs []genRecord
-	inDay := func() time.Time { return start.Add(time.Duration(rng.Int64N(int64(24 * time.Hour / time.Millisecond))) * time.Millisecond) }
+	inDay := func() time.Time {
+		return start.Add(time.Duration(rng.Int64N(int64(24*time.Hour/time.Millisecond))) * time.Millisecond)
+	}
 	anyDay := func() time.Time {
 		switch rng.IntN(8) {
 		case 0:
