@@ -280,7 +280,7 @@ func TestOpenAPIDrift(t *testing.T) {
 	for _, c := range []struct{ got, want any }{
 		{at(t, params, "CeTypeOrder", "schema", "enum"), []any{events.TypeOrderCreated}},
 		{at(t, params, "CeTypePing", "schema", "examples"), []any{events.TypePing}},
-		{at(t, d, "paths", "/", "post", "parameters", "3", "schema", "enum"), []any{events.TypeSummaryCreated, events.TypeCookReportCreated, "dev.knative.kafka.event"}},
+		{at(t, d, "paths", "/", "post", "parameters", "3", "schema", "enum"), []any{events.TypeSummaryCreated, events.TypeCookReportCreated, events.TypeVendorReportCreated, "dev.knative.kafka.event"}},
 		{at(t, d, "components", "schemas", "StructuredOrderEvent", "properties", "type", "const"), events.TypeOrderCreated},
 		{at(t, d, "components", "schemas", "OrderAccepted", "properties", "response", "const"), neworder.Accepted},
 		{at(t, d, "components", "schemas", "SummaryAnswer", "properties", "response", "const"), dailysummary.Generated},

@@ -1,6 +1,7 @@
 // Package dailysummary is the dailySummary function: POST /dailySummary
 // reads one calendar day of orders from the "order" topic, counts each order
-// once, and publishes the day's summary onto the "summary" topic.
+// once, and publishes the day's summary onto the "summary" topic and its
+// cook and vendor reports onto the "report" topic.
 package dailysummary
 
 import (
@@ -43,6 +44,9 @@ type Response struct {
 	// as an event of its own, CookReportEventIDs in order of cook.
 	CookReports        events.CookDay `json:"cook_reports"`
 	CookReportEventIDs []string       `json:"cook_report_event_ids"`
+	// VendorReportEventIDs are the vendor reports' events (the day's
+	// vendors sorted by address, split by size), in order.
+	VendorReportEventIDs []string `json:"vendor_report_event_ids"`
 	// OrdersRead counts the day's order records, retries included.
 	OrdersRead int `json:"orders_read"`
 	// SkippedRecords counts the day's records that are not orders, and
@@ -71,7 +75,7 @@ const (
 	SkipInvalidOrder      = dayread.SkipInvalidOrder
 )
 
-// Publisher writes an event to the summary topic and returns once it is
+// Publisher writes an event to a topic and returns once it is
 // acknowledged.
 type Publisher interface {
 	Publish(ctx context.Context, topic string, event cloudevents.Event) error
@@ -80,7 +84,9 @@ type Publisher interface {
 // Options are dailySummary's settings.
 type Options struct {
 	SummaryTopic string
-	Location     *time.Location
+	// ReportTopic carries the cook and vendor reports.
+	ReportTopic string
+	Location    *time.Location
 	// Retention is how long the order topic keeps records: older days
 	// cannot be summarized exactly and are refused.
 	Retention time.Duration
@@ -141,7 +147,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start, end := day.Bounds(f.opts.Location)
 	meta := events.NewReportMeta(start, end, now)
-	event, cookIDs, err := f.publish(ctx, res, meta)
+	event, cookIDs, vendorIDs, err := f.publish(ctx, res, meta)
 	if err != nil {
 		telemetry.SummaryFailed(ctx, "publish", time.Since(began))
 		f.logger.WarnContext(ctx, "summary not published", "fecha", day.String(), "error", err)
@@ -149,7 +155,7 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	telemetry.SummaryPublished(ctx, meta.Status, time.Since(began), res.OrdersRead, res.SkippedByReason, res.ConflictsTotal)
-	f.logger.InfoContext(ctx, "summary published", "event_id", event.ID(), "cook_reports", len(cookIDs), "fecha", day.String(),
+	f.logger.InfoContext(ctx, "summary published", "event_id", event.ID(), "cook_reports", len(cookIDs), "vendor_reports", len(vendorIDs), "fecha", day.String(),
 		"status", meta.Status, "vendors", len(res.Summary.Ventas), "cooks", len(res.Cooks.Cocineros),
 		"orders_read", res.OrdersRead, "skipped", res.SkippedRecords, "conflicts", res.ConflictsTotal)
 	if res.SkippedRecords > 0 {
@@ -160,41 +166,53 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(Response{
 		Response: Generated, Summary: res.Summary, EventID: event.ID(),
 		ReportStatus: meta.Status, CountedUntil: meta.CountedUntil,
-		CookReports: res.Cooks, CookReportEventIDs: cookIDs, OrdersRead: res.OrdersRead,
+		CookReports: res.Cooks, CookReportEventIDs: cookIDs, VendorReportEventIDs: vendorIDs, OrdersRead: res.OrdersRead,
 		SkippedRecords: res.SkippedRecords, SkippedByReason: res.SkippedByReason, Conflicts: res.Conflicts, ConflictsTotal: res.ConflictsTotal,
 	})
 }
 
-// publish publishes the day's summary, then each cook's report, and
-// returns once the broker acknowledged them all. Every id comes from the
-// content: a retry after a failure publishes the same events again, which
-// sendMail recognises.
-func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMeta) (cloudevents.Event, []string, error) {
+// publish publishes the day's summary onto the summary topic, then each
+// cook's report and the vendor reports onto the report topic, and returns
+// once the broker acknowledged them all. Every id comes from the content:
+// a retry after a failure publishes the same events again, which sendMail
+// recognises.
+func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMeta) (cloudevents.Event, []string, []string, error) {
 	summary, err := events.NewSummaryEvent(res.Summary, meta)
 	if err != nil {
-		return summary, nil, err
+		return summary, nil, nil, err
 	}
 	reports := res.Cooks.Reports()
 	cooks := make([]cloudevents.Event, len(reports))
-	ids := make([]string, len(reports))
+	cookIDs := make([]string, len(reports))
 	for i, r := range reports {
 		if cooks[i], err = events.NewCookReportEvent(r, meta); err != nil {
-			return summary, nil, err
+			return summary, nil, nil, err
 		}
-		ids[i] = cooks[i].ID()
+		cookIDs[i] = cooks[i].ID()
+	}
+	vendors, err := events.NewVendorReportEvents(res.Vendors, meta)
+	if err != nil {
+		return summary, nil, nil, err
+	}
+	vendorIDs := make([]string, len(vendors))
+	for i, e := range vendors {
+		vendorIDs[i] = e.ID()
 	}
 	if err := f.publisher.Publish(ctx, f.opts.SummaryTopic, summary); err != nil {
-		return summary, nil, fmt.Errorf("summary: %w", err)
+		return summary, nil, nil, fmt.Errorf("summary: %w", err)
 	}
 	// Concurrently: the publisher batches them, and each waits for its ack.
 	g, gctx := errgroup.WithContext(ctx)
 	for _, e := range cooks {
-		g.Go(func() error { return f.publisher.Publish(gctx, f.opts.SummaryTopic, e) })
+		g.Go(func() error { return f.publisher.Publish(gctx, f.opts.ReportTopic, e) })
+	}
+	for _, e := range vendors {
+		g.Go(func() error { return f.publisher.Publish(gctx, f.opts.ReportTopic, e) })
 	}
 	if err := g.Wait(); err != nil {
-		return summary, nil, fmt.Errorf("cook report: %w", err)
+		return summary, nil, nil, fmt.Errorf("report: %w", err)
 	}
-	return summary, ids, nil
+	return summary, cookIDs, vendorIDs, nil
 }
 
 // Summarize reads and counts the orders of day (dayread.Counter): it

@@ -26,6 +26,7 @@ import (
 
 const (
 	testSummaryTopic = "summary-test"
+	testReportTopic  = "report-test"
 	seedVendor       = "vendor_tarea2@yopmail.com"
 	seedCook         = "asdasdasda@yopmail.com"
 	// seedSummary is the seed's summary JSON, byte for byte.
@@ -118,6 +119,24 @@ func (p *fakePublisher) Publish(ctx context.Context, topic string, e cloudevents
 // Sent returns the summary events acknowledged.
 func (p *fakePublisher) Sent() []cloudevents.Event { return p.ofType(events.TypeSummaryCreated) }
 
+// VendorReports returns the vendor report events acknowledged.
+func (p *fakePublisher) VendorReports() []cloudevents.Event {
+	return p.ofType(events.TypeVendorReportCreated)
+}
+
+// topicsOf returns the topics events of typ were published to.
+func (p *fakePublisher) topicsOf(typ string) map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for i, e := range p.sent {
+		if e.Type() == typ {
+			out[p.topics[i]]++
+		}
+	}
+	return out
+}
+
 // CookReports returns the cook report events acknowledged.
 func (p *fakePublisher) CookReports() []cloudevents.Event {
 	return p.ofType(events.TypeCookReportCreated)
@@ -197,6 +216,7 @@ func newFixture(t *testing.T, now time.Time, token string, records []Record) *fi
 	fx := &fixture{log: &fakeLog{records: records}, pub: &fakePublisher{}}
 	f := New(fx.log, fx.pub, Options{
 		SummaryTopic: testSummaryTopic,
+		ReportTopic:  testReportTopic,
 		Location:     santiago(t),
 		Retention:    72 * time.Hour,
 		Timeout:      time.Minute,
@@ -451,7 +471,7 @@ func TestSummaries(t *testing.T) {
 			d, _ := events.ParseDate(want.Fecha)
 			_, dayEnd := d.Bounds(santiago(t))
 			wantRes.ReportStatus, wantRes.CountedUntil = events.StatusFinal, dayEnd.UTC()
-			if diff := cmp.Diff(wantRes, res, cmpopts.IgnoreFields(Response{}, "CookReports", "CookReportEventIDs")); diff != "" {
+			if diff := cmp.Diff(wantRes, res, cmpopts.IgnoreFields(Response{}, "CookReports", "CookReportEventIDs", "VendorReportEventIDs")); diff != "" {
 				t.Errorf("answer (-want, +got):\n%s", diff)
 			}
 			if !strings.Contains(string(body), `"summary":`+tt.want) {
@@ -832,5 +852,94 @@ func TestOtherMethods(t *testing.T) {
 	}
 	if n := len(fx.pub.Sent()); n != 0 {
 		t.Errorf("%d events published, want 0", n)
+	}
+}
+
+// TestVendorReports: the summary goes to the summary topic alone; cook and
+// vendor reports to the report topic. The vendor reports list each vendor's
+// counted orders in time order and the versions of theirs that did not
+// count, as computed here from the records written.
+func TestVendorReports(t *testing.T) {
+	type sent struct {
+		ts     string
+		id     int64
+		vendor string
+		n      int64
+	}
+	written := []sent{
+		{"2021-11-13T12:00:00-03:00", 3, "ana@b.cl", 15},
+		{"2021-11-13T10:15:04-03:00", 6, "ana@b.cl", 86},
+		{"2021-11-13T10:15:04-03:00", 9, "ana@b.cl", 1}, // the same second: by order_id
+		{"2021-11-13T11:00:00-03:00", 4, "pedro@b.cl", 20},
+		{"2021-11-13T11:30:00-03:00", 4, "ana@b.cl", 10}, // order 4 again, another body: not counted
+		{"2021-11-13T11:31:00-03:00", 3, "ana@b.cl", 15}, // a retry
+		{"2021-11-12T23:00:00-03:00", 5, "ana@b.cl", 2},  // the day before
+	}
+	tp := newTopic(t)
+	for _, w := range written {
+		tp.order(w.ts, w.id, w.vendor, w.n)
+	}
+	// What counts, by hand from the list above: the first version of each
+	// order_id stamped in the day; order 4's second version is ana's
+	// uncounted one, and what counted is pedro's 20 (listed, so known).
+	loc := santiago(t)
+	hora := func(ts string) string { return at(t, ts).In(loc).Format(time.RFC3339) }
+	want := events.VendorReport{Fecha: "13/11/2021", Vendedores: map[string]events.VendorOrders{
+		"ana@b.cl": {NSopaipillas: 15 + 86 + 1, NOrdenes: 3, Ordenes: []events.ListedOrder{
+			{OrderID: 6, Hora: hora(written[1].ts), NumeroSopaipillas: 86},
+			{OrderID: 9, Hora: hora(written[2].ts), NumeroSopaipillas: 1},
+			{OrderID: 3, Hora: hora(written[0].ts), NumeroSopaipillas: 15},
+		}, NoContadas: []events.UncountedOrder{
+			{OrderID: 4, NumeroSopaipillas: 10, Motivo: events.ReasonLaterInPartition, Contada: &events.CountedOrder{EmailVendedor: "pedro@b.cl", NumeroSopaipillas: 20}},
+		}},
+		"pedro@b.cl": {NSopaipillas: 20, NOrdenes: 1, Ordenes: []events.ListedOrder{{OrderID: 4, Hora: hora(written[3].ts), NumeroSopaipillas: 20}}, NoContadas: []events.UncountedOrder{}},
+	}}
+	fx := newFixture(t, at(t, now13), "", tp.records)
+	status, _, body := fx.post(t, nil, fecha("13/11/2021"))
+	if status != http.StatusOK {
+		t.Fatalf("status %d, body %s", status, body)
+	}
+	var res Response
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	for typ, topic := range map[string]string{events.TypeSummaryCreated: testSummaryTopic, events.TypeCookReportCreated: testReportTopic, events.TypeVendorReportCreated: testReportTopic} {
+		if got := fx.pub.topicsOf(typ); len(got) != 1 || got[topic] == 0 {
+			t.Errorf("%s published to %v, want %s only", typ, got, topic)
+		}
+	}
+	vendors := fx.pub.VendorReports()
+	if len(vendors) != 1 {
+		t.Fatalf("%d vendor report events, want 1", len(vendors))
+	}
+	got, err := events.VendorReportFromEvent(vendors[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("vendor report (-want, +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{vendors[0].ID()}, res.VendorReportEventIDs); d != "" {
+		t.Errorf("vendor report ids answered (-published, +answered):\n%s", d)
+	}
+	if meta, err := events.ReportMetaOf(vendors[0]); err != nil || meta.Status != events.StatusFinal || vendors[0].Subject() != "13/11/2021" {
+		t.Errorf("vendor report meta %+v, %v, subject %q", meta, err, vendors[0].Subject())
+	}
+}
+
+// TestReportTopicSetting: REPORT_TOPIC is checked at start, naming it.
+func TestReportTopicSetting(t *testing.T) {
+	for _, tt := range []struct{ report, want string }{
+		{"report", ""},
+		{"", "REPORT_TOPIC must not be empty"},
+		{"summary", "REPORT_TOPIC must differ from SUMMARY_TOPIC"},
+		{"order", "REPORT_TOPIC must differ from ORDER_TOPIC"},
+	} {
+		cfg := Config{ReportTopic: tt.report}
+		cfg.SummaryTopic, cfg.OrderTopic = "summary", "order"
+		err := cfg.Check()
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("REPORT_TOPIC=%q: %v, want %q", tt.report, err, tt.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package dailysummary
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,10 @@ import (
 type Config struct {
 	kafka.Config
 	kafka.TopicsConfig
+	// ReportTopic carries the cook and vendor reports, so that the summary
+	// topic carries only summaries (issue 24). Created, when missing, as
+	// the summary topic is.
+	ReportTopic string `envconfig:"REPORT_TOPIC" default:"report"`
 	// TimeZone decides which calendar day an order belongs to.
 	TimeZone string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
 	// Timeout bounds reading a day and publishing its summary.
@@ -24,8 +29,32 @@ type Config struct {
 	Token runner.Secret `envconfig:"SUMMARY_TOKEN"`
 }
 
+// Check refuses a report topic that is empty or is the order or summary
+// topic: a consumer of summaries must never meet a report there.
+func (c *Config) Check() error {
+	switch c.ReportTopic {
+	case "":
+		return errors.New("configuration: REPORT_TOPIC must not be empty")
+	case c.SummaryTopic:
+		return errors.New("configuration: REPORT_TOPIC must differ from SUMMARY_TOPIC: the summary topic carries only summaries")
+	case c.OrderTopic:
+		return errors.New("configuration: REPORT_TOPIC must differ from ORDER_TOPIC")
+	}
+	return nil
+}
+
+// reportTopicSpec is the report topic, created as the summary topic.
+func (c Config) reportTopicSpec() kafka.Topic {
+	spec := c.SummaryTopicSpec()
+	spec.Name = c.ReportTopic
+	return spec
+}
+
 // Setup connects dailySummary to Kafka and returns its handler.
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
+	if err := cfg.Check(); err != nil { // runner.Load checked it too; a Config built in code is checked here
+		return nil, nil, err
+	}
 	if err := runner.CheckToken("SUMMARY_TOKEN", string(cfg.Token)); err != nil {
 		return nil, nil, err
 	}
@@ -35,7 +64,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	}
 	// A broker that stops answering fails each call within the summary's
 	// bound, so an abandoned call does not outlive the request by much.
-	client, scfg, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec())
+	client, scfg, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec(), cfg.reportTopicSpec())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,6 +90,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	}
 	f := New(dayread.KafkaLog{Reader: reader, Topic: cfg.OrderTopic}, pub, Options{
 		SummaryTopic: cfg.SummaryTopic,
+		ReportTopic:  cfg.ReportTopic,
 		Location:     loc,
 		Retention:    cfg.Retention,
 		Timeout:      cfg.Timeout,
