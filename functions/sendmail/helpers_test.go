@@ -187,6 +187,26 @@ func testSummary(vendors ...string) events.Summary {
 	return s
 }
 
+// testVendorReport is testSummary's day as a vendor report, no order
+// listed.
+func testVendorReport(vendors ...string) events.VendorReport {
+	r := events.VendorReport{Fecha: testDay.String(), Vendedores: map[string]events.VendorOrders{}}
+	for v, s := range testSummary(vendors...).Ventas {
+		r.Vendedores[v] = events.VendorOrders{NSopaipillas: s.NSopaipillas, NOrdenes: s.NOrdenes, Ordenes: []events.ListedOrder{},
+			OrdenesNoListadas: s.NOrdenes, NoContadas: []events.UncountedOrder{}}
+	}
+	return r
+}
+
+func vendorReportEvents(t *testing.T, r events.VendorReport, meta events.ReportMeta) []cloudevents.Event {
+	t.Helper()
+	evs, err := events.NewVendorReportEvents(r, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
 // testCooks is the day of cooks, each having cooked for two vendors.
 func testCooks(cooks ...string) []events.CookReport {
 	day := events.NewCookDay(testDay)
@@ -208,6 +228,9 @@ type readerKind struct {
 var readerKinds = []readerKind{
 	{name: "vendors", events: func(t *testing.T, rs []string, meta events.ReportMeta) []cloudevents.Event {
 		return []cloudevents.Event{summaryEventMeta(t, testSummary(rs...), meta)}
+	}},
+	{name: "vendor reports", events: func(t *testing.T, rs []string, meta events.ReportMeta) []cloudevents.Event {
+		return vendorReportEvents(t, testVendorReport(rs...), meta)
 	}},
 	{name: "cooks", events: func(t *testing.T, rs []string, meta events.ReportMeta) []cloudevents.Event {
 		var out []cloudevents.Event

@@ -126,6 +126,14 @@ func TestOneEmailPerContent(t *testing.T) {
 			want: map[string][]string{v1: {finalEstado}, v2: {finalEstado}},
 		},
 		{
+			name: "a wrapped replay of a mailed vendor report: none",
+			events: func(t *testing.T) []cloudevents.Event {
+				e := vendorReportEvents(t, testVendorReport(v1, v2), finalMeta)[0]
+				return []cloudevents.Event{e, wrapped(t, e)}
+			},
+			want: map[string][]string{v1: {finalEstado}, v2: {finalEstado}},
+		},
+		{
 			name: "a wrapped summary never mailed is a final one",
 			events: func(t *testing.T) []cloudevents.Event {
 				return []cloudevents.Event{summaryEventMeta(t, twoVendors, partial1432), wrapped(t, summaryEventMeta(t, twoVendors, partial1432))}

@@ -1,7 +1,9 @@
 // Package sendmail is the sendMail function: it receives report CloudEvents
-// (as a Knative KafkaSource delivers them) and emails each reader their
-// numbers for the day: a summary to each vendor with sales, a cook report to
-// its cook. A reader gets one email per thing it says (see Ledger).
+// (as a Knative KafkaSource delivers them from the report topic) and emails
+// each reader their day: a vendor report to each vendor in it (its orders,
+// counted and not), a cook report to its cook, and a summary still
+// delivered (from before the report topic) to each vendor with sales,
+// totals only. A reader gets one email per thing it says (see Ledger).
 package sendmail
 
 import (
