@@ -95,8 +95,9 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 	p.say("sopaipillas dev stack: data in %s (locked by PID %d)", dir, os.Getpid())
 
 	var env struct {
-		SummaryTopic string `envconfig:"SUMMARY_TOPIC" default:"summary"`
-		TimeZone     string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
+		// ReportTopic is dailySummary's, where sendMail's reports are.
+		ReportTopic string `envconfig:"REPORT_TOPIC" default:"report"`
+		TimeZone    string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
 	}
 	if err := envconfig.Process("", &env); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -180,7 +181,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 		setup       func(context.Context, *slog.Logger) (http.Handler, io.Closer, error)
 	}{
 		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, "DEV_NEWORDER_PORT", setupFrom(neworder.Setup)},
-		{"dailySummary", "connecting, creating topics order and summary if missing", opts.DailySummaryPort, "DEV_DAILYSUMMARY_PORT", setupFrom(dailysummary.Setup)},
+		{"dailySummary", "connecting, creating topics order, summary and report if missing", opts.DailySummaryPort, "DEV_DAILYSUMMARY_PORT", setupFrom(dailysummary.Setup)},
 		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, "DEV_SENDMAIL_PORT", setupFrom(sendmail.Setup)},
 		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, "DEV_SALESBOARD_PORT", setupFrom(salesboard.Setup)},
 	} {
@@ -216,7 +217,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 
 	deadDir := filepath.Join(opts.Dir, "dead-letter")
 	source := &devstack.KafkaSource{
-		Brokers: brokers, Topic: env.SummaryTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
+		Brokers: brokers, Topic: env.ReportTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
 		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
 		DeadLetter: devstack.FileDeadLetter(deadDir, log.With("component", "kafkasource")),
 	}
@@ -251,7 +252,7 @@ sopaipillas is running (started in %s). Ctrl-C stops everything.
 
 Try:
 %s`, time.Since(p.start).Round(time.Millisecond), base, base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
-		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
+		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.ReportTopic, sourceRetry, sourceBackoff, deadDir,
 		strings.ToLower(opts.LogLevel.String()), tryCurls(base, opts.VendorsFile, os.Getenv("SUMMARY_TOKEN") != ""))
 
 	<-ctx.Done()

@@ -18,11 +18,11 @@ import (
 	"github.com/sopaipillas/sopaipillas/events"
 )
 
-// shutdownVendors is how many vendors the shutdown scenario's summary has:
+// shutdownVendors is how many vendors the shutdown scenario's report has:
 // about 20 s of fan-out at sendMail's default 50 emails a second.
 const shutdownVendors = 1000
 
-// scenarioMailShutdown: a final summary of 1,000 vendors is delivered to
+// scenarioMailShutdown: a final vendor report of 1,000 vendors is delivered to
 // sendMail as a KafkaSource does (again and again until a 2xx). A quarter
 // of the way through the fan-out sendMail is SIGKILLed and restarted: the
 // killed process's claims must be taken over within a lease
@@ -55,23 +55,30 @@ func scenarioMailShutdown(ctx context.Context, h *harness, row *Row) error {
 		return err
 	}
 
-	// Today's final summary, as dailySummary would publish it.
+	// Today's final vendor report, as dailySummary would publish it: one
+	// order per vendor, all in one event.
 	now := time.Now()
 	day := events.DateOf(now, santiago)
-	s := events.Summary{Fecha: day.String(), Ventas: map[string]events.Sales{}}
+	r := events.VendorReport{Fecha: day.String(), Vendedores: map[string]events.VendorOrders{}}
 	var answer summaryAnswer
 	answer.Summary.Ventas = ventas{}
 	for i := range shutdownVendors {
 		v := fmt.Sprintf("vendedor%04d@feria.example", i)
-		s.Ventas[v] = events.Sales{NOrdenes: 1, NSopaipillas: int64(1 + i%7)}
-		answer.Summary.Ventas[v] = s.Ventas[v]
+		n := int64(1 + i%7)
+		r.Vendedores[v] = events.VendorOrders{NOrdenes: 1, NSopaipillas: n, NoContadas: []events.UncountedOrder{},
+			Ordenes: []events.ListedOrder{{OrderID: int64(1 + i), Hora: now.In(santiago).Format(time.RFC3339), NumeroSopaipillas: n}}}
+		answer.Summary.Ventas[v] = r.Vendedores[v].Sales()
 	}
 	_, end := day.Bounds(santiago)
-	e, err := events.NewSummaryEvent(s, events.ReportMeta{Status: events.StatusFinal, CountedUntil: end, Computed: now})
+	evs, err := events.NewVendorReportEvents(r, events.ReportMeta{Status: events.StatusFinal, CountedUntil: end, Computed: now})
 	if err != nil {
 		return err
 	}
-	answer.EventID = e.ID()
+	if len(evs) != 1 {
+		return fmt.Errorf("the vendor report is %d events, want 1", len(evs))
+	}
+	e := evs[0]
+	answer.VendorReportEventIDs = []string{e.ID()}
 	client, err := cloudevents.NewClientHTTP(cehttp.WithClient(http.Client{Timeout: time.Minute}))
 	if err != nil {
 		return err
@@ -146,7 +153,7 @@ func scenarioMailShutdown(ctx context.Context, h *harness, row *Row) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for !src.isSettled(e.ID()) && !src.deadLettered() {
 		if time.Now().After(deadline) {
-			row.fail("the summary was not settled within 2 minutes of the SIGKILL")
+			row.fail("the vendor report was not settled within 2 minutes of the SIGKILL")
 			break
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {

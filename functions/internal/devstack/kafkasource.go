@@ -40,7 +40,8 @@ type KafkaSource struct {
 	Sink    string
 	// Namespace and Name are the KafkaSource object's, used in the source
 	// of wrapped records; empty means the deployed object's,
-	// sopaipillas/summary-to-sendmail (k8s/app/kafkasource.yaml).
+	// sopaipillas/summary-to-sendmail (k8s/app/kafkasource-summary-to-sendmail.yaml;
+	// the name predates the report topic it now reads).
 	Namespace, Name string
 	// Retry is how many times a failed delivery is retried; Backoff is the
 	// first delay, doubled on each retry (Knative's "exponential" policy:
