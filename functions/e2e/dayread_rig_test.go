@@ -31,6 +31,7 @@ type dayRig struct {
 	brokers      []string
 	topic        string
 	summaryTopic string
+	reportTopic  string
 	partitions   int32
 	admin        *kadm.Client
 	raw          *kgo.Client // plain writes, partition chosen by the record
@@ -49,7 +50,8 @@ func newDayRig(t *testing.T, brokers []string, partitions int32, timeout time.Du
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	suffix := randomSuffix(t)
-	r := &dayRig{t: t, brokers: brokers, topic: "dayread-order-" + suffix, summaryTopic: "dayread-summary-" + suffix, partitions: partitions}
+	r := &dayRig{t: t, brokers: brokers, topic: "dayread-order-" + suffix, summaryTopic: "dayread-summary-" + suffix,
+		reportTopic: "dayread-report-" + suffix, partitions: partitions}
 	ok := false
 	defer func() {
 		if !ok {
@@ -65,10 +67,11 @@ func newDayRig(t *testing.T, brokers []string, partitions int32, timeout time.Du
 	r.admin = kadm.NewClient(admCl)
 	r.createTopic(ctx, r.topic, partitions)
 	r.createTopic(ctx, r.summaryTopic, 1)
+	r.createTopic(ctx, r.reportTopic, 1)
 	r.closers = append(r.closers, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, _ = r.admin.DeleteTopics(ctx, r.topic, r.summaryTopic)
+		_, _ = r.admin.DeleteTopics(ctx, r.topic, r.summaryTopic, r.reportTopic)
 	})
 
 	r.raw, err = kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -97,7 +100,7 @@ func newDayRig(t *testing.T, brokers []string, partitions int32, timeout time.Du
 	r.newOrder = httptest.NewServer(neworder.New(pub, r.topic, 10*time.Second, time.Now, log).Handler())
 	r.closers = append(r.closers, r.newOrder.Close)
 	ds := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: brokers, Topic: r.topic}, pub, dailysummary.Options{
-		SummaryTopic: r.summaryTopic, Location: santiago, Retention: 72 * time.Hour,
+		SummaryTopic: r.summaryTopic, ReportTopic: r.reportTopic, Location: santiago, Retention: 72 * time.Hour,
 		Timeout: timeout, Now: time.Now,
 	}, log)
 	r.dailySummary = httptest.NewServer(ds.Handler())

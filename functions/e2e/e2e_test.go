@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,12 +66,14 @@ type system struct {
 	client       sarama.Client
 	orderTopic   string
 	summaryTopic string
+	reportTopic  string // cook and vendor reports: what sendMail's source reads
 	newOrder     *httptest.Server
 	dailySummary *httptest.Server
 	catcher      *devstack.Catcher
 	clock        *clock
 	brokers      []string
 	group        string
+	written      []written // every order placed, in order
 
 	deadMu sync.Mutex
 	// dead collects the dead letters once expectDeadLetters was called;
@@ -120,7 +123,7 @@ func newSystem(t *testing.T, brokers []string) *system {
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	suffix := randomSuffix(t)
-	s := &system{t: t, orderTopic: "order-" + suffix, summaryTopic: "summary-" + suffix, clock: &clock{now: time.Now()}}
+	s := &system{t: t, orderTopic: "order-" + suffix, summaryTopic: "summary-" + suffix, reportTopic: "report-" + suffix, clock: &clock{now: time.Now()}}
 
 	cfg := kafka.NewSaramaConfig("e2e")
 	topics := kafka.TopicsConfig{OrderTopic: s.orderTopic, SummaryTopic: s.summaryTopic, OrderPartitions: 3, SummaryPartitions: 1, Retention: 72 * time.Hour}
@@ -129,7 +132,9 @@ func newSystem(t *testing.T, brokers []string) *system {
 	// creates in production the broker would restamp every order as now.
 	orderSpec := topics.OrderTopicSpec()
 	orderSpec.TimestampType = ""
-	if err := kafka.EnsureTopics(brokers, cfg, -1, orderSpec, topics.SummaryTopicSpec()); err != nil {
+	reportSpec := topics.SummaryTopicSpec()
+	reportSpec.Name = s.reportTopic
+	if err := kafka.EnsureTopics(brokers, cfg, -1, orderSpec, topics.SummaryTopicSpec(), reportSpec); err != nil {
 		t.Fatal(err)
 	}
 	pub, client := kafkatest.NewPublisher(t, brokers, cfg)
@@ -138,7 +143,7 @@ func newSystem(t *testing.T, brokers []string) *system {
 	s.newOrder = httptest.NewServer(neworder.New(pub, s.orderTopic, 10*time.Second, s.clock.Now, log).Handler())
 	t.Cleanup(s.newOrder.Close)
 	ds := dailysummary.New(dailysummary.KafkaLog{Client: client, Brokers: brokers, Topic: s.orderTopic}, pub, dailysummary.Options{
-		SummaryTopic: s.summaryTopic, Location: santiago, Retention: 72 * time.Hour,
+		SummaryTopic: s.summaryTopic, ReportTopic: s.reportTopic, Location: santiago, Retention: 72 * time.Hour,
 		Timeout: 30 * time.Second, Now: time.Now,
 	}, log)
 	s.dailySummary = httptest.NewServer(ds.Handler())
@@ -168,7 +173,7 @@ func newSystem(t *testing.T, brokers []string) *system {
 
 	s.brokers, s.group = brokers, "e2e-"+suffix
 	source := &devstack.KafkaSource{
-		Brokers: brokers, Topic: s.summaryTopic, Group: s.group, Sink: sendMail.URL,
+		Brokers: brokers, Topic: s.reportTopic, Group: s.group, Sink: sendMail.URL,
 		Retry: 5, Backoff: 50 * time.Millisecond, Log: log,
 		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) {
 			s.deadMu.Lock()
@@ -213,8 +218,17 @@ func post(t *testing.T, url, contentType, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// written is an order as the test placed it.
+type written struct {
+	at     time.Time
+	id     int
+	vendor string
+	n      int
+}
+
 func (s *system) order(at time.Time, id int, vendor string, n int) {
 	s.t.Helper()
+	s.written = append(s.written, written{at, id, vendor, n})
 	s.clock.Set(at)
 	body := fmt.Sprintf(`{"order_id": %d, "email_vendedor": %q, "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": %d}`, id, vendor, n)
 	if status, b := post(s.t, s.newOrder.URL+"/newOrder", "application/json", body); status != http.StatusCreated {
@@ -257,21 +271,33 @@ func (s *system) topicRecords(topic string) int64 {
 	return n
 }
 
-// summaryEvents reads every event on the summary topic.
+// summaryEvents reads every event on the summary topic: summaries only
+// (issue 24), anything else fails the test.
 func (s *system) summaryEvents() map[string][]byte {
 	s.t.Helper()
+	return s.topicEvents(s.summaryTopic, events.TypeSummaryCreated)
+}
+
+// reportEvents reads every event on the report topic: cook and vendor
+// reports only.
+func (s *system) reportEvents() map[string][]byte {
+	s.t.Helper()
+	return s.topicEvents(s.reportTopic, events.TypeCookReportCreated, events.TypeVendorReportCreated)
+}
+
+// topicEvents reads every event on topic, by id; an event not of types or
+// not from dailySummary fails the test.
+func (s *system) topicEvents(topic string, types ...string) map[string][]byte {
+	s.t.Helper()
 	out := map[string][]byte{}
-	err := kafka.ReadCommitted(context.Background(), s.client, s.brokers, s.summaryTopic, func(kafka.Range) kafka.Visit {
+	err := kafka.ReadCommitted(context.Background(), s.client, s.brokers, topic, func(kafka.Range) kafka.Visit {
 		return func(m *sarama.ConsumerMessage) error {
 			e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(m))
 			if err != nil {
 				return err
 			}
-			if e.Type() == events.TypeCookReportCreated && e.Source() == events.SourceDailySummary {
-				return nil // the cook report published beside each summary
-			}
-			if e.Type() != events.TypeSummaryCreated || e.Source() != events.SourceDailySummary {
-				return fmt.Errorf("unexpected event %s %s", e.Type(), e.Source())
+			if !slices.Contains(types, e.Type()) || e.Source() != events.SourceDailySummary {
+				return fmt.Errorf("unexpected event %s %s on %s", e.Type(), e.Source(), topic)
 			}
 			out[e.ID()] = e.Data()
 			return nil
@@ -284,7 +310,7 @@ func (s *system) summaryEvents() map[string][]byte {
 }
 
 // delivered returns the emails caught once the KafkaSource has committed
-// every summary event, that is once sendMail settled all of them.
+// every report event, that is once sendMail settled all of them.
 func (s *system) delivered() []devstack.Caught {
 	s.t.Helper()
 	admin, err := sarama.NewClusterAdmin(s.brokers, kafka.NewSaramaConfig("e2e-admin"))
@@ -292,7 +318,7 @@ func (s *system) delivered() []devstack.Caught {
 		s.t.Fatal(err)
 	}
 	defer admin.Close()
-	want := s.topicRecords(s.summaryTopic)
+	want := s.topicRecords(s.reportTopic)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var committed int64
@@ -310,7 +336,7 @@ func (s *system) delivered() []devstack.Caught {
 			break
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("KafkaSource committed %d of %d summary events (err %v)", committed, want, err)
+			s.t.Fatalf("KafkaSource committed %d of %d report events (err %v)", committed, want, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -327,6 +353,9 @@ type report struct {
 	To, Kind, Fecha, Estado, Ordenes, Sopaipillas string
 	// Vendedores are a cook's rows: "vendor orders sopaipillas".
 	Vendedores []string
+	// Listed are a vendor's counted orders: "order_id hh:mm quantity";
+	// NoContadas the sentences about its uncounted ones.
+	Listed, NoContadas []string
 }
 
 // Report kinds, by the subject's title.
@@ -377,19 +406,27 @@ func parseReport(t *testing.T, raw []byte) report {
 	}
 	r := report{To: msg.Header.Get("To")}
 	r.Kind, _, _ = strings.Cut(subject, " — ")
-	inTable := false
+	var table *[]string
 	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
-		if inTable {
-			if f := strings.Fields(line); len(f) == 3 {
-				r.Vendedores = append(r.Vendedores, strings.Join(f, " "))
+		if table != nil {
+			if f := strings.Fields(line); len(f) == 3 && table != &r.NoContadas {
+				*table = append(*table, strings.Join(f, " "))
 				continue
 			}
-			inTable = false
+			if l, ok := strings.CutPrefix(line, "- "); ok && table == &r.NoContadas {
+				*table = append(*table, l)
+				continue
+			}
+			table = nil
 		}
 		k, v, ok := strings.Cut(line, ": ")
 		switch {
 		case strings.HasPrefix(line, "Vendedor "):
-			inTable = true
+			table = &r.Vendedores
+		case strings.HasPrefix(line, "Orden "):
+			table = &r.Listed
+		case line == "Órdenes que no se contaron:":
+			table = &r.NoContadas
 		case !ok:
 		case k == "Fecha":
 			r.Fecha = strings.TrimSpace(v)
@@ -407,8 +444,9 @@ func parseReport(t *testing.T, raw []byte) report {
 	return r
 }
 
-// produceRaw writes each value onto the summary topic as a plain record,
-// without CloudEvent headers, as a foreign producer or a replay tool would.
+// produceRaw writes each value onto the report topic, the one sendMail's
+// source reads, as a plain record without CloudEvent headers, as a foreign
+// producer or a replay tool would.
 func (s *system) produceRaw(values ...string) {
 	s.t.Helper()
 	p, err := sarama.NewSyncProducerFromClient(s.client)
@@ -417,7 +455,7 @@ func (s *system) produceRaw(values ...string) {
 	}
 	defer p.Close()
 	for _, v := range values {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: s.summaryTopic, Value: sarama.StringEncoder(v)}); err != nil {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: s.reportTopic, Value: sarama.StringEncoder(v)}); err != nil {
 			s.t.Fatal(err)
 		}
 	}

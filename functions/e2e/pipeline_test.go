@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,8 +16,10 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 )
 
-// TestPipeline: orders → newOrder → topic order → dailySummary → topic
-// summary → KafkaSource → sendMail → SMTP, on each broker.
+// TestPipeline: orders → newOrder → topic order → dailySummary → topics
+// summary (summaries only) and report (cook and vendor reports) →
+// KafkaSource on report → sendMail → SMTP, on each broker. Each vendor's
+// email lists its orders as computed here from the orders placed.
 func TestPipeline(t *testing.T) {
 	for name, b := range brokers(t) {
 		t.Run(name, func(t *testing.T) {
@@ -74,8 +78,18 @@ func TestPipeline(t *testing.T) {
 			s.order(tStart.Add(2*time.Minute), 21, "otra@yopmail.com", 4)
 			laterToday := s.summarize(today)
 
-			// The summary topic holds exactly the contract's JSON.
+			// The summary topic holds exactly the contract's JSON, and
+			// nothing else; the reports are on the report topic.
 			onTopic := s.summaryEvents()
+			reports := s.reportEvents()
+			for _, id := range append(append(slices.Clone(got.CookReportEventIDs), got.VendorReportEventIDs...), laterToday.VendorReportEventIDs...) {
+				if _, ok := reports[id]; !ok {
+					t.Errorf("report event %s is not on the report topic", id)
+				}
+			}
+			if len(got.VendorReportEventIDs) != 1 {
+				t.Errorf("yesterday's vendor reports: %v, want one event", got.VendorReportEventIDs)
+			}
 			wantData := `{"ventas":{"otra@yopmail.com":{"n_sopaipillas":12,"n_ordenes":2},"tarde@yopmail.com":{"n_sopaipillas":2,"n_ordenes":1},"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"` + yesterday.String() + `"}`
 			if diff := cmp.Diff(wantData, string(onTopic[got.EventID])); diff != "" {
 				t.Errorf("summary event data (-want, +got):\n%s", diff)
@@ -86,9 +100,9 @@ func TestPipeline(t *testing.T) {
 			// reader, and a second one for the readers whose numbers the
 			// later order changed.
 			mails := s.delivered()
-			var reports []report
+			var emails []report
 			for _, m := range mails {
-				reports = append(reports, parseReport(t, m.Raw))
+				emails = append(emails, parseReport(t, m.Raw))
 			}
 			hour := func(r dailysummary.Response) string { return r.CountedUntil.In(santiago).Format("15:04") }
 			const cook = "<asdasdasda@yopmail.com>"
@@ -112,9 +126,14 @@ func TestPipeline(t *testing.T) {
 					return a.Fecha+a.To+a.Ordenes+a.Estado < b.Fecha+b.To+b.Ordenes+b.Estado
 				})
 			}
-			order(reports)
+			for i, r := range wantReports {
+				if r.Kind == vendorReport {
+					wantReports[i].Listed, wantReports[i].NoContadas = listing(s.written, r.Fecha, strings.Trim(r.To, "<>"))
+				}
+			}
+			order(emails)
 			order(wantReports)
-			if diff := cmp.Diff(wantReports, reports); diff != "" {
+			if diff := cmp.Diff(wantReports, emails); diff != "" {
 				t.Errorf("emails (-want, +got):\n%s", diff)
 			}
 		})
@@ -156,11 +175,12 @@ func TestBadOrdersReachNoTopic(t *testing.T) {
 	}
 }
 
-// TestWrappedRecords: records on the summary topic that are not CloudEvents
+// TestWrappedRecords: records on the report topic that are not CloudEvents
 // reach sendMail wrapped by the KafkaSource (type dev.knative.kafka.event).
-// A raw copy of a summary or cook report already mailed mails nothing; a
-// raw report never mailed is mailed as final; any other record is refused
-// with 400 and dead-lettered.
+// A raw copy of a vendor report, a cook report or a summary (the same
+// totals as the vendor report) already mailed mails nothing; a raw report
+// never mailed is mailed as final; any other record is refused with 400
+// and dead-lettered.
 func TestWrappedRecords(t *testing.T) {
 	for name, b := range brokers(t) {
 		t.Run(name, func(t *testing.T) {
@@ -176,7 +196,10 @@ func TestWrappedRecords(t *testing.T) {
 			cookData, _ := json.Marshal(cook)
 			neverMailed := `{"ventas":{"nuevo@yopmail.com":{"n_sopaipillas":5,"n_ordenes":1}},"fecha":"` + yesterday.String() + `"}`
 			order := `{"order_id": 3, "email_vendedor": "vendor_tarea2@yopmail.com", "email_cocinero": "asdasdasda@yopmail.com", "numero_sopaipillas": 101}`
-			s.produceRaw(string(onTopic[got.EventID]), string(cookData), neverMailed, order)
+			vendorData := s.reportEvents()[got.VendorReportEventIDs[0]]
+			// The summary's raw copy has the vendor report's totals and no
+			// uncounted order: the same email, already sent.
+			s.produceRaw(string(onTopic[got.EventID]), string(cookData), string(vendorData), neverMailed, order)
 
 			var reports []report
 			for _, m := range s.delivered() {
@@ -189,6 +212,11 @@ func TestWrappedRecords(t *testing.T) {
 				{To: "<nuevo@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "5"},
 				{To: "<vendor_tarea2@yopmail.com>", Kind: vendorReport, Fecha: yesterday.String(), Estado: "Resumen final", Ordenes: "1", Sopaipillas: "101"},
 			}
+			for i, r := range want {
+				if r.Kind == vendorReport {
+					want[i].Listed, want[i].NoContadas = listing(s.written, r.Fecha, strings.Trim(r.To, "<>"))
+				}
+			}
 			if diff := cmp.Diff(want, reports); diff != "" {
 				t.Errorf("emails (-want, +got):\n%s", diff)
 			}
@@ -198,4 +226,53 @@ func TestWrappedRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listing is what a vendor's email of day fecha lists, by brute force over
+// the orders placed: the first placing of an order_id counts (newOrder
+// keys records by order_id: one partition, placed in order), in the day
+// of its time; the vendor's counted orders by time then order_id
+// ("order_id hh:mm quantity"), and a sentence for each later placing of a
+// counted order with another body sent as the vendor's.
+func listing(ws []written, fecha, vendor string) (listed, uncounted []string) {
+	first := map[int]written{}
+	var later []written
+	for _, w := range ws {
+		if _, ok := first[w.id]; ok {
+			later = append(later, w)
+			continue
+		}
+		first[w.id] = w
+	}
+	inDay := func(w written) bool { return events.DateOf(w.at, santiago).String() == fecha }
+	var mine []written
+	for _, w := range first {
+		if w.vendor == vendor && inDay(w) {
+			mine = append(mine, w)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool {
+		return mine[i].at.Before(mine[j].at) || mine[i].at.Equal(mine[j].at) && mine[i].id < mine[j].id
+	})
+	for _, w := range mine {
+		listed = append(listed, fmt.Sprintf("%d %s %d", w.id, w.at.In(santiago).Format("15:04"), w.n))
+	}
+	sopaipillas := func(n int) string {
+		if n == 1 {
+			return "1 sopaipilla"
+		}
+		return fmt.Sprintf("%d sopaipillas", n)
+	}
+	for _, w := range later {
+		f := first[w.id]
+		if w.vendor != vendor || !inDay(f) || w.vendor == f.vendor && w.n == f.n {
+			continue
+		}
+		counted := "con " + sopaipillas(f.n)
+		if f.vendor != vendor {
+			counted += " a nombre de otro vendedor"
+		}
+		uncounted = append(uncounted, fmt.Sprintf("La orden %d se registró primero %s; tu envío de %s no se contó.", w.id, counted, sopaipillas(w.n)))
+	}
+	return listed, uncounted
 }
