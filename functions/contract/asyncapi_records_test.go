@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sopaipillas/sopaipillas/api"
+	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/devstack"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
@@ -73,7 +74,7 @@ func TestAsyncAPIRecords(t *testing.T) {
 	}
 	served := make(chan error, 2)
 	go func() { served <- server.Serve(ctx, server.New(sm), ln, log) }()
-	source := &devstack.KafkaSource{Brokers: strings.Split(brokers, ","), Topic: "summary", Group: "asyncapi-records",
+	source := &devstack.KafkaSource{Brokers: strings.Split(brokers, ","), Topic: events.DefaultReportTopic, Group: "asyncapi-records",
 		Sink: "http://" + ln.Addr().String(), Retry: 3, Backoff: 10 * time.Millisecond, Log: log,
 		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) {
 			t.Errorf("dead-lettered %s: %s", e.Type(), reason)
