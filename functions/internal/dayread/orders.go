@@ -129,6 +129,11 @@ type partitionOrders struct {
 	shared  *vendorLists
 	pending []pendingOrder
 	lists   []*vendorList // by index in the tally's names
+	// cutoff is, by index in the tally's names, the latest time a vendor's
+	// full listing held at the last flush (0: not full). The listing only
+	// gets earlier, so an order after it can never be listed: skipped
+	// here, most of a busy day's orders never reach the lock.
+	cutoff []int64
 }
 
 type pendingOrder struct {
@@ -147,6 +152,9 @@ func newPartitionOrders(shared *vendorLists) *partitionOrders {
 func (t *partitionTally) listOrder(vendor uint32, id, n, at int64) {
 	o := t.orders
 	if o == nil {
+		return
+	}
+	if int(vendor) < len(o.cutoff) && o.cutoff[vendor] != 0 && at > o.cutoff[vendor] {
 		return
 	}
 	o.pending = append(o.pending, pendingOrder{vendor: vendor, listed: listed{at: at, id: id, n: int32(n), partition: t.partition}})
@@ -177,6 +185,7 @@ func (t *partitionTally) flushOrders() {
 	for _, p := range o.pending {
 		for int(p.vendor) >= len(o.lists) {
 			o.lists = append(o.lists, nil)
+			o.cutoff = append(o.cutoff, 0)
 		}
 		l := o.lists[p.vendor]
 		if l == nil {
@@ -184,6 +193,9 @@ func (t *partitionTally) flushOrders() {
 			o.lists[p.vendor] = l
 		}
 		l.add(p.listed)
+		if len(l.orders) == events.MaxOrdersListed {
+			o.cutoff[p.vendor] = l.orders[0].at
+		}
 	}
 	o.pending = o.pending[:0]
 }
