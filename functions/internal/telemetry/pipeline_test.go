@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
 	"github.com/sopaipillas/sopaipillas/functions/internal/devstack"
 	"github.com/sopaipillas/sopaipillas/functions/internal/mail/smtptest"
@@ -95,7 +96,7 @@ func TestPipelineTelemetry(t *testing.T) {
 	sink := httptest.NewServer(proxy)
 	t.Cleanup(sink.Close)
 	source := &devstack.KafkaSource{
-		Brokers: cluster.ListenAddrs(), Topic: "summary", Group: "telemetry-test", Sink: sink.URL,
+		Brokers: cluster.ListenAddrs(), Topic: events.DefaultReportTopic, Group: "telemetry-test", Sink: sink.URL,
 		Retry: 5, Backoff: 20 * time.Millisecond, Log: discard(),
 		DeadLetter: func(_ context.Context, e cloudevents.Event, reason string) {
 			t.Errorf("dead-lettered %s: %s", e.ID(), reason)
@@ -151,19 +152,21 @@ func TestPipelineTelemetry(t *testing.T) {
 		"sopaipillas.emails.sent{backend=smtp,kind=cook}":                  1,
 		"sopaipillas.emails.failed{backend=smtp,reason=recipient_refused}": 1,
 		"sopaipillas.emails.retried{backend=smtp,reason=transient}":        1,
-		// the orders, then the summary and the one cook's report
+		// the orders, then the summary, and the vendor report and the one
+		// cook's report on the report topic
 		"messaging.client.sent.messages{messaging.destination.name=order,messaging.operation.name=send,messaging.operation.type=send,messaging.system=kafka}":   4,
-		"messaging.client.sent.messages{messaging.destination.name=summary,messaging.operation.name=send,messaging.operation.type=send,messaging.system=kafka}": 2,
+		"messaging.client.sent.messages{messaging.destination.name=summary,messaging.operation.name=send,messaging.operation.type=send,messaging.system=kafka}": 1,
+		"messaging.client.sent.messages{messaging.destination.name=report,messaging.operation.name=send,messaging.operation.type=send,messaging.system=kafka}":  2,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want, +got):\n%s", diff)
 	}
-	wantHTTP := map[string]int64{"201": 4, "422": 1, "400": 1, "200": 3, "503": 1} // sendMail: 503, then 200 for the summary; 200 for the cook's report
+	wantHTTP := map[string]int64{"201": 4, "422": 1, "400": 1, "200": 3, "503": 1} // sendMail: 503, then 200 for the vendor report; 200 for the cook's report
 	if diff := cmp.Diff(wantHTTP, m.httpByStatus()); diff != "" {
 		t.Errorf("http.server.request.duration counts by status (-want, +got):\n%s", diff)
 	}
-	if n := m.histCount("messaging.client.operation.duration"); n != 6 {
-		t.Errorf("messaging.client.operation.duration has %d measurements, want 6", n)
+	if n := m.histCount("messaging.client.operation.duration"); n != 7 {
+		t.Errorf("messaging.client.operation.duration has %d measurements, want 7", n)
 	}
 	if n := m.histCount("sopaipillas.summary.duration"); n != 1 {
 		t.Errorf("sopaipillas.summary.duration has %d measurements, want 1", n)
@@ -174,7 +177,7 @@ func TestPipelineTelemetry(t *testing.T) {
 
 	// Traces. The order's record carries the span that published it, in
 	// the trace of its POST.
-	records := consume(t, cluster.ListenAddrs(), map[string]int{"order": 4, "summary": 2})
+	records := consume(t, cluster.ListenAddrs(), map[string]int{"order": 4, "summary": 1, "report": 2})
 	byName := spansByName(spans.GetSpans())
 	sendOrder := find(t, byName["send order"], func(s tracetest.SpanStub) bool { return s.SpanContext.TraceID().String() == orderTrace })
 	wantOrderTP := "00-" + orderTrace + "-" + sendOrder.SpanContext.SpanID().String() + "-01"
@@ -210,11 +213,18 @@ func TestPipelineTelemetry(t *testing.T) {
 		t.Errorf("summary event's ce_traceparent %q, want %q", tp, want)
 	}
 
-	// Each email of the summary: a span in the summary's trace, under the
-	// delivery whose parent is the summary event's span.
+	// The vendor report, published in the same trace: each vendor's email
+	// is a span in that trace, under the delivery whose parent is the
+	// vendor report event's span.
+	sendVendors := find(t, byName["send report"], func(s tracetest.SpanStub) bool {
+		return strings.HasPrefix(attr(s, "messaging.message.id"), "vendorreport-")
+	})
+	if tp, want := records[attr(sendVendors, "messaging.message.id")], "00-"+summaryTrace+"-"+sendVendors.SpanContext.SpanID().String()+"-01"; tp != want {
+		t.Errorf("vendor report event's ce_traceparent %q, want %q", tp, want)
+	}
 	deliveries := map[string]bool{}
 	for _, s := range byName["POST /"] { // the KafkaSource's sink URL
-		if s.Parent.SpanID() == sendSummary.SpanContext.SpanID() {
+		if s.Parent.SpanID() == sendVendors.SpanContext.SpanID() {
 			deliveries[s.SpanContext.SpanID().String()] = true
 		}
 	}
@@ -226,7 +236,7 @@ func TestPipelineTelemetry(t *testing.T) {
 	}
 	sort.Strings(emails)
 	if diff := cmp.Diff([]string{"failed", "retry", "sent", "sent"}, emails); diff != "" {
-		t.Errorf("email spans under the summary's deliveries (-want, +got):\n%s", diff)
+		t.Errorf("email spans under the vendor report's deliveries (-want, +got):\n%s", diff)
 	}
 	for _, s := range spans.GetSpans() { // go test -v shows the two traces
 		if id := s.SpanContext.TraceID().String(); id == orderTrace || id == summaryTrace {
@@ -234,7 +244,7 @@ func TestPipelineTelemetry(t *testing.T) {
 		}
 	}
 	if len(deliveries) != 2 {
-		t.Errorf("%d deliveries of the summary continue its trace, want 2 (a 503, then 200)", len(deliveries))
+		t.Errorf("%d deliveries of the vendor report continue its trace, want 2 (a 503, then 200)", len(deliveries))
 	}
 }
 
