@@ -329,7 +329,7 @@ func TestSummaries(t *testing.T) {
 		body:      `{"fecha":"13/11/2021"}`,
 		want:      seedSummary,
 		read:      2,
-		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 5, Counted: dayread.CountedVersion{Partition: 0}, Reason: dayread.ReasonLaterInPartition}},
+		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 5, Counted: dayread.CountedVersion{Partition: 0, EmailVendedor: seedVendor, NumeroSopaipillas: 101}, Reason: dayread.ReasonLaterInPartition}},
 	}, {
 		name: "retry across midnight belongs to the first day",
 		records: func(tp *topic) {
@@ -354,7 +354,7 @@ func TestSummaries(t *testing.T) {
 		body:      `{"fecha":"12/11/2021"}`,
 		want:      `{"ventas":{"vendor_tarea2@yopmail.com":{"n_sopaipillas":101,"n_ordenes":1}},"fecha":"12/11/2021"}`,
 		read:      1,
-		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 7, Counted: dayread.CountedVersion{Partition: 0}, Reason: dayread.ReasonLaterInPartition}},
+		conflicts: []Conflict{{OrderID: 3, EventID: "order-3", Partition: 0, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 7, Counted: dayread.CountedVersion{Partition: 0, EmailVendedor: seedVendor, NumeroSopaipillas: 101}, Reason: dayread.ReasonLaterInPartition}},
 	}, {
 		name: "changed version after midnight: nothing in the next day",
 		records: func(tp *topic) {

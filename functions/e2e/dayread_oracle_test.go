@@ -177,6 +177,7 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 	})
 	type version struct {
 		day       string
+		at        int64 // Unix ms
 		partition int32
 		offset    int64
 		order     oracleOrder
@@ -212,13 +213,37 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 			continue // a retry or another version: the first one stands
 		}
 		seen[r.Partition][o.ID] = true
-		v := version{day: key, partition: r.Partition, offset: r.Offset, order: o}
+		v := version{day: key, at: r.At.UnixMilli(), partition: r.Partition, offset: r.Offset, order: o}
 		if firstIn[o.ID] == nil {
 			firstIn[o.ID] = map[int32]version{}
 		}
 		firstIn[o.ID][r.Partition] = v
 		if w, ok := winner[o.ID]; !ok || v.day < w.day || (v.day == w.day && v.partition < w.partition) {
 			winner[o.ID] = v
+		}
+	}
+	// The orders a vendor's email lists: its earliest 500 of the day (by
+	// time, order_id, partition). What counted instead of a conflict is
+	// known when its order is among them.
+	byVendorDay := map[[2]string][]version{}
+	for _, v := range winner {
+		k := [2]string{v.day, v.order.Vendor}
+		byVendorDay[k] = append(byVendorDay[k], v)
+	}
+	listed := map[int64]bool{}
+	for _, vs := range byVendorDay {
+		sort.Slice(vs, func(i, j int) bool {
+			a, b := vs[i], vs[j]
+			if a.at != b.at {
+				return a.at < b.at
+			}
+			if a.order.ID != b.order.ID {
+				return a.order.ID < b.order.ID
+			}
+			return a.partition < b.partition
+		})
+		for _, v := range vs[:min(len(vs), 500)] {
+			listed[v.order.ID] = true
 		}
 	}
 	for _, v := range winner {
@@ -234,9 +259,9 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 			c := oracleConflict{OrderID: o.order.ID, Partition: o.partition, Offset: o.offset, Vendor: o.order.Vendor, Count: o.order.Count,
 				Reason: "later_in_partition"}
 			c.Counted.Partition = v.partition
-			if len(firstIn[o.order.ID]) > 1 {
-				// Read again across partitions: what counted is known. In
-				// one partition the read keeps no body of the first record.
+			if len(firstIn[o.order.ID]) > 1 || listed[o.order.ID] {
+				// Read again across partitions, or listed: what counted is
+				// known. Else the read keeps no body of the first record.
 				c.Counted.Vendor, c.Counted.Count = v.order.Vendor, v.order.Count
 			}
 			if o.partition != v.partition {

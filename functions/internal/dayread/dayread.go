@@ -68,6 +68,7 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 	}
 	res, shared := merge(day, parts)
 	if shared == nil {
+		lists.fillCounted(res.Conflicts)
 		res.Vendors = lists.report(res.Summary, c.loc)
 		return res, nil
 	}
@@ -85,6 +86,7 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 	if err := resolve(&res, start.UnixMilli(), end.UnixMilli(), shared, versions, lists); err != nil {
 		return Result{}, err
 	}
+	lists.fillCounted(res.Conflicts)
 	res.Vendors = lists.report(res.Summary, c.loc)
 	return res, nil
 }

@@ -330,10 +330,9 @@ func TestConflictsAcrossPartitions(t *testing.T) {
 	put(4, orderRecord(t, o(10, 1), start.Add(time.Hour), 0))    // counted
 	put(0, orderRecord(t, o(10, 2), start.Add(25*time.Hour), 1)) // a later day's version elsewhere
 	at := func(o int64) *int64 { return &o }
+	// What counted is known: read again across partitions, or (order 8,
+	// in one partition) listed among the vendor's orders.
 	counted := func(p int32, offset *int64, n int64) CountedVersion {
-		if offset == nil { // the tally knows no body of a later_in_partition's counted version
-			return CountedVersion{Partition: p}
-		}
 		return CountedVersion{Partition: p, Offset: offset, EmailVendedor: seedVendor, NumeroSopaipillas: n}
 	}
 	tests := []struct {
@@ -344,7 +343,7 @@ func TestConflictsAcrossPartitions(t *testing.T) {
 		{day, events.Sales{NOrdenes: 3, NSopaipillas: 20 + 5 + 1}, []Conflict{
 			{OrderID: 10, EventID: "order-10", Partition: 0, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 2, Counted: counted(4, at(0), 1), Reason: ReasonEarlierDay},
 			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 0, EmailVendedor: seedVendor, NumeroSopaipillas: 10, Counted: counted(1, at(0), 20), Reason: ReasonLowerPartition},
-			{OrderID: 8, EventID: "order-8", Partition: 2, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 6, Counted: counted(2, nil, 0), Reason: ReasonLaterInPartition},
+			{OrderID: 8, EventID: "order-8", Partition: 2, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 6, Counted: counted(2, nil, 5), Reason: ReasonLaterInPartition},
 			{OrderID: 7, EventID: "order-7", Partition: 5, Offset: 1, EmailVendedor: seedVendor, NumeroSopaipillas: 30, Counted: counted(1, at(0), 20), Reason: ReasonLowerPartition},
 		}},
 		{day.AddDays(-1), events.Sales{NOrdenes: 1, NSopaipillas: 4}, []Conflict{

@@ -231,27 +231,11 @@ func (v *vendorLists) replaceUncounted(ids map[int64]struct{}, found []Conflict)
 // listed (the same order_id and partition) is told what counted.
 func (v *vendorLists) report(s events.Summary, loc *time.Location) events.VendorReport {
 	out := events.VendorReport{Fecha: s.Fecha, Vendedores: map[string]events.VendorOrders{}}
-	type key struct {
-		id        int64
-		partition int32
-	}
-	counted := map[key]*events.CountedOrder{}
+	var unknown []Conflict
 	for _, l := range v.vendors {
-		for _, c := range l.uncounted {
-			if c.Counted.EmailVendedor == "" {
-				counted[key{c.OrderID, c.Counted.Partition}] = nil
-			}
-		}
+		unknown = append(unknown, l.uncounted...)
 	}
-	if len(counted) > 0 {
-		for vendor, l := range v.vendors {
-			for _, o := range l.orders {
-				if _, ok := counted[key{o.id, o.partition}]; ok {
-					counted[key{o.id, o.partition}] = &events.CountedOrder{EmailVendedor: vendor, NumeroSopaipillas: int64(o.n)}
-				}
-			}
-		}
-	}
+	counted := v.countedOf(unknown)
 	for vendor, sales := range s.Ventas {
 		out.Vendedores[vendor] = events.VendorOrders{NSopaipillas: sales.NSopaipillas, NOrdenes: sales.NOrdenes,
 			Ordenes: []events.ListedOrder{}, NoContadas: []events.UncountedOrder{}}
@@ -273,7 +257,7 @@ func (v *vendorLists) report(s events.Summary, loc *time.Location) events.Vendor
 			if c.Counted.EmailVendedor != "" {
 				u.Contada = &events.CountedOrder{EmailVendedor: c.Counted.EmailVendedor, NumeroSopaipillas: c.Counted.NumeroSopaipillas}
 			} else {
-				u.Contada = counted[key{c.OrderID, c.Counted.Partition}]
+				u.Contada = counted[listedKey{c.OrderID, c.Counted.Partition}]
 			}
 			vo.NoContadas = append(vo.NoContadas, u)
 		}
@@ -284,4 +268,46 @@ func (v *vendorLists) report(s events.Summary, loc *time.Location) events.Vendor
 		out.Vendedores[vendor] = vo
 	}
 	return out
+}
+
+// listedKey is a counted version: its order_id and partition.
+type listedKey struct {
+	id        int64
+	partition int32
+}
+
+// countedOf finds, among the listings, the counted versions of conflicts
+// whose counted body the read did not know (Counted.EmailVendedor empty):
+// a version counted in its partition is listed under its vendor when it
+// is among the vendor's earliest orders.
+func (v *vendorLists) countedOf(cs []Conflict) map[listedKey]*events.CountedOrder {
+	counted := map[listedKey]*events.CountedOrder{}
+	for _, c := range cs {
+		if c.Counted.EmailVendedor == "" {
+			counted[listedKey{c.OrderID, c.Counted.Partition}] = nil
+		}
+	}
+	if len(counted) == 0 {
+		return counted
+	}
+	for vendor, l := range v.vendors {
+		for _, o := range l.orders {
+			k := listedKey{o.id, o.partition}
+			if _, ok := counted[k]; ok {
+				counted[k] = &events.CountedOrder{EmailVendedor: vendor, NumeroSopaipillas: int64(o.n)}
+			}
+		}
+	}
+	return counted
+}
+
+// fillCounted tells the day's conflicts what counted, where the listings
+// know it.
+func (v *vendorLists) fillCounted(cs []Conflict) {
+	counted := v.countedOf(cs)
+	for i, c := range cs {
+		if k := counted[listedKey{c.OrderID, c.Counted.Partition}]; c.Counted.EmailVendedor == "" && k != nil {
+			cs[i].Counted.EmailVendedor, cs[i].Counted.NumeroSopaipillas = k.EmailVendedor, k.NumeroSopaipillas
+		}
+	}
 }

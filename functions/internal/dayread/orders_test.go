@@ -104,7 +104,7 @@ func genDay(seed uint64, start time.Time) []genRecord {
 // oracleVendors is the vendor report of day by brute force over every
 // record: the day rule (the earliest day's first version, then the
 // lowest partition), every other body of a counted order uncounted.
-func oracleVendors(recs []genRecord, loc *time.Location, day events.Date) map[string]events.VendorOrders {
+func oracleVendors(recs []genRecord, loc *time.Location, day events.Date) (map[string]events.VendorOrders, map[[2]int64]*events.CountedOrder) {
 	dayOf := func(t time.Time) string { return t.In(loc).Format("2006-01-02") }
 	target := fmt.Sprintf("%04d-%02d-%02d", day.Year, day.Month, day.Day)
 	byID := map[int64][]genRecord{}
@@ -183,7 +183,15 @@ func oracleVendors(recs []genRecord, loc *time.Location, day events.Date) map[st
 		s.OrdenesNoListadas = s.NOrdenes - int64(len(s.Ordenes))
 		out[v] = s
 	}
+	contada := map[[2]int64]*events.CountedOrder{} // by partition and offset, every uncounted version
 	for v, us := range uncBy {
+		for _, u := range us {
+			if u.shared || listedIDs[u.u.OrderID] {
+				contada[[2]int64{int64(u.partition), u.offset}] = &events.CountedOrder{EmailVendedor: u.counted.order.EmailVendedor, NumeroSopaipillas: u.counted.order.NumeroSopaipillas}
+			} else {
+				contada[[2]int64{int64(u.partition), u.offset}] = nil
+			}
+		}
 		sort.Slice(us, func(i, j int) bool {
 			return us[i].partition < us[j].partition || us[i].partition == us[j].partition && us[i].offset < us[j].offset
 		})
@@ -206,7 +214,7 @@ func oracleVendors(recs []genRecord, loc *time.Location, day events.Date) map[st
 			out[v] = s
 		}
 	}
-	return out
+	return out, contada
 }
 
 // TestVendorListings: the vendor report equals a brute-force one over
@@ -237,7 +245,17 @@ func TestVendorListings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := oracleVendors(recs, loc, d)
+				want, contada := oracleVendors(recs, loc, d)
+				for _, c := range res.Conflicts { // the answer's conflicts know what counted as the report does
+					w, ok := contada[[2]int64{int64(c.Partition), c.Offset}]
+					var got *events.CountedOrder
+					if c.Counted.EmailVendedor != "" {
+						got = &events.CountedOrder{EmailVendedor: c.Counted.EmailVendedor, NumeroSopaipillas: c.Counted.NumeroSopaipillas}
+					}
+					if !ok || !cmp.Equal(w, got) {
+						t.Errorf("conflict of order %d at %d/%d: counted %+v, want %+v (known: %v)", c.OrderID, c.Partition, c.Offset, got, w, ok)
+					}
+				}
 				if d == day && len(want["big@b.cl"].NoContadas) != events.MaxUncountedListed {
 					t.Fatalf("the generator gave big@b.cl %d uncounted versions listed", len(want["big@b.cl"].NoContadas))
 				}

@@ -67,7 +67,8 @@ type Conflict struct {
 // is omitted when it is the first record of the order_id in the conflict's
 // own partition (ReasonLaterInPartition): the tally keeps no offsets, nor
 // bodies, so EmailVendedor (canonical) and NumeroSopaipillas, what the
-// counted version sent, are then omitted too unless read again.
+// counted version sent, are then known only when the order is read again
+// (in several partitions) or is among its vendor's listed orders.
 type CountedVersion struct {
 	Partition         int32  `json:"partition"`
 	Offset            *int64 `json:"offset,omitempty"`
