@@ -275,6 +275,7 @@ func (b *bench) summaryBench(ctx context.Context, label string, orders int) erro
 	}
 	fn, err := startFunction(ctx, b.binDir, b.workDir, "dailysummary", map[string]string{
 		"KAFKA_BROKERS": strings.Join(b.brokers, ","), "ORDER_TOPIC": topic, "SUMMARY_TOPIC": "bench-summary-" + b.runID,
+		"REPORT_TOPIC":    "bench-report-" + b.runID,
 		"SUMMARY_TIMEOUT": "10m",
 		// As deployed: the chart sets GOMEMLIMIT at 90% of its 256Mi limit.
 		"GOMEMLIMIT": dailySummaryMemLimit,
