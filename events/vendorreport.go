@@ -212,35 +212,50 @@ func (o VendorOrders) check(field, vendor string) []FieldError {
 // gives none.
 func (r VendorReport) Split(maxBytes int) ([]VendorReport, error) {
 	var out []VendorReport
-	cur := VendorReport{Fecha: r.Fecha, Vendedores: map[string]VendorOrders{}}
+	err := SplitVendors(r.Fecha, r.Vendors(), func(v string) VendorOrders { return r.Vendedores[v] }, maxBytes, func(p VendorReport) error {
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// SplitVendors is Split for a report too large to hold whole: vendors,
+// sorted, are read one at a time (entry) and each part is handed to yield
+// as soon as it is full, so only one part is held at once. It packs
+// exactly as Split does. An error from yield stops it and is returned.
+func SplitVendors(fecha string, vendors []string, entry func(string) VendorOrders, maxBytes int, yield func(VendorReport) error) error {
+	cur := VendorReport{Fecha: fecha, Vendedores: map[string]VendorOrders{}}
 	// {"fecha":"dd/mm/aaaa","vendedores":{}}: 37 bytes; each vendor adds
 	// "addr":{...} and a comma.
 	const envelope = len(`{"fecha":"","vendedores":{}}`)
-	size := envelope + len(r.Fecha)
-	for _, v := range r.Vendors() {
-		entry, err := json.Marshal(map[string]VendorOrders{v: r.Vendedores[v]})
+	size := envelope + len(fecha)
+	for _, v := range vendors {
+		vo := entry(v)
+		b, err := json.Marshal(map[string]VendorOrders{v: vo})
 		if err != nil {
-			return nil, fmt.Errorf("encoding vendor report: %w", err)
+			return fmt.Errorf("encoding vendor report: %w", err)
 		}
-		n := len(entry) - 2 // without the braces
+		n := len(b) - 2 // without the braces
 		if len(cur.Vendedores) > 0 {
 			n++ // the comma
 		}
 		if size+n > maxBytes && len(cur.Vendedores) > 0 {
-			out = append(out, cur)
-			cur = VendorReport{Fecha: r.Fecha, Vendedores: map[string]VendorOrders{}}
-			size, n = envelope+len(r.Fecha), n-1
+			if err := yield(cur); err != nil {
+				return err
+			}
+			cur = VendorReport{Fecha: fecha, Vendedores: map[string]VendorOrders{}}
+			size, n = envelope+len(fecha), n-1
 		}
 		if size+n > maxBytes {
-			return nil, fmt.Errorf("vendor report: %s alone takes %d bytes, more than %d", v, envelope+len(r.Fecha)+n, maxBytes)
+			return fmt.Errorf("vendor report: %s alone takes %d bytes, more than %d", v, envelope+len(fecha)+n, maxBytes)
 		}
-		cur.Vendedores[v] = r.Vendedores[v]
+		cur.Vendedores[v] = vo
 		size += n
 	}
 	if len(cur.Vendedores) > 0 {
-		out = append(out, cur)
+		return yield(cur)
 	}
-	return out, nil
+	return nil
 }
 
 // NewVendorReportEvents builds the events of a day's vendor report, which
@@ -249,33 +264,41 @@ func (r VendorReport) Split(maxBytes int) ([]VendorReport, error) {
 // most MaxVendorReportEventBytes. Each id comes from the day, the status
 // and the event's content: vendorreport-<yyyy-mm-dd>[-partial]-<hash>.
 func NewVendorReportEvents(r VendorReport, meta ReportMeta) ([]cloudevents.Event, error) {
-	if len(r.Vendedores) == 0 {
-		return nil, nil
-	}
-	if err := r.Validate(); err != nil {
-		return nil, fmt.Errorf("building vendor report events: %w", err)
-	}
-	d, err := ParseDate(r.Fecha)
-	if err != nil {
-		return nil, err
-	}
 	parts, err := r.Split(MaxVendorReportEventBytes)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]cloudevents.Event, 0, len(parts))
 	for _, p := range parts {
-		id, err := reportID("vendorreport", d, meta.Status, p)
+		e, err := NewVendorReportEvent(p, meta)
 		if err != nil {
 			return nil, err
-		}
-		e := cloudevents.NewEvent()
-		if err := setReport(&e, id, TypeVendorReportCreated, r.Fecha, meta, p); err != nil {
-			return nil, fmt.Errorf("building vendor report event: %w", err)
 		}
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// NewVendorReportEvent builds the event of one part of a day's vendor
+// report (SplitVendors), validated; its id comes from the day, the status
+// and the part's content.
+func NewVendorReportEvent(p VendorReport, meta ReportMeta) (cloudevents.Event, error) {
+	if err := p.Validate(); err != nil {
+		return cloudevents.Event{}, fmt.Errorf("building vendor report event: %w", err)
+	}
+	d, err := ParseDate(p.Fecha)
+	if err != nil {
+		return cloudevents.Event{}, err
+	}
+	id, err := reportID("vendorreport", d, meta.Status, p)
+	if err != nil {
+		return cloudevents.Event{}, err
+	}
+	e := cloudevents.NewEvent()
+	if err := setReport(&e, id, TypeVendorReportCreated, p.Fecha, meta, p); err != nil {
+		return cloudevents.Event{}, fmt.Errorf("building vendor report event: %w", err)
+	}
+	return e, nil
 }
 
 // VendorReportFromEvent returns the validated vendor report an event

@@ -175,7 +175,9 @@ func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // cook's report and the vendor reports onto the report topic, and returns
 // once the broker acknowledged them all. Every id comes from the content:
 // a retry after a failure publishes the same events again, which sendMail
-// recognises.
+// recognises. The vendor reports are built, encoded and published part by
+// part (events.SplitVendors), at most maxReportsInFlight at once, so that
+// a busy day's report is never held whole.
 func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMeta) (cloudevents.Event, []string, []string, error) {
 	summary, err := events.NewSummaryEvent(res.Summary, meta)
 	if err != nil {
@@ -190,30 +192,37 @@ func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMe
 		}
 		cookIDs[i] = cooks[i].ID()
 	}
-	vendors, err := events.NewVendorReportEvents(res.Vendors, meta)
-	if err != nil {
-		return summary, nil, nil, err
-	}
-	vendorIDs := make([]string, len(vendors))
-	for i, e := range vendors {
-		vendorIDs[i] = e.ID()
-	}
 	if err := f.publisher.Publish(ctx, f.opts.SummaryTopic, summary); err != nil {
 		return summary, nil, nil, fmt.Errorf("summary: %w", err)
 	}
 	// Concurrently: the publisher batches them, and each waits for its ack.
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxReportsInFlight)
 	for _, e := range cooks {
 		g.Go(func() error { return f.publisher.Publish(gctx, f.opts.ReportTopic, e) })
 	}
-	for _, e := range vendors {
+	vendorIDs := []string{} // [] in the answer for a day without vendors
+	err = events.SplitVendors(res.Vendors.Fecha, res.Vendors.Vendors(), res.Vendors.Entry, events.MaxVendorReportEventBytes, func(p events.VendorReport) error {
+		e, err := events.NewVendorReportEvent(p, meta)
+		if err != nil {
+			return err
+		}
+		vendorIDs = append(vendorIDs, e.ID())
 		g.Go(func() error { return f.publisher.Publish(gctx, f.opts.ReportTopic, e) })
+		return gctx.Err()
+	})
+	if werr := g.Wait(); err == nil {
+		err = werr
 	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return summary, nil, nil, fmt.Errorf("report: %w", err)
 	}
 	return summary, cookIDs, vendorIDs, nil
 }
+
+// maxReportsInFlight bounds the report events built and not yet
+// acknowledged: a vendor report event is up to 256 KiB of data.
+const maxReportsInFlight = 16
 
 // Summarize reads and counts the orders of day (dayread.Counter): it
 // publishes nothing.

@@ -69,7 +69,7 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 	res, shared := merge(day, parts)
 	if shared == nil {
 		lists.fillCounted(res.Conflicts)
-		res.Vendors = lists.report(res.Summary, c.loc)
+		res.Vendors = lists.day(res.Summary, c.loc)
 		return res, nil
 	}
 	versions, err := c.versions(ctx, start, end, shared)
@@ -87,7 +87,7 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 		return Result{}, err
 	}
 	lists.fillCounted(res.Conflicts)
-	res.Vendors = lists.report(res.Summary, c.loc)
+	res.Vendors = lists.day(res.Summary, c.loc)
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package dayread
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -225,49 +226,81 @@ func (v *vendorLists) replaceUncounted(ids map[int64]struct{}, found []Conflict)
 	}
 }
 
-// report is the day's vendor report: every vendor of the summary, with
-// its listing, and every vendor with only uncounted versions. hora is in
-// loc. An uncounted later_in_partition version whose counted version is
-// listed (the same order_id and partition) is told what counted.
-func (v *vendorLists) report(s events.Summary, loc *time.Location) events.VendorReport {
-	out := events.VendorReport{Fecha: s.Fecha, Vendedores: map[string]events.VendorOrders{}}
+// VendorDay is the day by vendor with its orders listed, counted and not:
+// the vendor reports' content. Each vendor's entry is built when asked
+// (Entry), so that a busy day's report (some 250 bytes a listed order once
+// built and encoded) is never held whole: dailySummary publishes it part by
+// part (events.SplitVendors).
+type VendorDay struct {
+	// Fecha is the day, dd/mm/aaaa.
+	Fecha   string
+	vendors []string // sorted
+	entry   func(vendor string) events.VendorOrders
+}
+
+// Vendors returns the day's vendors, sorted: every vendor of the summary
+// and every vendor with only uncounted versions.
+func (d VendorDay) Vendors() []string { return d.vendors }
+
+// Entry returns vendor's part of the report.
+func (d VendorDay) Entry(vendor string) events.VendorOrders { return d.entry(vendor) }
+
+// Equal reports whether two days list the same (go-cmp uses it).
+func (d VendorDay) Equal(o VendorDay) bool {
+	return d.Fecha == o.Fecha && slices.Equal(d.vendors, o.vendors) && reflect.DeepEqual(d.Report(), o.Report())
+}
+
+// Report returns the whole report (tests, small days).
+func (d VendorDay) Report() events.VendorReport {
+	r := events.VendorReport{Fecha: d.Fecha, Vendedores: map[string]events.VendorOrders{}}
+	for _, v := range d.vendors {
+		r.Vendedores[v] = d.entry(v)
+	}
+	return r
+}
+
+// day is the day's vendor report: every vendor of the summary, with its
+// listing, and every vendor with only uncounted versions. hora is in loc.
+// An uncounted version whose counted version is listed (the same order_id
+// and partition) is told what counted.
+func (v *vendorLists) day(s events.Summary, loc *time.Location) VendorDay {
 	var unknown []Conflict
 	for _, l := range v.vendors {
 		unknown = append(unknown, l.uncounted...)
 	}
 	counted := v.countedOf(unknown)
-	for vendor, sales := range s.Ventas {
-		out.Vendedores[vendor] = events.VendorOrders{NSopaipillas: sales.NSopaipillas, NOrdenes: sales.NOrdenes,
-			Ordenes: []events.ListedOrder{}, NoContadas: []events.UncountedOrder{}}
+	var vendors []string
+	for vendor := range s.Ventas {
+		vendors = append(vendors, vendor)
 	}
 	for vendor, l := range v.vendors {
-		vo, ok := out.Vendedores[vendor]
-		if !ok {
-			if len(l.uncounted) == 0 {
-				continue // only versions taken back
-			}
-			vo = events.VendorOrders{Ordenes: []events.ListedOrder{}, NoContadas: []events.UncountedOrder{}}
+		if _, ok := s.Ventas[vendor]; !ok && len(l.uncounted) > 0 {
+			vendors = append(vendors, vendor) // else only versions taken back
 		}
-		orders := slices.SortedFunc(slices.Values(l.orders), listed.compare)
-		for _, o := range orders {
-			vo.Ordenes = append(vo.Ordenes, events.ListedOrder{OrderID: o.id, Hora: time.UnixMilli(o.at).In(loc).Format(time.RFC3339Nano), NumeroSopaipillas: int64(o.n)})
-		}
-		for _, c := range l.uncounted {
-			u := events.UncountedOrder{OrderID: c.OrderID, NumeroSopaipillas: c.NumeroSopaipillas, Motivo: c.Reason}
-			if c.Counted.EmailVendedor != "" {
-				u.Contada = &events.CountedOrder{EmailVendedor: c.Counted.EmailVendedor, NumeroSopaipillas: c.Counted.NumeroSopaipillas}
-			} else {
-				u.Contada = counted[listedKey{c.OrderID, c.Counted.Partition}]
-			}
-			vo.NoContadas = append(vo.NoContadas, u)
-		}
-		out.Vendedores[vendor] = vo
 	}
-	for vendor, vo := range out.Vendedores {
+	slices.Sort(vendors)
+	entry := func(vendor string) events.VendorOrders {
+		sales := s.Ventas[vendor]
+		vo := events.VendorOrders{NSopaipillas: sales.NSopaipillas, NOrdenes: sales.NOrdenes,
+			Ordenes: []events.ListedOrder{}, NoContadas: []events.UncountedOrder{}}
+		if l := v.vendors[vendor]; l != nil {
+			for _, o := range slices.SortedFunc(slices.Values(l.orders), listed.compare) {
+				vo.Ordenes = append(vo.Ordenes, events.ListedOrder{OrderID: o.id, Hora: time.UnixMilli(o.at).In(loc).Format(time.RFC3339Nano), NumeroSopaipillas: int64(o.n)})
+			}
+			for _, c := range l.uncounted {
+				u := events.UncountedOrder{OrderID: c.OrderID, NumeroSopaipillas: c.NumeroSopaipillas, Motivo: c.Reason}
+				if c.Counted.EmailVendedor != "" {
+					u.Contada = &events.CountedOrder{EmailVendedor: c.Counted.EmailVendedor, NumeroSopaipillas: c.Counted.NumeroSopaipillas}
+				} else {
+					u.Contada = counted[listedKey{c.OrderID, c.Counted.Partition}]
+				}
+				vo.NoContadas = append(vo.NoContadas, u)
+			}
+		}
 		vo.OrdenesNoListadas = vo.NOrdenes - int64(len(vo.Ordenes))
-		out.Vendedores[vendor] = vo
+		return vo
 	}
-	return out
+	return VendorDay{Fecha: s.Fecha, vendors: vendors, entry: entry}
 }
 
 // listedKey is a counted version: its order_id and partition.

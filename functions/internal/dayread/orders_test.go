@@ -267,19 +267,19 @@ func TestVendorListings(t *testing.T) {
 						seen["unknown contada"] = seen["unknown contada"] || u.Contada == nil
 					}
 				}
-				if d.String() != res.Vendors.Fecha {
-					t.Errorf("fecha %s", res.Vendors.Fecha)
+				if d.String() != res.Vendors.Report().Fecha {
+					t.Errorf("fecha %s", res.Vendors.Report().Fecha)
 				}
-				if diff := cmp.Diff(want, res.Vendors.Vendedores); diff != "" {
+				if diff := cmp.Diff(want, res.Vendors.Report().Vendedores); diff != "" {
 					t.Errorf("vendors (-want, +got):\n%s", diff)
 				}
 				if len(want) > 0 {
-					if err := res.Vendors.Validate(); err != nil {
+					if err := res.Vendors.Report().Validate(); err != nil {
 						t.Error(err)
 					}
 				}
 				for v, s := range res.Summary.Ventas {
-					if got := res.Vendors.Vendedores[v].Sales(); got != s {
+					if got := res.Vendors.Report().Vendedores[v].Sales(); got != s {
 						t.Errorf("%s: %+v in the vendor report, %+v in the summary", v, got, s)
 					}
 				}

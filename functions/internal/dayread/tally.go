@@ -319,7 +319,7 @@ type Result struct {
 	ConflictsTotal  int
 	// Vendors is the same day by vendor with its orders listed (counted
 	// and not): published as vendor reports.
-	Vendors events.VendorReport
+	Vendors VendorDay
 }
 
 // merge combines the partitions' tallies into the day's summary, and
