@@ -191,3 +191,16 @@ func TestVendorReportValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitVendorsStops: an error from yield stops the split at once and
+// is returned; entries after it are never built.
+func TestSplitVendorsStops(t *testing.T) {
+	r := vendorDay(40, MaxOrdersListed)
+	stop := fmt.Errorf("publish failed")
+	built, parts := 0, 0
+	err := SplitVendors(r.Fecha, r.Vendors(), func(v string) VendorOrders { built++; return r.Vendedores[v] }, MaxVendorReportEventBytes,
+		func(VendorReport) error { parts++; return stop })
+	if err != stop || parts != 1 || built == len(r.Vendedores) {
+		t.Errorf("err %v after %d parts and %d of %d entries built; want the yield's error after the first part", err, parts, built, len(r.Vendedores))
+	}
+}
