@@ -95,10 +95,8 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 	p.say("sopaipillas dev stack: data in %s (locked by PID %d)", dir, os.Getpid())
 
 	var env struct {
-		// The reports sendMail mails: dailySummary's REPORT_TOPIC (the
-		// summary topic carries only summaries, for the seed's consumers).
-		ReportTopic string `envconfig:"REPORT_TOPIC" default:"report"`
-		TimeZone    string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
+		SummaryTopic string `envconfig:"SUMMARY_TOPIC" default:"summary"`
+		TimeZone     string `envconfig:"SUMMARY_TIMEZONE" default:"America/Santiago"`
 	}
 	if err := envconfig.Process("", &env); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -218,7 +216,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 
 	deadDir := filepath.Join(opts.Dir, "dead-letter")
 	source := &devstack.KafkaSource{
-		Brokers: brokers, Topic: env.ReportTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
+		Brokers: brokers, Topic: env.SummaryTopic, Group: "sopaipillas-sendmail", Sink: urls["sendMail"],
 		Retry: sourceRetry, Backoff: sourceBackoff, Log: log.With("component", "kafkasource"),
 		DeadLetter: devstack.FileDeadLetter(deadDir, log.With("component", "kafkasource")),
 	}
@@ -253,7 +251,7 @@ sopaipillas is running (started in %s). Ctrl-C stops everything.
 
 Try:
 %s`, time.Since(p.start).Round(time.Millisecond), base, base, base, base, urls["newOrder"], urls["dailySummary"], urls["sendMail"],
-		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.ReportTopic, sourceRetry, sourceBackoff, deadDir,
+		urls["salesBoard"], kafkaDesc, mailDesc, opts.Schedule, loc, env.SummaryTopic, sourceRetry, sourceBackoff, deadDir,
 		strings.ToLower(opts.LogLevel.String()), tryCurls(base, opts.VendorsFile, os.Getenv("SUMMARY_TOKEN") != ""))
 
 	<-ctx.Done()

@@ -8,13 +8,12 @@ import (
 )
 
 // pipeline is newOrder and dailySummary on their own topics, so that one
-// scenario's orders never show up in another's summary or reports.
+// scenario's orders never show up in another's summary.
 type pipeline struct {
 	tag          string // the scenario run, e.g. "1", or "1-2" when run again
 	kafka        *kafkaCluster
 	orderTopic   string
 	summaryTopic string
-	reportTopic  string // the cook and vendor reports, which sendMail mails
 	newOrder     *function
 	summary      *function
 	extra        []string // env on top of the shared one, last wins
@@ -31,8 +30,7 @@ func (h *harness) startPipeline(ctx context.Context, k *kafkaCluster) (*pipeline
 // startPipelineWith is startPipeline with env ("KEY=value") overriding the
 // shared configuration.
 func (h *harness) startPipelineWith(ctx context.Context, k *kafkaCluster, env ...string) (*pipeline, error) {
-	p := &pipeline{tag: h.tag, kafka: k, orderTopic: "order-" + h.tag, summaryTopic: "summary-" + h.tag,
-		reportTopic: "report-" + h.tag, extra: env}
+	p := &pipeline{tag: h.tag, kafka: k, orderTopic: "order-" + h.tag, summaryTopic: "summary-" + h.tag, extra: env}
 	var err error
 	if p.newOrder, err = h.newFunction(p.name("neworder"), "neworder", p.env("neworder")...); err != nil {
 		return nil, err
@@ -60,7 +58,6 @@ func (p *pipeline) env(role string) []string {
 		"KAFKA_REPLICATION_FACTOR=" + strconv.Itoa(min(p.kafka.nodes, 3)),
 		"ORDER_TOPIC=" + p.orderTopic,
 		"SUMMARY_TOPIC=" + p.summaryTopic,
-		"REPORT_TOPIC=" + p.reportTopic,
 		"SUMMARY_TIMEOUT=60s",
 	}, p.extra...)
 }

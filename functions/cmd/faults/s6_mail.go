@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -13,8 +12,7 @@ import (
 // mailVendors is how many vendors the mail scenario's summary has.
 const mailVendors = 300
 
-// scenarioMail: the vendor reports of a day of 300 vendors (and the cook
-// reports) reach sendMail from the report topic through a
+// scenarioMail: a summary for 300 vendors reaches sendMail through a
 // KafkaSource stand-in while the SMTP server is down; the server comes
 // back, sendMail is SIGKILLed a third of the way through the fan-out and
 // restarted, and the SMTP server goes down again for a while at two thirds.
@@ -63,9 +61,7 @@ func scenarioMail(ctx context.Context, h *harness, row *Row) error {
 		return fmt.Errorf("the summary has %d vendors, want %d", len(summary.Summary.Ventas), mailVendors)
 	}
 
-	// sendMail's KafkaSource reads the reports (the summary topic is left
-	// to the seed's consumers).
-	src := &source{brokers: k.brokers, topic: p.reportTopic, sink: sendMail.url("/"), settled: map[string]bool{}}
+	src := &source{brokers: k.brokers, topic: p.summaryTopic, sink: sendMail.url("/"), settled: map[string]bool{}}
 	srcCtx, stopSource := context.WithCancel(ctx)
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.run(srcCtx) }()
@@ -107,7 +103,7 @@ func scenarioMail(ctx context.Context, h *harness, row *Row) error {
 	// any stray email.
 	deadline := time.Now().Add(2 * time.Minute)
 	settled := func() bool {
-		for _, id := range slices.Concat(summary.VendorReportEventIDs, summary.CookReportEventIDs) {
+		for _, id := range append([]string{summary.EventID}, summary.CookReportEventIDs...) {
 			if !src.isSettled(id) {
 				return false
 			}
@@ -116,7 +112,7 @@ func scenarioMail(ctx context.Context, h *harness, row *Row) error {
 	}
 	for !settled() && !src.deadLettered() {
 		if time.Now().After(deadline) {
-			row.fail("the vendor and cook report events were not settled within 2 minutes")
+			row.fail("the summary and cook report events were not settled within 2 minutes")
 			break
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
@@ -213,8 +209,8 @@ func checkMail(row *Row, emails []email, s summaryAnswer, deliveries []delivery,
 	row.Counted = len(emails) - crashResent
 	row.Lost = missing
 	row.Double = extra
-	row.note("%d vendor reports (summary %s) and %d cook reports delivered %d times (%s), settled %s after the source started; %d vendors and cooks emailed, %d duplicates (%d with the same Message-ID); %d re-sent because the first copy was accepted within %s before the SIGKILL (same Message-ID)",
-		len(s.VendorReportEventIDs), s.EventID, len(s.CookReportEventIDs), len(deliveries), errorSummary(statuses), took.Round(100*time.Millisecond), len(perVendor)-strangers, extra, sameID, crashResent, crashWindow)
+	row.note("summary %s and %d cook reports delivered %d times (%s), settled %s after the source started; %d vendors and cooks emailed, %d duplicates (%d with the same Message-ID); %d re-sent because the first copy was accepted within %s before the SIGKILL (same Message-ID)",
+		s.EventID, len(s.CookReportEventIDs), len(deliveries), errorSummary(statuses), took.Round(100*time.Millisecond), len(perVendor)-strangers, extra, sameID, crashResent, crashWindow)
 	if missing > 0 {
 		row.fail("%d vendors or cooks got no email", missing)
 	}

@@ -191,12 +191,9 @@ type summaryAnswer struct {
 		Cocineros map[string]json.RawMessage `json:"cocineros"`
 	} `json:"cook_reports"`
 	CookReportEventIDs []string `json:"cook_report_event_ids"`
-	// VendorReportEventIDs are the vendor reports' events, on the report
-	// topic beside the cook reports: what sendMail mails the vendors.
-	VendorReportEventIDs []string `json:"vendor_report_event_ids"`
-	OrdersRead           int      `json:"orders_read"`
-	SkippedRecords       int      `json:"skipped_records"`
-	ConflictsTotal       int      `json:"conflicts_total"`
+	OrdersRead         int      `json:"orders_read"`
+	SkippedRecords     int      `json:"skipped_records"`
+	ConflictsTotal     int      `json:"conflicts_total"`
 }
 
 // counted is the number of orders the summary counts.
