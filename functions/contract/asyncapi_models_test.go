@@ -33,7 +33,8 @@ const modelsPackage = "sopaipillas"
 // encoding/json as a client would. Each model, encoded again, must give back
 // the record's value field for field (an order's extra fields aside: the
 // models have no place for them), so no field decodes to its zero value
-// unnoticed; every message of the document is decoded at least once.
+// unnoticed; every message of the document is decoded at least once, and
+// every type has a name of the document's (no AnonymousSchema_<n>).
 func TestAsyncAPIModels(t *testing.T) {
 	tools := npmTools(t)
 	root := repoRoot(t)
@@ -65,11 +66,19 @@ func TestAsyncAPIModels(t *testing.T) {
 		t.Fatalf("asyncapi %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	generated, _ := filepath.Glob(filepath.Join(dir, modelsPackage, "*.go"))
-	var names []string
+	var names, anonymous []string
 	for _, f := range generated {
 		names = append(names, filepath.Base(f))
+		if strings.HasPrefix(filepath.Base(f), "anonymous_schema_") {
+			anonymous = append(anonymous, filepath.Base(f))
+		}
 	}
 	t.Logf("generated: %v", names)
+	// Every type named: a schema without a title (in events/schemas or in
+	// the document) becomes AnonymousSchema_<n>, a number that moves.
+	if len(anonymous) > 0 {
+		t.Errorf("types without a name (give their schemas a title): %v", anonymous)
+	}
 
 	copyFile(t, filepath.Join(root, "functions/contract/testdata/asyncapimodels/main.go"), filepath.Join(dir, "main.go"))
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/models\n\ngo 1.22\n"), 0o644); err != nil {
