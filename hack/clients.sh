@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the npm tools of `make test` (hack/clients/package.json, pinned by
 # its package-lock.json: openapi-typescript, openapi-fetch, typescript,
-# @redocly/cli) into a cache directory kept per lock file, and prints that
+# @redocly/cli, @asyncapi/cli) into a cache directory kept per lock file, and prints that
 # directory; its node_modules/.bin holds the commands. Needs node and npm.
 set -o errexit -o nounset -o pipefail
 

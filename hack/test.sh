@@ -21,8 +21,9 @@ echo "== Python tools (jsonschema, openapi-spec-validator, schemathesis)"
 SOPAIPILLAS_PYTHON=$("$root/hack/python.sh")
 export SOPAIPILLAS_PYTHON SOPAIPILLAS_REQUIRE_PYTHON=1
 
-echo "== npm tools (openapi-typescript, openapi-fetch, typescript, @redocly/cli)"
-# The generated clients' tests (functions/contract) and the OpenAPI lint.
+echo "== npm tools (openapi-typescript, openapi-fetch, typescript, @redocly/cli, @asyncapi/cli)"
+# The generated clients' and AsyncAPI models' tests (functions/contract) and
+# the OpenAPI lint.
 SOPAIPILLAS_NPM=$("$root/hack/clients.sh")
 export SOPAIPILLAS_NPM SOPAIPILLAS_REQUIRE_NPM=1
 

@@ -666,7 +666,7 @@ func checkTopics(t *testing.T, r rendering) []string {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	env := renderedEnv(r)
 	if r.Name == "chart/default" {
-		for k, want := range map[string]string{"ORDER_TOPIC": events.DefaultOrderTopic, "SUMMARY_TOPIC": events.DefaultSummaryTopic} {
+		for k, want := range map[string]string{"ORDER_TOPIC": events.DefaultOrderTopic, "SUMMARY_TOPIC": events.DefaultSummaryTopic, "REPORT_TOPIC": events.DefaultReportTopic} {
 			if env[k].Value != want {
 				bad("%s=%q, want the default %q", k, env[k].Value, want)
 			}
@@ -824,8 +824,10 @@ func TestSourcesMatchCode(t *testing.T) {
 				t.Fatal("no KafkaSource summary-to-sendmail")
 			}
 			sinkTo(ks, get(ks.Fields, "spec", "sink", "ref"), "sendmail")
-			if got := fmt.Sprint(list(ks.Fields, "spec", "topics")); got != fmt.Sprint([]any{env["SUMMARY_TOPIC"].Value}) {
-				t.Errorf("KafkaSource reads %s, dailySummary writes SUMMARY_TOPIC=%s", got, env["SUMMARY_TOPIC"].Value)
+			// sendMail mails the reports; `summary` keeps the summaries
+			// alone for the original system's consumers (issue 24).
+			if got := fmt.Sprint(list(ks.Fields, "spec", "topics")); env["REPORT_TOPIC"].Value == "" || got != fmt.Sprint([]any{env["REPORT_TOPIC"].Value}) {
+				t.Errorf("KafkaSource reads %s, dailySummary writes its reports to REPORT_TOPIC=%q", got, env["REPORT_TOPIC"].Value)
 			}
 			if got := fmt.Sprint(list(ks.Fields, "spec", "bootstrapServers")); got != fmt.Sprint([]any{env["KAFKA_BROKERS"].Value}) {
 				t.Errorf("KafkaSource bootstrapServers %s, KAFKA_BROKERS=%s", got, env["KAFKA_BROKERS"].Value)

@@ -28,6 +28,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/api"
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	gomail "github.com/sopaipillas/sopaipillas/functions/internal/mail"
 	"github.com/sopaipillas/sopaipillas/functions/internal/vendors"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
@@ -316,16 +317,18 @@ func TestAsyncAPIDrift(t *testing.T) {
 	t.Setenv("MAIL_FROM", "reportes@example.com")
 	var (
 		no neworder.Config
+		ds dailysummary.Config
 		sm sendmail.Config
 	)
-	for _, cfg := range []any{&no, &sm} {
+	for _, cfg := range []any{&no, &ds, &sm} {
 		if err := envconfig.Process("", cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff([]string{"mail-sent", "order", "summary"}, keys(d["channels"])); diff != "" {
+	if diff := cmp.Diff([]string{"mail-sent", "order", "report", "summary"}, keys(d["channels"])); diff != "" {
 		t.Errorf("channels (-want, +got):\n%s", diff)
 	}
+	report := topicSpec(t, ds, "ReportTopicSpec")
 	for _, spec := range []struct {
 		channel string
 		name    string
@@ -336,6 +339,7 @@ func TestAsyncAPIDrift(t *testing.T) {
 	}{
 		{"order", no.OrderTopicSpec().Name, no.OrderTopicSpec().Partitions, no.OrderTopicSpec().RetentionMs, no.OrderTopicSpec().Compact, no.OrderTopicSpec().TimestampType},
 		{"summary", no.SummaryTopicSpec().Name, no.SummaryTopicSpec().Partitions, no.SummaryTopicSpec().RetentionMs, no.SummaryTopicSpec().Compact, no.SummaryTopicSpec().TimestampType},
+		{"report", report.Name, report.Partitions, report.RetentionMs, report.Compact, report.TimestampType},
 		{"mail-sent", sm.LedgerTopicSpec().Name, sm.LedgerTopicSpec().Partitions, sm.LedgerTopicSpec().RetentionMs, sm.LedgerTopicSpec().Compact, ""},
 	} {
 		b := at(t, d, "channels", spec.channel, "bindings", "kafka").(map[string]any)
@@ -436,6 +440,20 @@ func TestAsyncAPIDrift(t *testing.T) {
 			}
 		})
 	}
+}
+
+// topicSpec calls cfg's XxxTopicSpec method named method, by name: the
+// report topic's (dailysummary.Config.ReportTopicSpec) arrives with the
+// vendor reports (issue 24), so until then this reports it missing rather
+// than not compile.
+func topicSpec(t *testing.T, cfg any, method string) kafka.Topic {
+	t.Helper()
+	m := reflect.ValueOf(cfg).MethodByName(method)
+	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 || m.Type().Out(0) != reflect.TypeFor[kafka.Topic]() {
+		t.Errorf("%T has no method %s() kafka.Topic", cfg, method)
+		return kafka.Topic{}
+	}
+	return m.Call(nil)[0].Interface().(kafka.Topic)
 }
 
 func anySlice(v any) []any {

@@ -43,8 +43,8 @@ func (c *Config) Check() error {
 	return nil
 }
 
-// reportTopicSpec is the report topic, created as the summary topic.
-func (c Config) reportTopicSpec() kafka.Topic {
+// ReportTopicSpec is the report topic, created as the summary topic.
+func (c Config) ReportTopicSpec() kafka.Topic {
 	spec := c.SummaryTopicSpec()
 	spec.Name = c.ReportTopic
 	return spec
@@ -64,7 +64,7 @@ func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.
 	}
 	// A broker that stops answering fails each call within the summary's
 	// bound, so an abandoned call does not outlive the request by much.
-	client, scfg, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec(), cfg.reportTopicSpec())
+	client, scfg, err := kafka.Open(ctx, cfg.Config, cfg.Timeout, cfg.OrderTopicSpec(), cfg.SummaryTopicSpec(), cfg.ReportTopicSpec())
 	if err != nil {
 		return nil, nil, err
 	}

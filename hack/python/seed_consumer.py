@@ -3,19 +3,16 @@
 The original system's send_mail.py read topic `summary` with kafka-python and,
 for every record, mailed each vendor of `ventas` (the seed's README: "el
 resumen es almacenado en el topico summary en formato JSON", with `ventas` and
-`fecha`). No CloudEvents SDK: the record's value is the summary's JSON.
-
-MODE `seed` is that consumer unchanged: it takes every record of the topic as
-a summary. MODE `filtered` is the same consumer with the one line the docs ask
-of every reader of `summary`: skip records whose `ce_type` header is not
-cl.sopaipillas.summary.created.v1 (the topic also carries cook reports).
+`fecha`). No CloudEvents SDK and no filter: the record's value is taken as the
+summary's JSON, as the seed's consumer took it. It works because `summary`
+carries only summaries; cook and vendor reports are on topic `report`.
 
 Reads every partition from the beginning to the end offsets it finds at
 start (no consumer group), and prints one JSON line per email it would send:
-{"fecha", "vendedor", "n_sopaipillas", "n_ordenes"}; on the first record it
-cannot read it dies as the seed's consumer did (a traceback, exit 1).
+{"fecha", "vendedor", "n_sopaipillas", "n_ordenes"}; on a record it cannot
+read it dies as the seed's consumer did (a traceback, exit 1).
 
-usage: seed_consumer.py BOOTSTRAP TOPIC seed|filtered
+usage: seed_consumer.py BOOTSTRAP TOPIC
 """
 
 import json
@@ -23,11 +20,9 @@ import sys
 
 from kafka import KafkaConsumer, TopicPartition
 
-SUMMARY_TYPE = b"cl.sopaipillas.summary.created.v1"
-
 
 def main():
-    bootstrap, topic, mode = sys.argv[1:4]
+    bootstrap, topic = sys.argv[1:3]
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
     parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     if not parts:
@@ -38,8 +33,6 @@ def main():
     while any(consumer.position(p) < end[p] for p in parts):
         for records in consumer.poll(timeout_ms=1000).values():
             for record in records:
-                if mode == "filtered" and dict(record.headers).get("ce_type") != SUMMARY_TYPE:
-                    continue
                 summary = json.loads(record.value)
                 for vendedor, ventas in summary["ventas"].items():
                     print(json.dumps({"fecha": summary["fecha"], "vendedor": vendedor,
