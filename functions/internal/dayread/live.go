@@ -183,6 +183,14 @@ func (l *Live) Update(ctx context.Context, to []int64) (Moved, error) {
 	if l.broken != nil {
 		return Moved{}, l.broken
 	}
+	if to != nil {
+		// An end listed before the last read may be behind it: never
+		// read a record twice.
+		to = slices.Clone(to)
+		for p := range min(len(to), len(l.at)) {
+			to[p] = max(to[p], l.at[p])
+		}
+	}
 	updates := map[int32]*partUpdate{}
 	ends, err := l.log.ScanFrom(ctx, l.start, l.end, l.at, to, func(p int32, _ Expect) func(Record) {
 		t := l.tally(p, Expect{})
