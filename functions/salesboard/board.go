@@ -84,6 +84,9 @@ type View struct {
 	OrdersRead     int       `json:"orders_read"`
 	SkippedRecords int       `json:"skipped_records"`
 	ConflictsTotal int       `json:"conflicts_total"`
+	// NoContadas are the first of the day's uncounted versions (the
+	// summary's conflicts, at most 100 of conflicts_total), by vendor.
+	NoContadas []Uncounted `json:"no_contadas"`
 }
 
 // Totals are a day's totals over every vendor.
@@ -104,7 +107,7 @@ func NewView(day events.Date, res dayread.Result, meta events.ReportMeta) View {
 	v := View{
 		Fecha: day.String(), Summary: res.Summary, ReportStatus: meta.Status, CountedUntil: meta.CountedUntil,
 		OrdersRead: res.OrdersRead, SkippedRecords: res.SkippedRecords, ConflictsTotal: res.ConflictsTotal,
-		Vendedores: make([]VendorSales, 0, len(res.Summary.Ventas)),
+		Vendedores: make([]VendorSales, 0, len(res.Summary.Ventas)), NoContadas: uncounted(res.Conflicts),
 	}
 	if v.Summary.Ventas == nil {
 		v.Summary.Ventas = map[string]events.Sales{}
