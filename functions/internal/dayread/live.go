@@ -110,6 +110,11 @@ func (c *Counter) Follow(ctx context.Context, day events.Date) (*Live, error) {
 	start, end := day.Bounds(c.loc)
 	l := &Live{log: log, loc: c.loc, day: day, start: start, end: end}
 	ends, err := log.ScanFrom(ctx, start, end, nil, nil, func(p int32, expect Expect) func(Record) {
+		// The day goes on: size its table for a whole day, about half of
+		// what the two days before it hold (the topic keeps three), and a
+		// quarter more, so that it does not double (holding both tables
+		// at once) as the day's orders come.
+		expect.Day = max(expect.Day, expect.Before/2) * 5 / 4
 		return l.tally(p, expect).add
 	})
 	if err != nil {
@@ -133,7 +138,9 @@ func (c *Counter) Follow(ctx context.Context, day events.Date) (*Live, error) {
 // tally returns partition p's tally, adding it (and any before it) when the
 // read meets it first.
 func (l *Live) tally(p int32, expect Expect) *partitionTally {
-	l.grow(int(p) + 1)
+	for len(l.parts) <= int(p) {
+		l.parts = append(l.parts, nil)
+	}
 	if l.parts[p] == nil {
 		l.parts[p] = newPartitionTally(p, l.start, l.end, expect)
 	}
@@ -142,8 +149,8 @@ func (l *Live) tally(p int32, expect Expect) *partitionTally {
 
 // grow makes room for n partitions, each with a tally.
 func (l *Live) grow(n int) {
-	for p := len(l.parts); p < n; p++ {
-		l.parts = append(l.parts, newPartitionTally(int32(p), l.start, l.end, Expect{}))
+	for p := range max(n, len(l.parts)) {
+		l.tally(int32(p), Expect{})
 	}
 	for len(l.at) < n {
 		l.at = append(l.at, 0)
