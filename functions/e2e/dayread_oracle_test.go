@@ -234,9 +234,13 @@ func oracleJudge(recs []oracleRecord) oracleResult {
 			c := oracleConflict{OrderID: o.order.ID, Partition: o.partition, Offset: o.offset, Vendor: o.order.Vendor, Count: o.order.Count,
 				Reason: "later_in_partition"}
 			c.Counted.Partition = v.partition
+			if len(firstIn[o.order.ID]) > 1 {
+				// Read again across partitions: what counted is known. In
+				// one partition the read keeps no body of the first record.
+				c.Counted.Vendor, c.Counted.Count = v.order.Vendor, v.order.Count
+			}
 			if o.partition != v.partition {
 				c.Counted.Offset = &v.offset
-				c.Counted.Vendor, c.Counted.Count = v.order.Vendor, v.order.Count
 				c.Reason = "lower_partition"
 				if firstIn[o.order.ID][o.partition].day > v.day {
 					c.Reason = "earlier_day"
