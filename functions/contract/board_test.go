@@ -638,13 +638,18 @@ func checkBoardDay(t *testing.T, today events.Date, data []byte) {
 		t.Fatal(err)
 	}
 	want := salesboard.View{Fecha: got.Fecha, Summary: events.Summary{Fecha: got.Fecha, Ventas: map[string]events.Sales{}},
-		Vendedores: []salesboard.VendorSales{}, ReportStatus: got.ReportStatus, CountedUntil: got.CountedUntil}
+		Vendedores: []salesboard.VendorSales{}, ReportStatus: got.ReportStatus, CountedUntil: got.CountedUntil, NoContadas: []salesboard.Uncounted{}}
 	if day == today {
 		ana, beto := events.Sales{NSopaipillas: 15, NOrdenes: 2}, events.Sales{NSopaipillas: 30, NOrdenes: 1}
 		want.Summary.Ventas = map[string]events.Sales{"ana@feria.cl": ana, "beto@feria.cl": beto}
 		want.Vendedores = []salesboard.VendorSales{{Vendedor: "beto@feria.cl", Sales: beto}, {Vendedor: "ana@feria.cl", Sales: ana}}
 		want.Totales = salesboard.Totals{NOrdenes: 3, NSopaipillas: 45, NVendedores: 2}
 		want.OrdersRead, want.SkippedRecords, want.ConflictsTotal = 4, 1, 1
+		// Order 1 again with 99: not counted, told in Spanish.
+		want.NoContadas = []salesboard.Uncounted{{OrderID: 1, Vendedor: "ana@feria.cl", Enviadas: 99, Motivo: "later_in_partition",
+			Contadas: 12, ContadasPor: "ana@feria.cl",
+			Texto:  "Envió 99 sopaipillas; cuenta la versión con 12 sopaipillas.",
+			PorQue: "Este número de orden ya había llegado con otros datos: cada orden cuenta una sola vez, tal como llegó primero."}}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("the day %s (-want, +got):\n%s", got.Fecha, diff)

@@ -3,9 +3,9 @@
 // counts with (package dayread) and pushed to the browser over
 // Server-Sent Events whenever the order topic moves.
 //
-// It keeps no state of its own: a cache of the days being looked at, each
-// tagged with where the order topic ended before it was counted, rebuilt
-// from Kafka after a restart.
+// It keeps no state of its own: today counted live (dayread.Live: read
+// whole once, then only the records committed since) and a cache of the
+// other days being looked at, all rebuilt from Kafka after a restart.
 package salesboard
 
 import (
@@ -26,6 +26,13 @@ import (
 // (*dayread.Counter).Summarize.
 type Summarizer interface {
 	Summarize(ctx context.Context, day events.Date) (dayread.Result, error)
+}
+
+// Follower follows a day as the order topic grows:
+// (*dayread.Counter).Follow. A Summarizer that is also a Follower makes
+// the board count today once and then only the records committed since.
+type Follower interface {
+	Follow(ctx context.Context, day events.Date) (*dayread.Live, error)
 }
 
 // Ends tells where the order topic ends: the last stable offset of each
@@ -54,7 +61,8 @@ type Options struct {
 }
 
 // Defaults of Options.Poll and Options.MinInterval: an order shows on the
-// board within Poll + MinInterval + one count, well under the 2 s promised.
+// board within Poll + MinInterval + one update (a read of the records
+// committed since the last one), well under the 2 s promised.
 const (
 	DefaultPoll        = 200 * time.Millisecond
 	DefaultMinInterval = 500 * time.Millisecond
@@ -76,6 +84,9 @@ type View struct {
 	OrdersRead     int       `json:"orders_read"`
 	SkippedRecords int       `json:"skipped_records"`
 	ConflictsTotal int       `json:"conflicts_total"`
+	// NoContadas are the first of the day's uncounted versions (the
+	// summary's conflicts, at most 100 of conflicts_total), by vendor.
+	NoContadas []Uncounted `json:"no_contadas"`
 }
 
 // Totals are a day's totals over every vendor.
@@ -96,7 +107,7 @@ func NewView(day events.Date, res dayread.Result, meta events.ReportMeta) View {
 	v := View{
 		Fecha: day.String(), Summary: res.Summary, ReportStatus: meta.Status, CountedUntil: meta.CountedUntil,
 		OrdersRead: res.OrdersRead, SkippedRecords: res.SkippedRecords, ConflictsTotal: res.ConflictsTotal,
-		Vendedores: make([]VendorSales, 0, len(res.Summary.Ventas)),
+		Vendedores: make([]VendorSales, 0, len(res.Summary.Ventas)), NoContadas: uncounted(res.Conflicts),
 	}
 	if v.Summary.Ventas == nil {
 		v.Summary.Ventas = map[string]events.Sales{}
@@ -123,14 +134,32 @@ func NewView(day events.Date, res dayread.Result, meta events.ReportMeta) View {
 
 // Board counts the days being looked at and tells their watchers when
 // their numbers change.
+//
+// With a Follower, today is a dayread.Live: counted once from the whole
+// topic, then updated with the records committed since, and kept up to
+// date whether watched or not. Other days are counted whole on request
+// (one at a time: a count holds a summary's memory beside today's) and
+// cached until a record that may change them arrives (dayread.Moved).
+// Without one, every day is counted whole whenever the topic moves.
 type Board struct {
-	sum  Summarizer
-	ends Ends
-	opts Options
-	log  *slog.Logger
+	sum    Summarizer
+	follow Follower // nil: no live day
+	ends   Ends
+	opts   Options
+	log    *slog.Logger
+	// recount lets one whole count of a day other than today run at a time.
+	recount chan struct{}
+
+	// liveMu serializes live's reads; live is today, nil until counted or
+	// after a read failed.
+	liveMu sync.Mutex
+	live   *dayread.Live
 
 	mu   sync.Mutex
 	days map[events.Date]*dayState
+	// epoch counts the live days begun: a day counted whole while another
+	// live day was followed may have missed records.
+	epoch uint64
 }
 
 // dayState is the cache of one day. count serializes its counts; the other
@@ -143,6 +172,11 @@ type dayState struct {
 	mark    string
 	counted time.Time
 	watch   map[chan View]struct{}
+	// With a live day, a day counted whole is of epoch, and of gen, the
+	// number of live updates so far that read a record that may change it.
+	whole         bool
+	gen, wholeGen uint64
+	wholeEpoch    uint64
 }
 
 // New returns a Board. Run keeps the watched days up to date.
@@ -153,7 +187,9 @@ func New(sum Summarizer, ends Ends, opts Options, log *slog.Logger) *Board {
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = DefaultMinInterval
 	}
-	return &Board{sum: sum, ends: ends, opts: opts, log: log, days: map[events.Date]*dayState{}}
+	b := &Board{sum: sum, ends: ends, opts: opts, log: log, days: map[events.Date]*dayState{}, recount: make(chan struct{}, 1)}
+	b.follow, _ = sum.(Follower)
+	return b
 }
 
 // markOf is a comparable form of the topic's ends.
@@ -204,26 +240,38 @@ func (b *Board) Get(ctx context.Context, day events.Date) (View, error) {
 	if err != nil {
 		return View{}, fmt.Errorf("where the order topic ends: %w", err)
 	}
-	return b.refresh(ctx, day, markOf(ends))
+	return b.refresh(ctx, day, ends)
 }
 
-// refresh counts day again unless its view is of mark (and does not
-// claim a day is still going on that has ended), and tells its watchers
-// about a new view.
-func (b *Board) refresh(ctx context.Context, day events.Date, mark string) (View, error) {
+// refresh counts day again unless its view is up to date with the topic
+// ending at ends (and does not claim a day is still going on that has
+// ended), and tells its watchers about a new view. Today, with a
+// Follower, is a live update.
+func (b *Board) refresh(ctx context.Context, day events.Date, ends []int64) (View, error) {
+	if b.follow != nil && day == b.Today() {
+		return b.refreshLive(ctx, day, ends)
+	}
 	s := b.state(day)
 	s.count.Lock()
 	defer s.count.Unlock()
 	now := b.opts.Now()
 	start, end := day.Bounds(b.opts.Location)
+	mark := markOf(ends)
 	b.mu.Lock()
 	view, stale := s.view, b.stale(day, s, mark, now)
+	gen, epoch := s.gen, b.epoch
 	b.mu.Unlock()
 	if !stale {
 		return view, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
+	select {
+	case b.recount <- struct{}{}:
+		defer func() { <-b.recount }()
+	case <-ctx.Done():
+		return View{}, ctx.Err()
+	}
 	began := time.Now()
 	res, err := b.sum.Summarize(ctx, day)
 	if err != nil {
@@ -233,6 +281,7 @@ func (b *Board) refresh(ctx context.Context, day events.Date, mark string) (View
 	b.log.Debug("day counted", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "orders_read", res.OrdersRead)
 	b.mu.Lock()
 	s.view, s.mark, s.counted = view, mark, time.Now()
+	s.whole, s.wholeGen, s.wholeEpoch = true, gen, epoch
 	for ch := range s.watch {
 		offer(ch, view)
 	}
@@ -240,15 +289,85 @@ func (b *Board) refresh(ctx context.Context, day events.Date, mark string) (View
 	return view, nil
 }
 
-// stale reports whether s, the state of day, needs a count: it was
-// counted before the topic reached mark, or says partial of a day that
-// has ended. b.mu is held.
+// refreshLive brings today's live count up to ends (counting today whole
+// first, when it is not followed yet) and tells the other days' states
+// which of them the records read may have changed.
+func (b *Board) refreshLive(ctx context.Context, day events.Date, ends []int64) (View, error) {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	s := b.state(day)
+	now := b.opts.Now()
+	start, end := day.Bounds(b.opts.Location)
+	b.mu.Lock()
+	view, stale := s.view, b.stale(day, s, markOf(ends), now)
+	b.mu.Unlock()
+	if !stale && b.live != nil && b.live.Day() == day {
+		return view, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	began := time.Now()
+	live := b.live
+	if live == nil || live.Day() != day {
+		b.live = nil // the old day's tables go before the new day's are built
+		var err error
+		if live, err = b.follow.Follow(ctx, day); err != nil {
+			return View{}, err
+		}
+		b.live = live
+		b.mu.Lock()
+		b.epoch++
+		b.mu.Unlock()
+		b.log.Info("today counted from the whole order topic", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "orders_read", live.Result().OrdersRead)
+	} else {
+		moved, err := live.Update(ctx, ends)
+		if err != nil {
+			b.live = nil // counted again whole next time
+			return View{}, err
+		}
+		b.touch(day, moved)
+		b.log.Debug("today updated", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "records", moved.Records)
+	}
+	view = NewView(day, live.Result(), events.NewReportMeta(start, end, now))
+	b.mu.Lock()
+	s.view, s.mark, s.counted = view, markOf(live.Ends()), time.Now()
+	s.whole = false
+	for ch := range s.watch {
+		offer(ch, view)
+	}
+	b.mu.Unlock()
+	return view, nil
+}
+
+// touch marks the days other than today that records read by a live
+// update may have changed.
+func (b *Board) touch(today events.Date, moved dayread.Moved) {
+	if len(moved.Days) == 0 && !moved.Earlier {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for day, s := range b.days {
+		if day != today && (slices.Contains(moved.Days, day) || moved.Earlier && day.Before(today)) {
+			s.gen++
+		}
+	}
+}
+
+// stale reports whether s, the state of day, needs a count, or says
+// partial of a day that has ended. With a live day, a day other than it
+// needs one when it was never counted whole, or a live update read a
+// record that may change it since, or the live day began again; without,
+// when it was counted before the topic reached mark. b.mu is held.
 func (b *Board) stale(day events.Date, s *dayState, mark string, now time.Time) bool {
-	if s.mark != mark {
+	_, end := day.Bounds(b.opts.Location)
+	if s.view.ReportStatus == events.StatusPartial && !now.Before(end) {
 		return true
 	}
-	_, end := day.Bounds(b.opts.Location)
-	return s.view.ReportStatus == events.StatusPartial && !now.Before(end)
+	if b.follow != nil && day != events.DateOf(now, b.opts.Location) {
+		return !s.whole || s.wholeGen != s.gen || s.wholeEpoch != b.epoch
+	}
+	return s.mark != mark
 }
 
 // offer puts v in ch, replacing a view the watcher has not taken yet: a
@@ -303,29 +422,33 @@ func (b *Board) Run(ctx context.Context) {
 			b.log.Info("the order topic can be read again")
 			failing = false
 		}
-		mark := markOf(ends)
-		for _, day := range b.due(mark) {
-			if _, err := b.refresh(ctx, day, mark); err != nil && ctx.Err() == nil {
+		if b.follow != nil {
+			b.state(b.Today()) // today is followed, watched or not
+		}
+		for _, day := range b.due(markOf(ends)) {
+			if _, err := b.refresh(ctx, day, ends); err != nil && ctx.Err() == nil {
 				b.log.Warn("count failed", "fecha", day.String(), "error", err)
 			}
 		}
 	}
 }
 
-// due returns the watched days whose view is not of mark and was not
-// counted within MinInterval, and forgets the days that are neither
-// offered nor watched.
+// due returns the watched days (and today, when followed live) whose view
+// is stale and was not counted within MinInterval, and forgets the days
+// that are neither offered nor watched.
 func (b *Board) due(mark string) []events.Date {
 	offered := b.Days()
 	now, clock := time.Now(), b.opts.Now()
+	today := events.DateOf(clock, b.opts.Location)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []events.Date
 	for day, s := range b.days {
+		followed := len(s.watch) > 0 || b.follow != nil && day == today
 		switch {
-		case len(s.watch) == 0 && !slices.Contains(offered, day):
+		case !followed && !slices.Contains(offered, day):
 			delete(b.days, day)
-		case len(s.watch) > 0 && b.stale(day, s, mark, clock) && now.Sub(s.counted) >= b.opts.MinInterval:
+		case followed && b.stale(day, s, mark, clock) && now.Sub(s.counted) >= b.opts.MinInterval:
 			out = append(out, day)
 		}
 	}

@@ -106,7 +106,12 @@ func TestNewView(t *testing.T) {
 		"a@x.cl": {NSopaipillas: 10, NOrdenes: 1},
 		"c@x.cl": {NSopaipillas: 10, NOrdenes: 2},
 		"d@x.cl": {NSopaipillas: 500, NOrdenes: 1},
-	}}, OrdersRead: 7, ConflictsTotal: 1}
+	}}, OrdersRead: 7, ConflictsTotal: 3, Conflicts: []dayread.Conflict{
+		{OrderID: 9, Partition: 2, Offset: 5, EmailVendedor: "d@x.cl", NumeroSopaipillas: 7,
+			Counted: dayread.CountedVersion{Partition: 1, Offset: &[]int64{4}[0], EmailVendedor: "a@x.cl", NumeroSopaipillas: 1}, Reason: dayread.ReasonLowerPartition},
+		{OrderID: 3, Partition: 0, Offset: 8, EmailVendedor: "d@x.cl", NumeroSopaipillas: 1,
+			Counted: dayread.CountedVersion{Partition: 0}, Reason: dayread.ReasonLaterInPartition},
+	}}
 	start, end := day.Bounds(santiago)
 	got := NewView(day, res, events.NewReportMeta(start, end, noon))
 	want := View{
@@ -119,14 +124,23 @@ func TestNewView(t *testing.T) {
 			{"a@x.cl", events.Sales{NSopaipillas: 10, NOrdenes: 1}},
 			{"b@x.cl", events.Sales{NSopaipillas: 10, NOrdenes: 1}},
 		},
-		ReportStatus: events.StatusPartial, CountedUntil: noon.UTC(), OrdersRead: 7, ConflictsTotal: 1,
+		ReportStatus: events.StatusPartial, CountedUntil: noon.UTC(), OrdersRead: 7, ConflictsTotal: 3,
+		// By vendor, then order_id; in Spanish.
+		NoContadas: []Uncounted{
+			{OrderID: 3, Vendedor: "d@x.cl", Enviadas: 1, Motivo: dayread.ReasonLaterInPartition,
+				Texto:  "Envió 1 sopaipilla; cuenta la primera versión que llegó, con otros datos.",
+				PorQue: "Este número de orden ya había llegado con otros datos: cada orden cuenta una sola vez, tal como llegó primero."},
+			{OrderID: 9, Vendedor: "d@x.cl", Enviadas: 7, Contadas: 1, ContadasPor: "a@x.cl", Motivo: dayread.ReasonLowerPartition,
+				Texto:  "Envió 7 sopaipillas; cuenta la de a@x.cl, con 1 sopaipilla.",
+				PorQue: "Este número de orden llegó el mismo día dos veces con otros datos: cuenta una sola de ellas."},
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("NewView (-want, +got):\n%s", diff)
 	}
 	empty := NewView(day, dayread.Result{}, events.NewReportMeta(start, end, noon))
-	if b, _ := json.Marshal(empty); !strings.Contains(string(b), `"ventas":{}`) || !strings.Contains(string(b), `"vendedores":[]`) {
-		t.Errorf("an empty day must have ventas {} and vendedores [], as the summary: %s", b)
+	if b, _ := json.Marshal(empty); !strings.Contains(string(b), `"ventas":{}`) || !strings.Contains(string(b), `"vendedores":[]`) || !strings.Contains(string(b), `"no_contadas":[]`) {
+		t.Errorf("an empty day must have ventas {}, vendedores [] and no_contadas [], as the summary: %s", b)
 	}
 }
 

@@ -100,6 +100,10 @@ func TestBrowserWidths(t *testing.T) {
 	} {
 		r.order(int64(i+1), o.vendor, o.n)
 	}
+	// Two order_ids sent again with other bodies, one by another vendor
+	// with a long address: listed as not counted, the totals unchanged.
+	r.order(2, "sin.nombre.registrado.y.largo@un-dominio-bastante-largo.cl", 7)
+	r.order(1, "ana.maria@sopaipillas.cl", 999)
 	loc, _ := time.LoadLocation("America/Santiago")
 	yesterday := events.DateOf(time.Now(), loc).AddDays(-1)
 
@@ -120,6 +124,17 @@ func TestBrowserWidths(t *testing.T) {
 				t.Errorf("first row %q, want %q", got.Rows, want)
 			}
 			waitChartDrawn(t, ctx)
+			uncounted, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#lista-no-contadas li')].map((li) => li.innerText.replace(/\s+/g, ' ').trim())`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantUncounted := []string{
+				"Orden 1 Ana María Fuenzalida ana.maria@sopaipillas.cl Envió 999 sopaipillas; cuenta la versión con 1.000 sopaipillas. Este número de orden ya había llegado con otros datos: cada orden cuenta una sola vez, tal como llegó primero.",
+				"Orden 2 sin.nombre.registrado.y.largo@un-dominio-bastante-largo.cl Envió 7 sopaipillas; cuenta la de ana.maria@sopaipillas.cl, con 250 sopaipillas. Este número de orden ya había llegado con otros datos: cada orden cuenta una sola vez, tal como llegó primero.",
+			}
+			if fmt.Sprint(uncounted) != fmt.Sprint(wantUncounted) {
+				t.Errorf("uncounted orders shown:\n%q\nwant\n%q", uncounted, wantUncounted)
+			}
 			for _, b := range layoutProblems(t, ctx) {
 				t.Errorf("%d px: %s", w.width, b)
 			}

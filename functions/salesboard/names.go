@@ -26,7 +26,15 @@ func RegistryNames(current func() *vendors.Registry) Names {
 // The summary and its "ventas", keyed by address, are as dailySummary's.
 type namedDay struct {
 	View
-	Vendedores []namedSales `json:"vendedores"`
+	Vendedores []namedSales     `json:"vendedores"`
+	NoContadas []namedUncounted `json:"no_contadas"`
+}
+
+// namedUncounted is an uncounted version with its vendor's name, omitted
+// for an address the registry does not name.
+type namedUncounted struct {
+	Uncounted
+	Nombre string `json:"nombre,omitempty"`
 }
 
 // namedSales is one line of the ranking with the vendor's name; Nombre is
@@ -47,11 +55,17 @@ func (s namedSales) Shown() string {
 
 // named adds the names to a view.
 func (h *Handler) named(v View) namedDay {
-	d := namedDay{View: v, Vendedores: make([]namedSales, len(v.Vendedores))}
+	d := namedDay{View: v, Vendedores: make([]namedSales, len(v.Vendedores)), NoContadas: make([]namedUncounted, len(v.NoContadas))}
 	for i, s := range v.Vendedores {
 		d.Vendedores[i] = namedSales{VendorSales: s}
 		if h.names != nil {
 			d.Vendedores[i].Nombre = h.names(s.Vendedor)
+		}
+	}
+	for i, u := range v.NoContadas {
+		d.NoContadas[i] = namedUncounted{Uncounted: u}
+		if h.names != nil {
+			d.NoContadas[i].Nombre = h.names(u.Vendedor)
 		}
 	}
 	return d

@@ -55,6 +55,10 @@ type pageData struct {
 	View *View
 	// Vendedores is View's ranking with the vendors' names.
 	Vendedores []namedSales
+	// NoContadas are View's uncounted versions with the vendors' names;
+	// Mas how many more the day has than are listed.
+	NoContadas []namedUncounted
+	Mas        int
 	Status     string
 	Private    bool // the page is behind the key: offer to forget it
 	// Asked is the day the request asked for (as sent), kept through the
@@ -150,7 +154,9 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if v, err := h.viewForPage(r.Context(), day); err == nil {
 		data.View = &v
-		data.Vendedores = h.named(v).Vendedores
+		named := h.named(v)
+		data.Vendedores, data.NoContadas = named.Vendedores, named.NoContadas
+		data.Mas = v.ConflictsTotal - len(v.NoContadas)
 		data.Status = statusText(v, h.board.opts.Location)
 	} else {
 		h.board.log.Warn("page without numbers", "fecha", day.String(), "error", err)

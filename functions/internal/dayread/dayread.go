@@ -96,9 +96,18 @@ func (c *Counter) Summarize(ctx context.Context, day events.Date) (res Result, e
 // tally keeps no vendor per order, to stay small. It only happens when an
 // order_id is in several partitions.
 func (c *Counter) versions(ctx context.Context, start, end time.Time, shared *sharedOrders) (map[int64]map[int32][]version, error) {
+	visitor, out := versionReader(shared)
+	err := c.log.Scan(ctx, start, end, visitor)
+	return out, err
+}
+
+// versionReader returns a visitor of an order log that collects every
+// valid record of the shared orders in the partitions holding them, and
+// the map it fills: order_id → partition → records in offset order.
+func versionReader(shared *sharedOrders) (func(p int32, _ Expect) func(Record), map[int64]map[int32][]version) {
 	var mu sync.Mutex
 	out := map[int64]map[int32][]version{}
-	err := c.log.Scan(ctx, start, end, func(p int32, _ Expect) func(Record) {
+	return func(p int32, _ Expect) func(Record) {
 		if !shared.holders[p] {
 			return nil
 		}
@@ -122,6 +131,5 @@ func (c *Counter) versions(ctx context.Context, start, end time.Time, shared *sh
 			}
 			out[order.OrderID][p] = append(out[order.OrderID][p], version{offset: r.Offset, at: r.Timestamp.UnixMilli(), hash: hash, order: order, event: eventID})
 		}
-	})
-	return out, err
+	}, out
 }

@@ -129,6 +129,9 @@ type partitionTally struct {
 	nConflicts int
 	read       int              // order records stamped in the day
 	orders     *partitionOrders // the vendor report's listings (orders.go), or nil
+	// seen, when set, is told of each valid order record before it is
+	// counted (Live follows orders across partitions and days with it).
+	seen func(id int64, r Record)
 }
 
 // newPartitionTally counts partition p for the day [start, end); expect
@@ -268,6 +271,9 @@ func (t *partitionTally) pair(vendor, cook []byte) uint32 {
 // count keeps the first version of an order and reports later ones with
 // another body as conflicts of the day's orders.
 func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int64, at int64, r Record, eventID string) {
+	if t.seen != nil {
+		t.seen(id, r)
+	}
 	inDay := at >= t.start && at < t.end
 	if inDay {
 		t.read++
@@ -328,6 +334,17 @@ type Result struct {
 // partitions that hold them, for resolve. Normally there are none.
 func merge(day events.Date, parts []*partitionTally) (Result, *sharedOrders) {
 	slices.SortFunc(parts, func(a, b *partitionTally) int { return cmp.Compare(a.partition, b.partition) })
+	res := sumUp(day, parts)
+	shared := findShared(parts)
+	if shared == nil && len(res.Conflicts) > maxConflictsReported {
+		res.Conflicts = res.Conflicts[:maxConflictsReported]
+	}
+	return res, shared
+}
+
+// sumUp adds up the partitions' tallies, in partition order, as they are:
+// merge, or a Live day that knows its shared orders already.
+func sumUp(day events.Date, parts []*partitionTally) Result {
 	res := Result{Summary: events.NewSummary(day), Cooks: events.NewCookDay(day), Conflicts: []Conflict{}, SkippedByReason: map[string]int{}}
 	for _, p := range parts {
 		res.OrdersRead += p.read
@@ -344,6 +361,12 @@ func merge(day events.Date, parts []*partitionTally) (Result, *sharedOrders) {
 			}
 		}
 	}
+	return res
+}
+
+// findShared returns the order ids of the day that are in several
+// partitions, with the partitions that hold them; nil when there are none.
+func findShared(parts []*partitionTally) *sharedOrders {
 	var shared *sharedOrders
 	filter := sharedIDs(parts)
 	if filter.dup != nil {
@@ -364,10 +387,7 @@ func merge(day events.Date, parts []*partitionTally) (Result, *sharedOrders) {
 			})
 		}
 	}
-	if shared == nil && len(res.Conflicts) > maxConflictsReported {
-		res.Conflicts = res.Conflicts[:maxConflictsReported]
-	}
-	return res, shared
+	return shared
 }
 
 // sharedOrders are order ids of a day's orders that are in several

@@ -166,14 +166,29 @@ func (rd *Reader) list(ctx context.Context, topic string, f func(context.Context
 // partition on one goroutine. Any error fails the whole read: a partial
 // read is never returned as if it were complete.
 func (rd *Reader) Read(ctx context.Context, topic string, visitor func(r Range) func(*kgo.Record) error) error {
+	_, err := rd.ReadFrom(ctx, topic, nil, nil, visitor)
+	return err
+}
+
+// ReadFrom is Read of part of each partition: from from[p] (the log start
+// offset when that is later, or when from has no partition p) up to
+// to[p], an end an earlier Ends or ReadFrom gave (the last stable offset
+// as of the call when to is nil). It returns the ends it read up to, in
+// partition order: the from of the next read, so that a follower of the
+// topic reads each record once (salesBoard's live day, dayread.Live).
+func (rd *Reader) ReadFrom(ctx context.Context, topic string, from, to []int64, visitor func(r Range) func(*kgo.Record) error) ([]int64, error) {
 	// Every end is fixed before any record is read.
-	ends, err := rd.list(ctx, topic, rd.admin.ListCommittedOffsets)
-	if err != nil {
-		return fmt.Errorf("last stable offsets of %q: %w", topic, err)
+	ends := to
+	if ends == nil {
+		listed, err := rd.list(ctx, topic, rd.admin.ListCommittedOffsets)
+		if err != nil {
+			return nil, fmt.Errorf("last stable offsets of %q: %w", topic, err)
+		}
+		ends = offsetsOf(listed)
 	}
 	starts, err := rd.list(ctx, topic, rd.admin.ListStartOffsets)
 	if err != nil {
-		return fmt.Errorf("log start offsets of %q: %w", topic, err)
+		return nil, fmt.Errorf("log start offsets of %q: %w", topic, err)
 	}
 	type part struct {
 		Range
@@ -181,7 +196,13 @@ func (rd *Reader) Read(ctx context.Context, topic string, visitor func(r Range) 
 	}
 	var parts []part
 	for p := range int32(len(ends)) {
-		r := Range{Partition: p, Start: starts[p].Offset, End: ends[p].Offset}
+		r := Range{Partition: p, End: ends[p]}
+		if s, ok := starts[p]; ok {
+			r.Start = s.Offset
+		}
+		if int(p) < len(from) {
+			r.Start = max(r.Start, from[p])
+		}
 		visit := visitor(r)
 		if visit != nil && r.Start < r.End {
 			parts = append(parts, part{r, visit})
@@ -206,7 +227,10 @@ func (rd *Reader) Read(ctx context.Context, topic string, visitor func(r Range) 
 			return rd.readPartitions(gctx, topic, ranges, visits)
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return ends, nil
 }
 
 // readPartitions reads ranges over one consumer client of its own.

@@ -134,6 +134,36 @@
     return tr;
   }
 
+  // noContada writes an uncounted version as the page's template does.
+  function noContada(u) {
+    const li = document.createElement('li');
+    const p = (clase) => {
+      const e = document.createElement('p');
+      e.className = clase;
+      li.appendChild(e);
+      return e;
+    };
+    const span = (padre, clase, texto) => {
+      const e = document.createElement('span');
+      e.className = clase;
+      e.textContent = texto;
+      padre.appendChild(e);
+      padre.appendChild(document.createTextNode(' '));
+      return e;
+    };
+    const cabeza = p('cabeza');
+    span(cabeza, 'orden', 'Orden ' + u.order_id);
+    if (u.nombre) span(cabeza, 'nombre', u.nombre);
+    const c = span(cabeza, 'correo', '');
+    u.email_vendedor.split(/(?=[@.])/).forEach((parte, i) => {
+      if (i > 0) c.appendChild(document.createElement('wbr'));
+      c.appendChild(document.createTextNode(parte));
+    });
+    p('texto').textContent = u.texto;
+    p('por-que').textContent = u.por_que;
+    return li;
+  }
+
   function mostrar(v) {
     if (v.fecha !== selector.value.replaceAll('-', '/')) {
       return; // an event of the day shown before
@@ -150,6 +180,12 @@
     $('tabla').hidden = vacio;
     const cuerpo = document.querySelector('#tabla tbody');
     cuerpo.replaceChildren(...v.vendedores.map((x, i) => fila(i, x)));
+    const noContadas = v.no_contadas || [];
+    $('no-contadas').hidden = noContadas.length === 0;
+    $('lista-no-contadas').replaceChildren(...noContadas.map(noContada));
+    const mas = v.conflicts_total - noContadas.length;
+    $('mas-no-contadas').hidden = mas <= 0;
+    $('mas-no-contadas').textContent = 'Y ' + mas + ' más: el resumen diario las cuenta todas.';
     const g = crearGrafico();
     if (g) {
       $('grafico-caja').style.height = (v.vendedores.length === 0 ? 0 : 48 + 34 * v.vendedores.length) + 'px';
