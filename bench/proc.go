@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,4 +136,29 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// gcLiveRe matches the heap sizes of a GODEBUG=gctrace=1 line:
+// "…, 4->5->2 MB, 6 MB goal, …": at the start of the cycle, at its end, and
+// marked live.
+var gcLiveRe = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
+
+// maxLiveHeapMB is the largest live heap (the third figure of each
+// GODEBUG=gctrace=1 line, in MB as the runtime prints it: 2^20 bytes) that
+// the function's log shows: what it holds, as opposed to the peak RSS,
+// which GOMEMLIMIT lets the collector fill.
+func (f *function) maxLiveHeapMB() (float64, error) {
+	b, err := os.ReadFile(f.log.Name())
+	if err != nil {
+		return 0, err
+	}
+	best := -1.0
+	for _, m := range gcLiveRe.FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.ParseFloat(m[3], 64)
+		best = max(best, v)
+	}
+	if best < 0 {
+		return 0, errNoFigure
+	}
+	return best, nil
 }

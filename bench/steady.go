@@ -76,6 +76,8 @@ func (b *bench) steady(ctx context.Context) error {
 		"KAFKA_BROKERS": strings.Join(b.brokers, ","), "ORDER_TOPIC": topic, "SUMMARY_TOPIC": "bench-summary-" + b.runID,
 		"SUMMARY_TIMEOUT": "10m",
 		"GOMEMLIMIT":      dailySummaryMemLimit,
+		// For the live heap of each collection (maxLiveHeapMB).
+		"GODEBUG": "gctrace=1",
 	})
 	if err != nil {
 		return err
@@ -83,6 +85,7 @@ func (b *bench) steady(ctx context.Context) error {
 	took, err := runSummary(fn.addr, middle)
 	peak, _ := fn.peakRSSMB()
 	fn.stop()
+	live, liveErr := fn.maxLiveHeapMB()
 	if err != nil {
 		return fmt.Errorf("the summary of %s: %w", middle.day, err)
 	}
@@ -92,6 +95,9 @@ func (b *bench) steady(ctx context.Context) error {
 	b.add(figure{name: "summary_seconds_steady_" + label, value: took.Seconds(), unit: "s", target: targetFor("summary_seconds_steady_" + label)})
 	b.add(figure{name: "summary_orders_per_s_steady_" + label, value: float64(records) / took.Seconds(), unit: "records/s", ref: perf})
 	b.add(figure{name: "summary_peak_rss_mb_steady_" + label, value: peak, unit: "MiB", target: targetFor("summary_peak_rss_mb_steady_" + label)})
+	if liveErr == nil {
+		b.add(figure{name: "summary_live_heap_mb_steady_" + label, value: live, unit: "MiB"})
+	}
 
 	// The board: newOrder's order_ids follow the three days'.
 	got, err := b.boardLatency(ctx, boardRun{

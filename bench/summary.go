@@ -278,6 +278,8 @@ func (b *bench) summaryBench(ctx context.Context, label string, orders int) erro
 		"SUMMARY_TIMEOUT": "10m",
 		// As deployed: the chart sets GOMEMLIMIT at 90% of its 256Mi limit.
 		"GOMEMLIMIT": dailySummaryMemLimit,
+		// For the live heap of each collection (maxLiveHeapMB).
+		"GODEBUG": "gctrace=1",
 	})
 	if err != nil {
 		return err
@@ -288,6 +290,7 @@ func (b *bench) summaryBench(ctx context.Context, label string, orders int) erro
 		return err
 	}
 	peak, _ := fn.peakRSSMB()
+	live, liveErr := fn.maxLiveHeapMB()
 	rate := float64(plan.records) / took.Seconds()
 	b.logf("summary %s: %d records in %s, exact (%d vendors, %d retries, %d conflicts, %d poison)", label, plan.records, took.Round(time.Millisecond), len(plan.want.Ventas), plan.retries, plan.conflict, plan.poison)
 	b.add(figure{name: "consumer_perf_records_per_s_" + label, value: perf, unit: "records/s"})
@@ -297,6 +300,9 @@ func (b *bench) summaryBench(ctx context.Context, label string, orders int) erro
 	b.add(figure{name: "summary_seconds_" + label, value: took.Seconds(), unit: "s", target: targetFor("summary_seconds_" + label)})
 	b.add(figure{name: "summary_orders_per_s_" + label, value: rate, unit: "records/s", ref: perf, target: "≥ 90% of consumer-perf"})
 	b.add(figure{name: "summary_peak_rss_mb_" + label, value: peak, unit: "MiB", target: targetFor("summary_peak_rss_mb_" + label)})
+	if liveErr == nil {
+		b.add(figure{name: "summary_live_heap_mb_" + label, value: live, unit: "MiB"})
+	}
 	return nil
 }
 
