@@ -29,7 +29,7 @@ const steadyDays = 3
 //     (boardLatency): the first numbers of today, each order's 201 to the
 //     board showing it, and salesBoard's peak RSS at the chart's GOMEMLIMIT.
 //
-// The topic is deleted at the end: it is about 12 GB at full size.
+// The topic is deleted at the end: 10.8 GiB of broker data at full size.
 func (b *bench) steady(ctx context.Context) error {
 	if err := checkTemplate(); err != nil {
 		return err
@@ -146,7 +146,7 @@ func (b *bench) deleteTopic(topic string) {
 }
 
 // diskUse is how much dir holds (the broker's data is under it), for the
-// log: the full steady topic takes about 12 GB.
+// log: the full steady topic takes about 11 GiB.
 func diskUse(dir string) string {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
