@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -217,7 +216,6 @@ func (rd *Reader) readPartitions(ctx context.Context, topic string, ranges map[i
 		at[p] = kgo.NewOffset().At(r.Start)
 	}
 	cl, err := kgo.NewClient(append(slices.Clip(rd.opts),
-		kgo.WithPools(&recordPool{}),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
@@ -256,7 +254,6 @@ func (rd *Reader) readPartitions(ctx context.Context, topic string, ranges map[i
 		var done []int32
 		var verr error
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			defer recycle(fp.Records)
 			r, ok := ranges[fp.Partition]
 			if !ok || verr != nil {
 				return
@@ -289,33 +286,6 @@ func (rd *Reader) readPartitions(ctx context.Context, topic string, ranges map[i
 		}
 	}
 	return nil
-}
-
-// recordPool gives franz-go the slices it decodes fetched records into,
-// and takes them back once every record of one was recycled: a read
-// decodes millions of records, and a slice per fetched batch, garbage at
-// once, is what the collector would otherwise chase under GOMEMLIMIT.
-type recordPool struct{ p sync.Pool }
-
-// GetRecords returns a slice of n records (kgo.PoolRecords).
-func (rp *recordPool) GetRecords(n int) []kgo.Record {
-	if s, ok := rp.p.Get().(*[]kgo.Record); ok && cap(*s) >= n {
-		return (*s)[:n]
-	}
-	return make([]kgo.Record, n)
-}
-
-// PutRecords takes back a slice whose records were all recycled
-// (kgo.PoolRecords).
-// Recycle has zeroed each record: the slice holds nothing of the fetch.
-func (rp *recordPool) PutRecords(rs []kgo.Record) { rp.p.Put(&rs) }
-
-// recycle hands a fetch's records back to the pool (kgo.Record.Recycle):
-// none is used after its visit.
-func recycle(recs []*kgo.Record) {
-	for _, r := range recs {
-		r.Recycle()
-	}
 }
 
 // Visit is called for each committed data record of one partition, in
