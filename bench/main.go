@@ -1,6 +1,7 @@
 // Command bench measures the pipeline against Kafka's own ceiling on the same
-// broker: ingest (newOrder), summary (dailySummary), mail (sendMail) and cold
-// start, printing each figure as "name value unit" and, where there is a
+// broker: ingest (newOrder), summary (dailySummary), mail (sendMail), the
+// sales board, cold start and the steady state (a topic holding three days),
+// printing each figure as "name value unit" and, where there is a
 // reference, "name_ratio value". hack/bench.sh (make bench) starts the broker,
 // builds the function binaries and runs it.
 package main
