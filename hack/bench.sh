@@ -4,7 +4,8 @@
 # it: ingest, summary, mail and cold start beside Kafka's own perf tools on
 # the same broker. Prints `name value unit` lines and writes bench/RESULTS.md.
 # BENCH_QUICK=1 runs a small version (under two minutes). Arguments go to the
-# bench, e.g. `hack/bench.sh -only ingest`. newOrder's CPU and allocation
+# bench, e.g. `hack/bench.sh -only ingest`; BENCH_SECTIONS=steady does the
+# same for `make bench`. newOrder's CPU and allocation
 # profiles at c256 (functions/cmd/benchneworder) land in bench/profiles/.
 set -o errexit -o nounset -o pipefail
 
@@ -38,5 +39,5 @@ echo "Apache Kafka $(cat "$work/kafka/version") (KRaft) at $bootstrap" >&2
 
 "$work/bench" -brokers "$bootstrap" -bin "$work/bin" -kafka-sh "$root/hack/kafka.sh" \
 	-work "$work" -results "$root/bench/RESULTS.md" -kafka-version "$(cat "$work/kafka/version")" \
-	-profiles "$root/bench/profiles" "$@"
+	-profiles "$root/bench/profiles" ${BENCH_SECTIONS:+-only "$BENCH_SECTIONS"} "$@"
 echo "wrote bench/RESULTS.md" >&2

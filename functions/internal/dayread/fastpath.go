@@ -3,7 +3,6 @@ package dayread
 import (
 	"bytes"
 	"hash/maphash"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -147,15 +146,38 @@ func (o *fastOrder) decodeValue(v []byte) bool {
 // the slow path's re-encoding does.
 func plainString(v []byte) ([]byte, []byte, bool) {
 	for i, c := range v {
-		switch {
-		case c == '"':
+		switch plainByte[c] {
+		case plainQuote:
 			return v[:i], v[i+1:], i > 0
-		case c < 0x20 || c > 0x7e || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 'A' && c <= 'Z':
+		case plainNo:
 			return nil, nil, false
 		}
 	}
 	return nil, nil, false
 }
+
+// What a byte is to plainString: one lookup a byte, as every record's two
+// addresses go through it.
+const (
+	plainNo byte = iota
+	plainYes
+	plainQuote
+)
+
+// plainByte classes every byte for plainString.
+var plainByte = func() (t [256]byte) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = plainYes
+	}
+	for _, c := range []byte(`\<>&`) {
+		t[c] = plainNo
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = plainNo
+	}
+	t['"'] = plainQuote
+	return t
+}()
 
 // plainInt reads a positive integer without sign, leading zero, fraction or
 // exponent, at most maxV.
@@ -196,7 +218,7 @@ func isRFC3339UTC(v []byte) bool {
 	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return false
 	}
-	if day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+	if day > daysIn(year, month) {
 		return false
 	}
 	frac := v[19 : len(v)-1]
@@ -204,6 +226,22 @@ func isRFC3339UTC(v []byte) bool {
 		return true
 	}
 	return len(frac) >= 2 && len(frac) <= 10 && frac[0] == '.' && num(frac[1:]) >= 0
+}
+
+// daysIn is the number of days of month (1 to 12) of year, proleptic
+// Gregorian as time.Date counts them; without time.Date, which costs more
+// than the rest of a record's check.
+func daysIn(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // hashSeed keys bodyHash. The hashes are compared only within one summary,

@@ -3,11 +3,13 @@ package dayread
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -371,5 +373,46 @@ func TestConflictsAcrossPartitions(t *testing.T) {
 				t.Errorf("conflicts_total %d, want %d", res.ConflictsTotal, len(tt.conflicts))
 			}
 		})
+	}
+}
+
+// TestTimeCheckMatchesTimeParse: isRFC3339UTC accepts a "…Z" time exactly
+// when time.Parse(time.RFC3339Nano) does (the binding's parse), across
+// month ends, leap years and out-of-range fields.
+func TestTimeCheckMatchesTimeParse(t *testing.T) {
+	for _, year := range []int{1900, 1996, 2000, 2023, 2024, 2100, 2400} {
+		for month := 0; month <= 13; month++ {
+			for day := 0; day <= 32; day++ {
+				for _, clock := range []string{"00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60"} {
+					for _, frac := range []string{"", ".5", ".123456789"} {
+						s := fmt.Sprintf("%04d-%02d-%02dT%s%sZ", year, month, day, clock, frac)
+						_, err := time.Parse(time.RFC3339Nano, s)
+						if got := isRFC3339UTC([]byte(s)); got != (err == nil) {
+							t.Errorf("isRFC3339UTC(%q) = %v, time.Parse error %v", s, got, err)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPlainStringBytes: a one-byte address is plain exactly when
+// it is printable ASCII that json.Marshal leaves as it is, not upper case.
+func TestPlainStringBytes(t *testing.T) {
+	for c := range 256 {
+		in := []byte{byte(c), '"', 'x'}
+		b, _ := json.Marshal(string(rune(c)))
+		want := c < 0x80 && unicode.IsPrint(rune(c)) && string(b) == `"`+string(rune(c))+`"` && !unicode.IsUpper(rune(c)) && c != '"'
+		s, rest, ok := plainString(in)
+		if ok != want || ok && (string(s) != string(rune(c)) || string(rest) != "x") {
+			t.Errorf("plainString(%q) = %q, %q, %v; want plain %v", in, s, rest, ok, want)
+		}
+	}
+	if _, _, ok := plainString([]byte(`"`)); ok {
+		t.Error("an empty string is plain")
+	}
+	if _, _, ok := plainString([]byte(`abc`)); ok {
+		t.Error("a string without its closing quote is plain")
 	}
 }

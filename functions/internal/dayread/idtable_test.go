@@ -8,7 +8,8 @@ import (
 )
 
 // TestIDTableAgainstMap: random ids, some repeated, any starting size (so
-// that it grows), checked against a Go map.
+// that it grows), inserted by add or, as the tally does, by find then
+// addAt, checked against a Go map, ids that are not there included.
 func TestIDTableAgainstMap(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -20,6 +21,7 @@ func TestIDTableAgainstMap(t *testing.T) {
 		{name: "grows from nothing", expect: 0, n: 20000, span: 1 << 53},
 		{name: "dense small ids", expect: 100, n: 5000, span: 6000},
 		{name: "sequential-ish", expect: 10, n: 3000, span: 3000},
+		{name: "full to maxLoad", expect: 40000, n: 40000, span: 1 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(tc.n)))
@@ -33,11 +35,22 @@ func TestIDTableAgainstMap(t *testing.T) {
 					}
 					continue
 				}
-				if table.has(id) {
-					t.Fatalf("has(%d) before it was added", id)
+				slot, ok := table.find(id)
+				if ok {
+					t.Fatalf("find(%d) before it was added", id)
 				}
-				table.add(id, v)
+				if id%2 == 0 {
+					table.add(id, v)
+				} else {
+					table.addAt(slot, id, v)
+				}
 				want[id] = v
+			}
+			for range tc.n {
+				id := 1 + rng.Int64N(tc.span)
+				if _, ok := want[id]; table.has(id) != ok {
+					t.Fatalf("has(%d) = %v, want %v", id, !ok, ok)
+				}
 			}
 			got := map[int64]uint32{}
 			table.each(func(id int64, v uint32) { got[id] = v })

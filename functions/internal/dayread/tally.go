@@ -151,7 +151,7 @@ func (t *partitionTally) add(r Record) {
 	inDay := at >= t.start && at < t.end
 	if r.fast.ok {
 		if t.fastValid(&r.fast) {
-			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.cook, r.fast.n, at, r, string(r.fast.eventID))
+			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.cook, r.fast.n, at, r, r.fast.eventID)
 		} else if inDay {
 			t.skipped[SkipInvalidOrder]++
 		}
@@ -171,7 +171,7 @@ func (t *partitionTally) add(r Record) {
 		}
 		return
 	}
-	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), []byte(order.EmailCocinero), order.NumeroSopaipillas, at, r, eventID)
+	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), []byte(order.EmailCocinero), order.NumeroSopaipillas, at, r, []byte(eventID))
 }
 
 // decode returns the order a record that is not of the fast shape carries,
@@ -269,8 +269,9 @@ func (t *partitionTally) pair(vendor, cook []byte) uint32 {
 }
 
 // count keeps the first version of an order and reports later ones with
-// another body as conflicts of the day's orders.
-func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int64, at int64, r Record, eventID string) {
+// another body as conflicts of the day's orders. eventID is only copied
+// for a conflict: a string per record would be garbage per record.
+func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int64, at int64, r Record, eventID []byte) {
 	if t.seen != nil {
 		t.seen(id, r)
 	}
@@ -282,7 +283,7 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	if ok {
 		if t.inDay.vals[slot] != uint32(hash) {
 			t.nConflicts++
-			c := Conflict{OrderID: id, EventID: eventID, Partition: r.Partition, Offset: r.Offset,
+			c := Conflict{OrderID: id, EventID: string(eventID), Partition: r.Partition, Offset: r.Offset,
 				EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
 				Counted: CountedVersion{Partition: r.Partition}, Reason: ReasonLaterInPartition}
 			if len(t.conflicts) < maxConflictsReported {

@@ -1,0 +1,15 @@
+// Command benchdailysummary is dailySummary (functions/cmd/dailysummary)
+// with /debug/pprof on its own listener at $PPROF_ADDR (e.g.
+// 127.0.0.1:6061), never on the function's port: the bench's profiling of
+// the summary. Built by hack/bench.sh only; the release binary has no
+// profiler.
+package main
+
+import (
+	_ "time/tzdata" // as functions/cmd/dailysummary
+
+	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
+)
+
+func main() { runner.Main("dailySummary", dailysummary.Setup) }
