@@ -153,12 +153,7 @@ func (o VendorOrders) check(field, vendor string) []FieldError {
 	var prev time.Time
 	for i, l := range o.Ordenes {
 		f := fmt.Sprintf(".ordenes[%d]", i)
-		if l.OrderID < 1 || l.OrderID > MaxOrderID {
-			add(f+".order_id", fmt.Sprintf("must be from 1 to %d", int64(MaxOrderID)))
-		}
-		if l.NumeroSopaipillas < 1 || l.NumeroSopaipillas > MaxSopaipillas {
-			add(f+".numero_sopaipillas", fmt.Sprintf("must be from 1 to %d", MaxSopaipillas))
-		}
+		checkOrderLine(add, f, l.OrderID, l.NumeroSopaipillas)
 		sum += l.NumeroSopaipillas
 		t, err := time.Parse(time.RFC3339, l.Hora)
 		switch {
@@ -181,12 +176,7 @@ func (o VendorOrders) check(field, vendor string) []FieldError {
 	}
 	for i, u := range o.NoContadas {
 		f := fmt.Sprintf(".no_contadas[%d]", i)
-		if u.OrderID < 1 || u.OrderID > MaxOrderID {
-			add(f+".order_id", fmt.Sprintf("must be from 1 to %d", int64(MaxOrderID)))
-		}
-		if u.NumeroSopaipillas < 1 || u.NumeroSopaipillas > MaxSopaipillas {
-			add(f+".numero_sopaipillas", fmt.Sprintf("must be from 1 to %d", MaxSopaipillas))
-		}
+		checkOrderLine(add, f, u.OrderID, u.NumeroSopaipillas)
 		if u.Motivo != ReasonLaterInPartition && u.Motivo != ReasonEarlierDay && u.Motivo != ReasonLowerPartition {
 			add(f+".motivo", fmt.Sprintf("must be %q, %q or %q", ReasonLaterInPartition, ReasonEarlierDay, ReasonLowerPartition))
 		}
@@ -313,4 +303,15 @@ func VendorReportFromEvent(e cloudevents.Event) (VendorReport, error) {
 		return VendorReport{}, err
 	}
 	return r, r.Validate()
+}
+
+// checkOrderLine checks an order's order_id and numero_sopaipillas as a
+// report repeats them: the ranges of an order (Order).
+func checkOrderLine(add func(field, detail string), f string, id, n int64) {
+	if id < 1 || id > MaxOrderID {
+		add(f+".order_id", fmt.Sprintf("must be from 1 to %d", int64(MaxOrderID)))
+	}
+	if n < 1 || n > MaxSopaipillas {
+		add(f+".numero_sopaipillas", fmt.Sprintf("must be from 1 to %d", MaxSopaipillas))
+	}
 }
