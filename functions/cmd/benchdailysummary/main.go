@@ -9,6 +9,7 @@ import (
 	_ "time/tzdata" // as functions/cmd/dailysummary
 
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	_ "github.com/sopaipillas/sopaipillas/functions/internal/pprofserver" // /debug/pprof on $PPROF_ADDR
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 )
 

@@ -7,6 +7,7 @@ package main
 import (
 	_ "time/tzdata" // as functions/cmd/neworder
 
+	_ "github.com/sopaipillas/sopaipillas/functions/internal/pprofserver" // /debug/pprof on $PPROF_ADDR
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 	"github.com/sopaipillas/sopaipillas/functions/neworder"
 )

@@ -1,4 +1,8 @@
-package main
+// Package pprofserver serves /debug/pprof on its own listener at
+// $PPROF_ADDR (e.g. 127.0.0.1:6060), never on a function's port. Only the
+// bench binaries (functions/cmd/bench*) import it, for its side effect; the
+// release binaries have no profiler.
+package pprofserver
 
 import (
 	"net/http"
@@ -7,6 +11,8 @@ import (
 	"time"
 )
 
+// init starts the listener when PPROF_ADDR is set; a failure to listen only
+// loses the profile, so it is not fatal to the function being measured.
 func init() {
 	addr := os.Getenv("PPROF_ADDR")
 	if addr == "" {
