@@ -107,10 +107,17 @@ func (a *VendorAuth) Admit(w http.ResponseWriter, r *http.Request) (Caller, bool
 	a.pruneFor(reg)
 	key, err := bearer.Token(r.Header)
 	if err != nil && !errors.Is(err, bearer.ErrMalformed) {
-		a.log.Info("order refused: no API key", "status", http.StatusUnauthorized)
+		detail := "missing, or not a Bearer token"
+		if errors.Is(err, bearer.ErrRepeated) {
+			// Two fields are refused rather than guessed at (RFC 9110 §5.3:
+			// Authorization is not a list); say so, or the caller looks for a
+			// key that is there.
+			detail = "sent more than once: send one Authorization field"
+		}
+		a.log.Info("order refused: no API key", "status", http.StatusUnauthorized, "reason", detail)
 		w.Header().Set("WWW-Authenticate", realm)
 		problem.Write(w, http.StatusUnauthorized, "newOrder needs your API key: Authorization: Bearer <key>",
-			[]events.FieldError{{Field: "Authorization", Detail: "missing, or not a Bearer token"}})
+			[]events.FieldError{{Field: "Authorization", Detail: detail}})
 		return Caller{}, false
 	}
 	grant, ok := reg.Authenticate(key)

@@ -111,6 +111,7 @@ func TestAuthStatuses(t *testing.T) {
 		status    int         // the answer
 		challenge string      // WWW-Authenticate
 		fields    []string    // errors[].field of a problem body
+		detail    string      // errors[0].detail, when set
 	}{
 		{name: "own vendor", header: withAuth(j, "Bearer "+k.seed), body: []byte(seedOrder), status: 201},
 		{name: "own vendor, second key", header: withAuth(j, "Bearer "+k.seed2), body: []byte(seedOrder), status: 201},
@@ -118,12 +119,13 @@ func TestAuthStatuses(t *testing.T) {
 		{name: "scheme in lower case", header: withAuth(j, "bearer "+k.seed), body: []byte(seedOrder), status: 201},
 		{name: "binary CloudEvent, own vendor", header: withAuth(ce, "Bearer "+k.seed), body: []byte(seedOrder), status: 201},
 
-		{name: "no Authorization", header: j, body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}},
+		{name: "no Authorization", header: j, body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}, detail: "missing, or not a Bearer token"},
 		{name: "empty Authorization", header: withAuth(j, ""), body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}},
 		{name: "Bearer without a key", header: withAuth(j, "Bearer "), body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}},
 		{name: "key without Bearer", header: withAuth(j, k.seed), body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}},
 		{name: "key as Basic", header: withAuth(j, "Basic "+k.seed), body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}},
-		{name: "two Authorization headers, one good", header: withAuth(j, "Bearer "+k.seed, "Bearer "+k.other), body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"}},
+		{name: "two Authorization headers, one good", header: withAuth(j, "Bearer "+k.seed, "Bearer "+k.other), body: []byte(seedOrder), status: 401, challenge: realm, fields: []string{"Authorization"},
+			detail: "sent more than once: send one Authorization field"},
 		{name: "wrong key", header: withAuth(j, "Bearer sop_"+strings.Repeat("A", 43)), body: []byte(seedOrder), status: 401, challenge: realm + `, error="invalid_token"`, fields: []string{"Authorization"}},
 		{name: "revoked key", header: withAuth(j, "Bearer "+k.revoked), body: []byte(seedOrder), status: 401, challenge: realm + `, error="invalid_token"`, fields: []string{"Authorization"}},
 		{name: "key in another letter case", header: withAuth(j, "Bearer "+strings.ToUpper(k.seed)), body: []byte(seedOrder), status: 401, challenge: realm + `, error="invalid_token"`, fields: []string{"Authorization"}},
@@ -171,6 +173,9 @@ func TestAuthStatuses(t *testing.T) {
 				}
 				if diff := cmp.Diff(tt.fields, got); diff != "" {
 					t.Errorf("errors[].field (-want, +got):\n%s", diff)
+				}
+				if tt.detail != "" && (len(p.Errors) == 0 || p.Errors[0].Detail != tt.detail) {
+					t.Errorf("errors %+v, want the first detail %q", p.Errors, tt.detail)
 				}
 			}
 			if n := len(pub.Sent()); n != wantSent {
