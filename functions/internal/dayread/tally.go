@@ -151,7 +151,7 @@ func (t *partitionTally) add(r Record) {
 	inDay := at >= t.start && at < t.end
 	if r.fast.ok {
 		if t.fastValid(&r.fast) {
-			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.cook, r.fast.n, at, r, r.fast.eventID)
+			t.count(r.fast.id, r.fast.value, r.fast.vendor, r.fast.cook, r.fast.n, at, r, r.fast.eventID)
 		} else if inDay {
 			t.skipped[SkipInvalidOrder]++
 		}
@@ -171,7 +171,7 @@ func (t *partitionTally) add(r Record) {
 		}
 		return
 	}
-	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), []byte(order.EmailCocinero), order.NumeroSopaipillas, at, r, []byte(eventID))
+	t.count(order.OrderID, canonical, []byte(order.EmailVendedor), []byte(order.EmailCocinero), order.NumeroSopaipillas, at, r, []byte(eventID))
 }
 
 // decode returns the order a record that is not of the fast shape carries,
@@ -200,7 +200,7 @@ func (r Record) decode() (events.Order, string, string) {
 func (r Record) version() (events.Order, string, uint32, bool) {
 	if r.fast.ok {
 		o, err := events.DecodeOrder(r.fast.value)
-		return o, string(r.fast.eventID), uint32(r.fast.hash), err == nil
+		return o, string(r.fast.eventID), uint32(bodyHash(r.fast.value)), err == nil
 	}
 	o, eventID, reason := r.decode()
 	if reason != "" {
@@ -269,9 +269,11 @@ func (t *partitionTally) pair(vendor, cook []byte) uint32 {
 }
 
 // count keeps the first version of an order and reports later ones with
-// another body as conflicts of the day's orders. eventID is only copied
-// for a conflict: a string per record would be garbage per record.
-func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int64, at int64, r Record, eventID []byte) {
+// another body as conflicts of the day's orders. body is the order's
+// canonical JSON, hashed only when the order is one of the day's: other
+// days' orders need no body, only to be known as seen. eventID is only
+// copied for a conflict: a string per record would be garbage per record.
+func (t *partitionTally) count(id int64, body, vendor, cook []byte, n int64, at int64, r Record, eventID []byte) {
 	if t.seen != nil {
 		t.seen(id, r)
 	}
@@ -279,9 +281,20 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	if inDay {
 		t.read++
 	}
-	slot, ok := t.inDay.find(id)
-	if ok {
-		if t.inDay.vals[slot] != uint32(hash) {
+	// A record of another day is looked up in the day's table only if its
+	// id is within the table's range: on a topic of ids in sequence most
+	// are not, and the probe is a cache miss a record. The range holds
+	// every id the table holds whatever order records come in, so an id
+	// outside it is not an order of the day (yet); it still goes through
+	// the other days' sets below, so that its first record is the one
+	// that counts if the day's record of it comes later.
+	var slot int
+	var ofDay bool
+	if inDay || t.inDay.mayHold(id) {
+		slot, ofDay = t.inDay.find(id)
+	}
+	if ofDay {
+		if t.inDay.vals[slot] != uint32(bodyHash(body)) {
 			t.nConflicts++
 			c := Conflict{OrderID: id, EventID: string(eventID), Partition: r.Partition, Offset: r.Offset,
 				EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
@@ -302,7 +315,7 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	case at >= t.end:
 		t.after.add(id)
 	default:
-		t.inDay.addAt(slot, id, uint32(hash))
+		t.inDay.addAt(slot, id, uint32(bodyHash(body)))
 		p := &t.pairs[t.pair(vendor, cook)]
 		p.sales.NOrdenes++
 		p.sales.NSopaipillas += n
