@@ -18,7 +18,7 @@ import (
 // back the value byte for byte, so the hash of its body is the hash of
 // the value (bodyHash, taken by the tally only where it compares bodies).
 // Whether the two addresses are valid is left to the tally, which checks
-// each new address once with events.DecodeOrder.
+// each new address once with events.CheckEmail.
 type fastOrder struct {
 	ok           bool
 	id, n        int64
