@@ -12,6 +12,11 @@ type idTable struct {
 	keys []int64
 	vals []uint32 // nil for a set
 	n    int
+	// lo and hi bound the ids held (when n > 0): ids are mostly given in
+	// sequence, so the orders of one day hold a narrow range and an id of
+	// another day is mostly outside it, told absent without a probe
+	// (mayHold).
+	lo, hi int64
 }
 
 // maxLoad is the fill at which the table doubles: linear probing stays
@@ -44,7 +49,15 @@ func (t *idTable) find(id int64) (int, bool) {
 	}
 }
 
+// mayHold reports whether id is within the range of the ids held: false
+// means it is not there. Entries are never removed, so the range only
+// widens and false stays true of id until id itself is added.
+func (t *idTable) mayHold(id int64) bool { return t.n > 0 && id >= t.lo && id <= t.hi }
+
 func (t *idTable) has(id int64) bool {
+	if !t.mayHold(id) {
+		return false
+	}
 	_, ok := t.find(id)
 	return ok
 }
@@ -63,11 +76,7 @@ func (t *idTable) add(id int64, v uint32) {
 		t.grow()
 	}
 	i, _ := t.find(id)
-	t.keys[i] = id
-	if t.vals != nil {
-		t.vals[i] = v
-	}
-	t.n++
+	t.put(i, id, v)
 }
 
 // addAt inserts id at slot, the empty slot find just returned for it
@@ -77,10 +86,19 @@ func (t *idTable) addAt(slot int, id int64, v uint32) {
 		t.add(id, v)
 		return
 	}
+	t.put(slot, id, v)
+}
+
+// put fills the empty slot with id and v, widening the range held.
+func (t *idTable) put(slot int, id int64, v uint32) {
 	t.keys[slot] = id
 	if t.vals != nil {
 		t.vals[slot] = v
 	}
+	if t.n == 0 {
+		t.lo, t.hi = id, id
+	}
+	t.lo, t.hi = min(t.lo, id), max(t.hi, id)
 	t.n++
 }
 

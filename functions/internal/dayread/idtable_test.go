@@ -9,7 +9,8 @@ import (
 
 // TestIDTableAgainstMap: random ids, some repeated, any starting size (so
 // that it grows), inserted by add or, as the tally does, by find then
-// addAt, checked against a Go map, ids that are not there included.
+// addAt, checked against a Go map, ids that are not there included, and
+// the range of ids it says it may hold.
 func TestIDTableAgainstMap(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -51,6 +52,14 @@ func TestIDTableAgainstMap(t *testing.T) {
 				if _, ok := want[id]; table.has(id) != ok {
 					t.Fatalf("has(%d) = %v, want %v", id, !ok, ok)
 				}
+			}
+			lo, hi := int64(1<<62), int64(0)
+			for id := range want {
+				lo, hi = min(lo, id), max(hi, id)
+			}
+			if !table.mayHold(lo) || !table.mayHold(hi) || table.mayHold(lo-1) || table.mayHold(hi+1) {
+				t.Errorf("mayHold around [%d, %d]: %v %v %v %v, want true true false false", lo, hi,
+					table.mayHold(lo), table.mayHold(hi), table.mayHold(lo-1), table.mayHold(hi+1))
 			}
 			got := map[int64]uint32{}
 			table.each(func(id int64, v uint32) { got[id] = v })

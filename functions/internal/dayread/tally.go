@@ -89,7 +89,7 @@ const (
 // maxConflictsReported bounds the answer; ConflictsTotal still counts all.
 const maxConflictsReported = 100
 
-// maxKnownAddresses bounds the addresses a partition remembers as valid.
+// maxKnownAddresses bounds the addresses a partition remembers (addrs).
 const maxKnownAddresses = 1 << 16
 
 // pair is a vendor and a cook (indexes into partitionTally.names) and the
@@ -114,12 +114,11 @@ type partitionTally struct {
 	inDay      *idTable // body hash of the first version
 	before     *idSet   // first version stamped before the day
 	after      *idSet   // first version stamped after the day
-	// valid holds addresses as written that passed events.DecodeOrder:
-	// validity is a property of the address, checked once. Addresses of
-	// counted orders are interned: addrIdx maps them as written, canonIdx
-	// canonically, to their index in names (canonical).
-	valid      map[string]struct{}
-	addrIdx    map[string]uint32
+	// addrs holds what the partition knows of each address as written
+	// (address), so that one lookup gives a record's address both its
+	// validity and its index in names; canonIdx maps the canonical forms
+	// to their index in names.
+	addrs      map[string]address
 	canonIdx   map[string]uint32
 	names      []string
 	pairIdx    map[uint64]uint32 // vendor<<32 | cook → index in pairs
@@ -139,7 +138,7 @@ type partitionTally struct {
 func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
 		inDay: newIDTable(expect.Day, true), before: newIDSet(), after: newIDSet(),
-		valid: map[string]struct{}{}, addrIdx: map[string]uint32{}, canonIdx: map[string]uint32{}, pairIdx: map[uint64]uint32{},
+		addrs: map[string]address{}, canonIdx: map[string]uint32{}, pairIdx: map[uint64]uint32{},
 		skipped: map[string]int{}}
 }
 
@@ -150,10 +149,17 @@ func (t *partitionTally) add(r Record) {
 	at := r.Timestamp.UnixMilli()
 	inDay := at >= t.start && at < t.end
 	if r.fast.ok {
-		if t.fastValid(&r.fast) {
-			t.count(r.fast.id, r.fast.hash, r.fast.vendor, r.fast.cook, r.fast.n, at, r, r.fast.eventID)
-		} else if inDay {
-			t.skipped[SkipInvalidOrder]++
+		// The fast shape's numbers are in range and its strings are the
+		// addresses as events.DecodeOrder reads them: the order is valid
+		// when both addresses are.
+		vendor, cook := t.address(r.fast.vendor), t.address(r.fast.cook)
+		switch {
+		case !vendor.valid || !cook.valid:
+			if inDay {
+				t.skipped[SkipInvalidOrder]++
+			}
+		case t.count(r.fast.id, r.fast.value, r.fast.vendor, r.fast.n, at, r, r.fast.eventID):
+			t.addUp(t.name(r.fast.vendor, vendor), t.name(r.fast.cook, cook), r.fast.id, r.fast.n, at)
 		}
 		return
 	}
@@ -171,7 +177,13 @@ func (t *partitionTally) add(r Record) {
 		}
 		return
 	}
-	t.count(order.OrderID, bodyHash(canonical), []byte(order.EmailVendedor), []byte(order.EmailCocinero), order.NumeroSopaipillas, at, r, []byte(eventID))
+	// decode validated the order; its addresses are named through
+	// address all the same, so that what addrs says of their validity is
+	// always what events.CheckEmail says.
+	vendor, cook := []byte(order.EmailVendedor), []byte(order.EmailCocinero)
+	if t.count(order.OrderID, canonical, vendor, order.NumeroSopaipillas, at, r, []byte(eventID)) {
+		t.addUp(t.name(vendor, t.address(vendor)), t.name(cook, t.address(cook)), order.OrderID, order.NumeroSopaipillas, at)
+	}
 }
 
 // decode returns the order a record that is not of the fast shape carries,
@@ -200,7 +212,7 @@ func (r Record) decode() (events.Order, string, string) {
 func (r Record) version() (events.Order, string, uint32, bool) {
 	if r.fast.ok {
 		o, err := events.DecodeOrder(r.fast.value)
-		return o, string(r.fast.eventID), uint32(r.fast.hash), err == nil
+		return o, string(r.fast.eventID), uint32(bodyHash(r.fast.value)), err == nil
 	}
 	o, eventID, reason := r.decode()
 	if reason != "" {
@@ -213,34 +225,33 @@ func (r Record) version() (events.Order, string, uint32, bool) {
 	return o, eventID, uint32(bodyHash(canonical)), true
 }
 
-// fastValid checks a fast-path record's addresses with events.DecodeOrder
-// the first time each is seen.
-func (t *partitionTally) fastValid(o *fastOrder) bool {
-	_, vendorOK := t.addrIdx[string(o.vendor)]
-	if !vendorOK {
-		_, vendorOK = t.valid[string(o.vendor)]
-	}
-	_, cookOK := t.addrIdx[string(o.cook)]
-	if !cookOK {
-		_, cookOK = t.valid[string(o.cook)]
-	}
-	if vendorOK && cookOK {
-		return true
-	}
-	if _, err := events.DecodeOrder(o.value); err != nil {
-		return false
-	}
-	if len(t.valid) < maxKnownAddresses {
-		t.valid[string(o.vendor)] = struct{}{}
-		t.valid[string(o.cook)] = struct{}{}
-	}
-	return true
+// address is what a partition knows of an address as written: whether
+// events.CheckEmail accepts it, and, once an order of the day names it,
+// its index in names (its canonical form). 8 bytes, passed in a register.
+type address struct {
+	name         uint32
+	valid, named bool
 }
 
-// addr interns a valid address under its canonical form.
-func (t *partitionTally) addr(raw []byte) uint32 {
-	if i, ok := t.addrIdx[string(raw)]; ok {
-		return i
+// address returns what the partition knows of raw, checking it with
+// events.CheckEmail the first time: validity is a property of the address,
+// checked once (the rule is events', as newOrder applies it).
+func (t *partitionTally) address(raw []byte) address {
+	if a, ok := t.addrs[string(raw)]; ok {
+		return a
+	}
+	a := address{valid: events.CheckEmail(string(raw)) == nil}
+	if len(t.addrs) < maxKnownAddresses {
+		t.addrs[string(raw)] = a
+	}
+	return a
+}
+
+// name returns the index in names of raw, a valid address of which a is
+// what address said, interning its canonical form the first time.
+func (t *partitionTally) name(raw []byte, a address) uint32 {
+	if a.named {
+		return a.name
 	}
 	canon := events.CanonicalEmail(string(raw))
 	i, ok := t.canonIdx[canon]
@@ -249,29 +260,37 @@ func (t *partitionTally) addr(raw []byte) uint32 {
 		t.names = append(t.names, canon)
 		t.canonIdx[canon] = i
 	}
-	if len(t.addrIdx) < maxKnownAddresses {
-		t.addrIdx[string(raw)] = i
+	// Once an address, a second lookup: when addrs is full it may or may
+	// not hold raw, and only an entry it holds is updated.
+	if _, known := t.addrs[string(raw)]; known || len(t.addrs) < maxKnownAddresses {
+		t.addrs[string(raw)] = address{name: i, valid: true, named: true}
 	}
 	return i
 }
 
-// pair returns the index in pairs of a vendor and a cook, adding it.
-func (t *partitionTally) pair(vendor, cook []byte) uint32 {
-	v, c := t.addr(vendor), t.addr(cook)
-	key := uint64(v)<<32 | uint64(c)
+// addUp adds an order of the day (its first version) to its vendor and
+// cook's sales, indexes in names, and to its vendor's listing.
+func (t *partitionTally) addUp(vendor, cook uint32, id, n, at int64) {
+	key := uint64(vendor)<<32 | uint64(cook)
 	i, ok := t.pairIdx[key]
 	if !ok {
 		i = uint32(len(t.pairs))
-		t.pairs = append(t.pairs, pair{vendor: v, cook: c})
+		t.pairs = append(t.pairs, pair{vendor: vendor, cook: cook})
 		t.pairIdx[key] = i
 	}
-	return i
+	p := &t.pairs[i]
+	p.sales.NOrdenes++
+	p.sales.NSopaipillas += n
+	t.listOrder(vendor, id, n, at)
 }
 
-// count keeps the first version of an order and reports later ones with
-// another body as conflicts of the day's orders. eventID is only copied
-// for a conflict: a string per record would be garbage per record.
-func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int64, at int64, r Record, eventID []byte) {
+// count keeps the first version of an order, reporting whether it is one
+// of the day for the caller to add up (addUp), and reports later ones with
+// another body as conflicts of the day's orders. body is the order's
+// canonical JSON, hashed only when the order is one of the day's: other
+// days' orders need no body, only to be known as seen. eventID is only
+// copied for a conflict: a string per record would be garbage per record.
+func (t *partitionTally) count(id int64, body, vendor []byte, n int64, at int64, r Record, eventID []byte) bool {
 	if t.seen != nil {
 		t.seen(id, r)
 	}
@@ -279,9 +298,20 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	if inDay {
 		t.read++
 	}
-	slot, ok := t.inDay.find(id)
-	if ok {
-		if t.inDay.vals[slot] != uint32(hash) {
+	// A record of another day is looked up in the day's table only if its
+	// id is within the table's range: on a topic of ids in sequence most
+	// are not, and the probe is a cache miss a record. The range holds
+	// every id the table holds whatever order records come in, so an id
+	// outside it is not an order of the day (yet); it still goes through
+	// the other days' sets below, so that its first record is the one
+	// that counts if the day's record of it comes later.
+	var slot int
+	var ofDay bool
+	if inDay || t.inDay.mayHold(id) {
+		slot, ofDay = t.inDay.find(id)
+	}
+	if ofDay {
+		if t.inDay.vals[slot] != uint32(bodyHash(body)) {
 			t.nConflicts++
 			c := Conflict{OrderID: id, EventID: string(eventID), Partition: r.Partition, Offset: r.Offset,
 				EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
@@ -291,10 +321,10 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 			}
 			t.listUncounted(c)
 		}
-		return
+		return false
 	}
 	if t.before.has(id) || t.after.has(id) {
-		return
+		return false
 	}
 	switch {
 	case at < t.start:
@@ -302,12 +332,10 @@ func (t *partitionTally) count(id int64, hash uint64, vendor, cook []byte, n int
 	case at >= t.end:
 		t.after.add(id)
 	default:
-		t.inDay.addAt(slot, id, uint32(hash))
-		p := &t.pairs[t.pair(vendor, cook)]
-		p.sales.NOrdenes++
-		p.sales.NSopaipillas += n
-		t.listOrder(p.vendor, id, n, at)
+		t.inDay.addAt(slot, id, uint32(bodyHash(body)))
+		return true
 	}
+	return false
 }
 
 // Result is a summary with what was seen while making it.
