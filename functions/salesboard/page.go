@@ -64,7 +64,7 @@ type pageData struct {
 	// Contando says the day is being counted whole: Status then says how
 	// far the count has got.
 	Contando bool
-	Private    bool // the page is behind the key: offer to forget it
+	Private  bool // the page is behind the key: offer to forget it
 	// Asked is the day the request asked for (as sent), kept through the
 	// logout; "" is today.
 	Asked string

@@ -40,10 +40,17 @@ func ProgressFrom(ctx context.Context) *Progress {
 // over by the partitions read at once.
 const progressBatch = 4096
 
-// toRead adds n records to read (a partition met); p may be nil.
+// Add adds read records read and toRead records to read (a partition
+// met) to p.
+func (p *Progress) Add(read, toRead int64) {
+	p.read.Add(read)
+	p.total.Add(toRead)
+}
+
+// toRead adds n records to read; p may be nil.
 func (p *Progress) toRead(n int64) {
 	if p != nil {
-		p.total.Add(n)
+		p.Add(0, n)
 	}
 }
 
@@ -56,7 +63,7 @@ func (p *Progress) counter() func() {
 	var n int64
 	return func() {
 		if n++; n == progressBatch {
-			p.read.Add(n)
+			p.Add(n, 0)
 			n = 0
 		}
 	}
