@@ -113,6 +113,37 @@ func (e *CountingError) Error() string {
 type countJob struct {
 	done     chan struct{}
 	progress atomic.Pointer[dayread.Progress] // the current try's
+
+	mu sync.Mutex
+	// err is the last try's failure, until the next try begins; failed
+	// is closed when a try fails (and replaced).
+	err    error
+	failed chan struct{}
+}
+
+// try records the start of a try, with its Progress.
+func (j *countJob) try(p *dayread.Progress) {
+	j.progress.Store(p)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.err = nil
+}
+
+// fail records a try's failure and wakes who waits for it.
+func (j *countJob) fail(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.err = err
+	close(j.failed)
+	j.failed = make(chan struct{})
+}
+
+// failure returns the last try's failure (nil while a try runs) and a
+// channel closed when the next try fails.
+func (j *countJob) failure() (error, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err, j.failed
 }
 
 // View is one day as the board shows it and GET /api/days/{fecha} answers:
@@ -306,7 +337,8 @@ func (b *Board) state(day events.Date) *dayState {
 // one if the topic has not moved since it was counted, else a live update
 // of today or a new count. A whole count runs in the background: Get waits
 // for it up to Options.Wait, then answers *CountingError (wrapped with
-// ctx's error when ctx ended first).
+// ctx's error when ctx ended first); while the count's last try failed
+// (it is tried again after a backoff), that failure.
 func (b *Board) Get(ctx context.Context, day events.Date) (View, error) {
 	qctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	ends, err := b.ends.Ends(qctx)
@@ -324,10 +356,15 @@ func (b *Board) Get(ctx context.Context, day events.Date) (View, error) {
 		if job == nil {
 			return view, err
 		}
+		failure, failed := job.failure()
+		if failure != nil {
+			return View{}, fmt.Errorf("counting %s whole: %w", day, failure)
+		}
 		select {
 		case <-job.done:
 			// counted: the view is up to date unless the topic moved
 			// during a count begun before ends
+		case <-failed:
 		case <-wait.C:
 			return View{}, job.counting(day)
 		case <-ctx.Done():
@@ -345,16 +382,23 @@ func (j *countJob) counting(day events.Date) *CountingError {
 	return e
 }
 
-// Counting returns how far the whole count of day has got, when day is
-// being counted whole.
-func (b *Board) Counting(day events.Date) (*CountingError, bool) {
+// Counting returns how far the whole count of day has got, or the
+// failure of its last try, when day is being counted whole.
+func (b *Board) Counting(day events.Date) (c *CountingError, failure error, ok bool) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	s, ok := b.days[day]
-	if !ok || s.job == nil {
-		return nil, false
+	var job *countJob
+	if ok {
+		job = s.job
 	}
-	return s.job.counting(day), true
+	b.mu.Unlock()
+	if job == nil {
+		return nil, nil, false
+	}
+	if failure, _ := job.failure(); failure != nil {
+		return nil, failure, true
+	}
+	return job.counting(day), nil, true
 }
 
 // refresh brings day's view up to date with the topic ending at ends (and
@@ -387,7 +431,7 @@ func (b *Board) refresh(ctx context.Context, day events.Date, ends []int64) (Vie
 // until it succeeds, waiting Backoff, then twice as long each time up to
 // MaxBackoff, or until Close. b.mu is held.
 func (b *Board) begin(day events.Date, s *dayState, count func(ctx context.Context) error) *countJob {
-	j := &countJob{done: make(chan struct{})}
+	j := &countJob{done: make(chan struct{}), failed: make(chan struct{})}
 	s.job = j
 	b.running.Add(1)
 	go func() {
@@ -396,10 +440,11 @@ func (b *Board) begin(day events.Date, s *dayState, count func(ctx context.Conte
 		r := retrier.New(retrier.LimitedExponentialBackoff(8, b.opts.Backoff, MaxBackoff), nil).WithInfiniteRetry()
 		err := retry.Run(b.jobs, r, func(ctx context.Context, tries int) error {
 			p := &dayread.Progress{}
-			j.progress.Store(p)
+			j.try(p)
 			err := count(dayread.WithProgress(ctx, p))
 			if err != nil && ctx.Err() == nil {
 				b.log.Warn("whole count failed; trying again", "fecha", day.String(), "tries_before", tries, "error", err)
+				j.fail(err)
 			}
 			return err
 		})

@@ -209,8 +209,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// last is the day as last sent: the view Get returns may also be
 	// waiting in updates, and is not sent twice.
 	var last []byte
-	// progress ticks while the day is counted whole.
+	// progress ticks while the day is counted whole; failing is a
+	// "problema" sent last, not repeated.
 	var progress <-chan time.Time
+	var failing bool
 	view, err := h.board.Get(r.Context(), day)
 	var counting *CountingError
 	switch {
@@ -223,6 +225,13 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		err = h.writeCounting(w, counting)
 	case err != nil:
 		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
+		// A failed whole count is tried again: say how it goes meanwhile.
+		if _, _, ok := h.board.Counting(day); ok {
+			tick := time.NewTicker(progressEvery)
+			defer tick.Stop()
+			progress = tick.C
+		}
+		failing = true
 		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
 	default:
 		last, err = writeDay(w, h.named(view), nil)
@@ -247,7 +256,12 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		case <-beat.C:
 			_, err = fmt.Fprint(w, ": latido\n\n")
 		case <-progress:
-			if c, ok := h.board.Counting(day); ok {
+			switch c, failure, ok := h.board.Counting(day); {
+			case failure != nil && !failing:
+				failing = true
+				err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
+			case c != nil && ok:
+				failing = false
 				err = h.writeCounting(w, c)
 			}
 		case view := <-updates:
