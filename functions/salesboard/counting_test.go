@@ -31,6 +31,8 @@ type heldTopic struct {
 	mu    sync.Mutex
 	fails int
 	tries int
+	// progress is the last try's.
+	progress *dayread.Progress
 }
 
 func newHeldTopic(fails int) *heldTopic {
@@ -42,6 +44,7 @@ func (h *heldTopic) Summarize(ctx context.Context, day events.Date) (dayread.Res
 		p.Add(40, 100)
 	}
 	h.mu.Lock()
+	h.progress = dayread.ProgressFrom(ctx)
 	h.tries++
 	fail := h.tries <= h.fails
 	h.mu.Unlock()
@@ -55,6 +58,13 @@ func (h *heldTopic) Summarize(ctx context.Context, day events.Date) (dayread.Res
 		return dayread.Result{}, ctx.Err()
 	}
 	return h.fakeTopic.Summarize(ctx, day)
+}
+
+// read adds n records read to the running count's progress.
+func (h *heldTopic) read(n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.progress.Add(n, 0)
 }
 
 func (h *heldTopic) triesSoFar() int {
