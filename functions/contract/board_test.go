@@ -77,8 +77,8 @@ func (fixedEnds) Ends(context.Context) ([]int64, error) { return []int64{0}, nil
 // BOARD_TOKEN); and a server still starting.
 type boardRig struct {
 	live, failing, open, counting, pending *httptest.Server
-	today                        events.Date
-	client                       *http.Client
+	today                                  events.Date
+	client                                 *http.Client
 }
 
 func newBoardRig(t *testing.T) *boardRig {
