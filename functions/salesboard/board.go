@@ -490,14 +490,14 @@ func (b *Board) followWhole(ctx context.Context, day events.Date, s *dayState) e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	began := time.Now()
+	began, now := time.Now(), b.opts.Now()
 	live, err := b.follow.Follow(ctx, day)
 	if err != nil {
 		return err
 	}
 	b.log.Info("today counted from the whole order topic", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "orders_read", live.Result().OrdersRead)
 	start, end := day.Bounds(b.opts.Location)
-	view := NewView(day, live.Result(), events.NewReportMeta(start, end, b.opts.Now()))
+	view := NewView(day, live.Result(), events.NewReportMeta(start, end, now))
 	b.liveMu.Lock()
 	defer b.liveMu.Unlock()
 	b.live = live
