@@ -47,8 +47,7 @@ func startFunction(ctx context.Context, binDir, logDir, name string, env map[str
 	return startFunctionWithin(ctx, binDir, logDir, name, env, 60*time.Second)
 }
 
-// startFunctionWithin is startFunction waiting up to within for /readyz:
-// salesBoard counts today before it is ready, a read of the whole topic.
+// startFunctionWithin is startFunction waiting up to within for /readyz.
 func startFunctionWithin(ctx context.Context, binDir, logDir, name string, env map[string]string, within time.Duration) (*function, error) {
 	port, err := freePort()
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/api"
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/dailysummary"
+	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka"
 	"github.com/sopaipillas/sopaipillas/functions/internal/kafka/kafkatest"
 	"github.com/sopaipillas/sopaipillas/functions/internal/server"
@@ -51,6 +52,19 @@ var boardSecurityHeaders = map[string]string{
 // HTTP answer, and boardSecurityHeaders.
 var boardPlainHeaders = []string{"Content-Type", "Content-Length", "Date", "Transfer-Encoding", "Connection"}
 
+// heldCount is a whole count that never ends (until its board closes),
+// having read 40 of 100 records: a full topic's count, as the board
+// answers meanwhile.
+type heldCount struct{}
+
+func (heldCount) Summarize(ctx context.Context, _ events.Date) (dayread.Result, error) {
+	if p := dayread.ProgressFrom(ctx); p != nil {
+		p.Add(40, 100)
+	}
+	<-ctx.Done()
+	return dayread.Result{}, ctx.Err()
+}
+
 // fixedEnds is an order topic that never moves.
 type fixedEnds struct{}
 
@@ -59,11 +73,12 @@ func (fixedEnds) Ends(context.Context) ([]int64, error) { return []int64{0}, nil
 // boardRig is salesBoard as its binary runs it: Setup on an embedded Kafka
 // that holds orders newOrder took, behind the production server; and the
 // same handler over dailySummary's counting of an order log that cannot
-// be read, and with no BOARD_TOKEN; and a server still starting.
+// be read, and with no BOARD_TOKEN; and one counting a day whole (with no
+// BOARD_TOKEN); and a server still starting.
 type boardRig struct {
-	live, failing, open, pending *httptest.Server
-	today                        events.Date
-	client                       *http.Client
+	live, failing, open, counting, pending *httptest.Server
+	today                                  events.Date
+	client                                 *http.Client
 }
 
 func newBoardRig(t *testing.T) *boardRig {
@@ -140,6 +155,14 @@ func newBoardRig(t *testing.T) *boardRig {
 	}
 	r.failing = board(failingLog{}, boardToken)
 	r.open = board(emptyLog{}, "")
+	counting := salesboard.New(heldCount{}, fixedEnds{}, salesboard.Options{Location: loc, Retention: 72 * time.Hour, Timeout: time.Second, Wait: time.Millisecond, Now: time.Now}, quiet)
+	ch := counting.Handler()
+	r.counting = httptest.NewServer(server.New(ch).Handler)
+	t.Cleanup(func() {
+		ch.Close()
+		counting.Close()
+		r.counting.Close()
+	})
 	pending, _ := server.Pending(server.Options{})
 	r.pending = httptest.NewServer(pending.Handler)
 	t.Cleanup(r.pending.Close)
@@ -330,6 +353,7 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 		{name: "not a day", op: "boardPage", srv: r.live, target: "/?fecha=hoy", header: bearer, status: 422},
 		{name: "a day not kept", op: "boardPage", srv: r.live, target: "/?fecha=10-11-1999", header: bearer, status: 422},
 		{name: "starting", op: "boardPage", srv: r.pending, target: "/", status: 503},
+		{name: "counting", op: "boardPage", srv: r.counting, target: "/", status: 200, want: `data-contando>Contando las ventas de hoy…`},
 
 		{name: "right key", op: "boardLogin", srv: r.live, target: "/login", header: form(nil), body: "clave=" + boardToken, status: 303},
 		{name: "right key behind TLS", op: "boardLogin", srv: r.live, target: "/login", header: form(header("X-Forwarded-Proto", "https")), body: "clave=" + boardToken, status: 303},
@@ -362,6 +386,7 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 		{name: "no key, not a day", op: "boardEvents", srv: r.live, target: "/events?fecha=hoy", status: 401},
 		{name: "not a day", op: "boardEvents", srv: r.live, target: "/events?fecha=hoy", header: bearer, status: 422},
 		{name: "starting", op: "boardEvents", srv: r.pending, target: "/events", status: 503},
+		{name: "counting", op: "boardEvents", srv: r.counting, target: "/events", status: 200},
 
 		{name: "today, by bearer", op: "boardDay", srv: r.live, target: "/api/days/" + today, header: bearer, status: 200},
 		{name: "yesterday, by cookie", op: "boardDay", srv: r.live, target: "/api/days/" + yesterday, header: withCookie, status: 200},
@@ -375,10 +400,12 @@ func TestOpenAPIDriftSalesBoard(t *testing.T) {
 		{name: "a day not kept", op: "boardDay", srv: r.live, target: "/api/days/10-11-1999", header: bearer, status: 422},
 		{name: "Kafka unreadable", op: "boardDay", srv: r.failing, target: "/api/days/" + today, header: bearer, status: 503},
 		{name: "starting", op: "boardDay", srv: r.pending, target: "/api/days/" + today, status: 503},
+		{name: "counting", op: "boardDay", srv: r.counting, target: "/api/days/" + today, status: 503, want: "are being counted"},
 		{name: "today, by bearer", op: "boardDayCsv", srv: r.live, target: "/api/days/" + today + ".csv", header: bearer, status: 200, want: "Correo,Nombre,Órdenes,Sopaipillas\r\n"},
 		{name: "no key", op: "boardDayCsv", srv: r.live, target: "/api/days/" + today + ".csv", status: 401},
 		{name: "a day not kept", op: "boardDayCsv", srv: r.live, target: "/api/days/10-11-1999.csv", header: bearer, status: 422},
 		{name: "Kafka unreadable", op: "boardDayCsv", srv: r.failing, target: "/api/days/" + today + ".csv", header: bearer, status: 503},
+		{name: "counting", op: "boardDayCsv", srv: r.counting, target: "/api/days/" + yesterday + ".csv", status: 503, want: "are being counted"},
 	}
 	// Every embedded file, whole and in part, and the file server's other
 	// answers, by GET and HEAD.

@@ -16,10 +16,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/eapache/go-resiliency/retrier"
 
 	"github.com/sopaipillas/sopaipillas/events"
 	"github.com/sopaipillas/sopaipillas/functions/internal/dayread"
+	"github.com/sopaipillas/sopaipillas/functions/internal/retry"
 )
 
 // Summarizer counts one day exactly as dailySummary does:
@@ -48,8 +52,17 @@ type Options struct {
 	// Retention is how long the order topic keeps records: older days are
 	// not offered.
 	Retention time.Duration
-	// Timeout bounds one count of a day.
+	// Timeout bounds one question to Kafka: where the topic ends, or one
+	// live update of today. Whole counts of a day run in the background,
+	// unbounded (Board).
 	Timeout time.Duration
+	// Wait is how long a request waits for a whole count of its day to
+	// end before it is answered that the day is being counted
+	// (CountingError); DefaultWait when 0.
+	Wait time.Duration
+	// Backoff is the first wait before a failed whole count is tried
+	// again; the waits double up to MaxBackoff.
+	Backoff time.Duration
 	// Token, when set, is the owner's key (BOARD_TOKEN).
 	Token string
 	Now   func() time.Time
@@ -67,6 +80,71 @@ const (
 	DefaultPoll        = 200 * time.Millisecond
 	DefaultMinInterval = 500 * time.Millisecond
 )
+
+// DefaultWait is Options.Wait's default: a small topic (the tests', make
+// dev's) is counted within it, and a request for it is never answered
+// "counting".
+const DefaultWait = 3 * time.Second
+
+// DefaultBackoff is Options.Backoff's default, and MaxBackoff the longest
+// wait between two tries of a whole count: a Kafka that comes back is
+// read again within half a minute.
+const (
+	DefaultBackoff = time.Second
+	MaxBackoff     = 30 * time.Second
+)
+
+// CountingError is a day's answer while it is counted whole (today's first
+// count, a day other than today asked for): Leidos records of the order
+// topic read so far, PorLeer left to read (dayread.Progress; 0 and 0
+// before the read met a partition).
+type CountingError struct {
+	Day             events.Date
+	Leidos, PorLeer int64
+}
+
+func (e *CountingError) Error() string {
+	return fmt.Sprintf("the orders of %s are being counted (%d records of the order topic read, %d to read); retry", e.Day, e.Leidos, e.PorLeer)
+}
+
+// countJob is a whole count of a day running in the background. done is
+// closed when it has ended: counted (the day's view is set), or the board
+// closed.
+type countJob struct {
+	done     chan struct{}
+	progress atomic.Pointer[dayread.Progress] // the current try's
+
+	mu sync.Mutex
+	// err is the last try's failure, until the next try begins; failed
+	// is closed when a try fails (and replaced).
+	err    error
+	failed chan struct{}
+}
+
+// try records the start of a try, with its Progress.
+func (j *countJob) try(p *dayread.Progress) {
+	j.progress.Store(p)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.err = nil
+}
+
+// fail records a try's failure and wakes who waits for it.
+func (j *countJob) fail(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.err = err
+	close(j.failed)
+	j.failed = make(chan struct{})
+}
+
+// failure returns the last try's failure (nil while a try runs) and a
+// channel closed when the next try fails.
+func (j *countJob) failure() (error, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err, j.failed
+}
 
 // View is one day as the board shows it and GET /api/days/{fecha} answers:
 // dailySummary's numbers for the day, and totals and a ranking derived
@@ -138,20 +216,29 @@ func NewView(day events.Date, res dayread.Result, meta events.ReportMeta) View {
 // With a Follower, today is a dayread.Live: counted once from the whole
 // topic, then updated with the records committed since, and kept up to
 // date whether watched or not. Other days are counted whole on request
-// (one at a time: a count holds a summary's memory beside today's) and
-// cached until a record that may change them arrives (dayread.Moved).
+// and cached until a record that may change them arrives (dayread.Moved).
 // Without one, every day is counted whole whenever the topic moves.
+//
+// A whole count reads the whole topic (80-160 s at 3 days of 10M orders,
+// docs/sales-board.md): it runs in the background, one at a time (a count
+// holds a summary's memory beside today's), unbounded by Timeout, tried
+// again with backoff until it succeeds or Close; meanwhile the day
+// answers CountingError.
 type Board struct {
 	sum    Summarizer
 	follow Follower // nil: no live day
 	ends   Ends
 	opts   Options
 	log    *slog.Logger
-	// recount lets one whole count of a day other than today run at a time.
+	// recount lets one whole count run at a time.
 	recount chan struct{}
+	// jobs is the context of the whole counts, ended by Close.
+	jobs    context.Context
+	endJobs context.CancelFunc
+	running sync.WaitGroup
 
 	// liveMu serializes live's reads; live is today, nil until counted or
-	// after a read failed.
+	// after a read failed. liveMu is taken before mu, never after.
 	liveMu sync.Mutex
 	live   *dayread.Live
 
@@ -162,11 +249,11 @@ type Board struct {
 	epoch uint64
 }
 
-// dayState is the cache of one day. count serializes its counts; the other
-// fields are guarded by Board.mu.
+// dayState is the cache of one day, guarded by Board.mu.
 type dayState struct {
-	count sync.Mutex
-	view  View
+	view View
+	// job is the day's whole count while it runs.
+	job *countJob
 	// mark is where the topic ended before the count that gave view
 	// (markOf); "" while the day was never counted.
 	mark    string
@@ -187,9 +274,22 @@ func New(sum Summarizer, ends Ends, opts Options, log *slog.Logger) *Board {
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = DefaultMinInterval
 	}
+	if opts.Wait <= 0 {
+		opts.Wait = DefaultWait
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = DefaultBackoff
+	}
 	b := &Board{sum: sum, ends: ends, opts: opts, log: log, days: map[events.Date]*dayState{}, recount: make(chan struct{}, 1)}
 	b.follow, _ = sum.(Follower)
+	b.jobs, b.endJobs = context.WithCancel(context.Background())
 	return b
+}
+
+// Close ends the whole counts running and waits for them.
+func (b *Board) Close() {
+	b.endJobs()
+	b.running.Wait()
 }
 
 // markOf is a comparable form of the topic's ends.
@@ -234,109 +334,231 @@ func (b *Board) state(day events.Date) *dayState {
 }
 
 // Get returns day's view as of at least the moment of the call: the cached
-// one if the topic has not moved since it was counted, else a new count.
+// one if the topic has not moved since it was counted, else a live update
+// of today or a new count. A whole count runs in the background: Get waits
+// for it up to Options.Wait, then answers *CountingError (wrapped with
+// ctx's error when ctx ended first); while the count's last try failed
+// (it is tried again after a backoff), that failure.
 func (b *Board) Get(ctx context.Context, day events.Date) (View, error) {
-	ends, err := b.ends.Ends(ctx)
+	qctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	ends, err := b.ends.Ends(qctx)
+	cancel()
 	if err != nil {
 		return View{}, fmt.Errorf("where the order topic ends: %w", err)
 	}
-	return b.refresh(ctx, day, ends)
+	wait := time.NewTimer(b.opts.Wait)
+	defer wait.Stop()
+	for {
+		if err := b.jobs.Err(); err != nil {
+			return View{}, fmt.Errorf("the board is closed: %w", err)
+		}
+		view, job, err := b.refresh(ctx, day, ends)
+		if job == nil {
+			return view, err
+		}
+		failure, failed := job.failure()
+		if failure != nil {
+			return View{}, fmt.Errorf("counting %s whole: %w", day, failure)
+		}
+		select {
+		case <-job.done:
+			// counted: the view is up to date unless the topic moved
+			// during a count begun before ends
+		case <-failed:
+		case <-wait.C:
+			return View{}, job.counting(day)
+		case <-ctx.Done():
+			return View{}, fmt.Errorf("%w: %w", ctx.Err(), job.counting(day))
+		}
+	}
 }
 
-// refresh counts day again unless its view is up to date with the topic
-// ending at ends (and does not claim a day is still going on that has
-// ended), and tells its watchers about a new view. Today, with a
-// Follower, is a live update.
-func (b *Board) refresh(ctx context.Context, day events.Date, ends []int64) (View, error) {
+// counting is the CountingError of j, a count of day.
+func (j *countJob) counting(day events.Date) *CountingError {
+	e := &CountingError{Day: day}
+	if p := j.progress.Load(); p != nil {
+		e.Leidos, e.PorLeer = p.Counts()
+	}
+	return e
+}
+
+// Counting returns how far the whole count of day has got, or the
+// failure of its last try, when day is being counted whole.
+func (b *Board) Counting(day events.Date) (c *CountingError, failure error, ok bool) {
+	b.mu.Lock()
+	s, ok := b.days[day]
+	var job *countJob
+	if ok {
+		job = s.job
+	}
+	b.mu.Unlock()
+	if job == nil {
+		return nil, nil, false
+	}
+	if failure, _ := job.failure(); failure != nil {
+		return nil, failure, true
+	}
+	return job.counting(day), nil, true
+}
+
+// refresh brings day's view up to date with the topic ending at ends (and
+// does not claim a day is still going on that has ended), and tells its
+// watchers about a new view. Today, with a Follower, is a live update,
+// bounded by Timeout. A whole count is started in the background instead
+// (or found running), and returned as a job to wait for.
+func (b *Board) refresh(ctx context.Context, day events.Date, ends []int64) (View, *countJob, error) {
 	if b.follow != nil && day == b.Today() {
 		return b.refreshLive(ctx, day, ends)
 	}
 	s := b.state(day)
-	s.count.Lock()
-	defer s.count.Unlock()
 	now := b.opts.Now()
-	start, end := day.Bounds(b.opts.Location)
 	mark := markOf(ends)
 	b.mu.Lock()
-	view, stale := s.view, b.stale(day, s, mark, now)
-	gen, epoch := s.gen, b.epoch
-	b.mu.Unlock()
-	if !stale {
-		return view, nil
+	defer b.mu.Unlock()
+	if s.job != nil {
+		return View{}, s.job, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
-	defer cancel()
+	if !b.stale(day, s, mark, now) {
+		return s.view, nil, nil
+	}
+	gen, epoch := s.gen, b.epoch
+	return View{}, b.begin(day, s, func(ctx context.Context) error {
+		return b.countWhole(ctx, day, s, mark, gen, epoch, now)
+	}), nil
+}
+
+// begin starts count as day's whole count in the background: it is tried
+// until it succeeds, waiting Backoff, then twice as long each time up to
+// MaxBackoff, or until Close. b.mu is held.
+func (b *Board) begin(day events.Date, s *dayState, count func(ctx context.Context) error) *countJob {
+	j := &countJob{done: make(chan struct{}), failed: make(chan struct{})}
+	s.job = j
+	b.running.Add(1)
+	go func() {
+		defer b.running.Done()
+		defer close(j.done)
+		r := retrier.New(retrier.LimitedExponentialBackoff(8, b.opts.Backoff, MaxBackoff), nil).WithInfiniteRetry()
+		err := retry.Run(b.jobs, r, func(ctx context.Context, tries int) error {
+			p := &dayread.Progress{}
+			j.try(p)
+			err := count(dayread.WithProgress(ctx, p))
+			if err != nil && ctx.Err() == nil {
+				b.log.Warn("whole count failed; trying again", "fecha", day.String(), "tries_before", tries, "error", err)
+				j.fail(err)
+			}
+			return err
+		})
+		if err != nil && b.jobs.Err() == nil {
+			b.log.Error("whole count given up", "fecha", day.String(), "error", err)
+		}
+		b.mu.Lock()
+		s.job = nil
+		b.mu.Unlock()
+	}()
+	return j
+}
+
+// countWhole counts day (other than a live today) whole, as of mark (where
+// the topic ended before) and now, and publishes its view.
+func (b *Board) countWhole(ctx context.Context, day events.Date, s *dayState, mark string, gen, epoch uint64, now time.Time) error {
 	select {
 	case b.recount <- struct{}{}:
 		defer func() { <-b.recount }()
 	case <-ctx.Done():
-		return View{}, ctx.Err()
+		return ctx.Err()
 	}
 	began := time.Now()
 	res, err := b.sum.Summarize(ctx, day)
 	if err != nil {
-		return View{}, err
+		return err
 	}
-	view = NewView(day, res, events.NewReportMeta(start, end, now))
+	start, end := day.Bounds(b.opts.Location)
+	view := NewView(day, res, events.NewReportMeta(start, end, now))
 	b.log.Debug("day counted", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "orders_read", res.OrdersRead)
 	b.mu.Lock()
-	s.view, s.mark, s.counted = view, mark, time.Now()
+	defer b.mu.Unlock()
 	s.whole, s.wholeGen, s.wholeEpoch = true, gen, epoch
+	b.publish(s, view, mark)
+	return nil
+}
+
+// followWhole counts today whole as a live day and publishes its view.
+func (b *Board) followWhole(ctx context.Context, day events.Date, s *dayState) error {
+	select {
+	case b.recount <- struct{}{}:
+		defer func() { <-b.recount }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	began, now := time.Now(), b.opts.Now()
+	live, err := b.follow.Follow(ctx, day)
+	if err != nil {
+		return err
+	}
+	b.log.Info("today counted from the whole order topic", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "orders_read", live.Result().OrdersRead)
+	start, end := day.Bounds(b.opts.Location)
+	view := NewView(day, live.Result(), events.NewReportMeta(start, end, now))
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	b.live = live
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.epoch++
+	s.whole = false
+	b.publish(s, view, markOf(live.Ends()))
+	return nil
+}
+
+// publish makes view s's, counted where the topic ended at mark, and
+// offers it to s's watchers. b.mu is held.
+func (b *Board) publish(s *dayState, view View, mark string) {
+	s.view, s.mark, s.counted = view, mark, time.Now()
 	for ch := range s.watch {
 		offer(ch, view)
 	}
-	b.mu.Unlock()
-	return view, nil
 }
 
-// refreshLive brings today's live count up to ends (counting today whole
-// first, when it is not followed yet) and tells the other days' states
-// which of them the records read may have changed.
-func (b *Board) refreshLive(ctx context.Context, day events.Date, ends []int64) (View, error) {
+// refreshLive brings today's live count up to ends, or starts counting
+// today whole when it is not followed yet, and tells the other days'
+// states which of them the records read may have changed.
+func (b *Board) refreshLive(ctx context.Context, day events.Date, ends []int64) (View, *countJob, error) {
+	s := b.state(day)
 	b.liveMu.Lock()
 	defer b.liveMu.Unlock()
-	s := b.state(day)
-	now := b.opts.Now()
-	start, end := day.Bounds(b.opts.Location)
 	b.mu.Lock()
+	if job := s.job; job != nil {
+		b.mu.Unlock()
+		return View{}, job, nil
+	}
+	live := b.live
+	if live == nil || live.Day() != day {
+		b.live = nil // the old day's tables go before the new day's are built
+		job := b.begin(day, s, func(ctx context.Context) error { return b.followWhole(ctx, day, s) })
+		b.mu.Unlock()
+		return View{}, job, nil
+	}
+	now := b.opts.Now()
 	view, stale := s.view, b.stale(day, s, markOf(ends), now)
 	b.mu.Unlock()
-	if !stale && b.live != nil && b.live.Day() == day {
-		return view, nil
+	if !stale {
+		return view, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
 	began := time.Now()
-	live := b.live
-	if live == nil || live.Day() != day {
-		b.live = nil // the old day's tables go before the new day's are built
-		var err error
-		if live, err = b.follow.Follow(ctx, day); err != nil {
-			return View{}, err
-		}
-		b.live = live
-		b.mu.Lock()
-		b.epoch++
-		b.mu.Unlock()
-		b.log.Info("today counted from the whole order topic", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "orders_read", live.Result().OrdersRead)
-	} else {
-		moved, err := live.Update(ctx, ends)
-		if err != nil {
-			b.live = nil // counted again whole next time
-			return View{}, err
-		}
-		b.touch(day, moved)
-		b.log.Debug("today updated", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "records", moved.Records)
+	moved, err := live.Update(ctx, ends)
+	if err != nil {
+		b.live = nil // counted again whole next time
+		return View{}, nil, err
 	}
+	b.touch(day, moved)
+	b.log.Debug("today updated", "fecha", day.String(), "took_ms", time.Since(began).Milliseconds(), "records", moved.Records)
+	start, end := day.Bounds(b.opts.Location)
 	view = NewView(day, live.Result(), events.NewReportMeta(start, end, now))
 	b.mu.Lock()
-	s.view, s.mark, s.counted = view, markOf(live.Ends()), time.Now()
-	s.whole = false
-	for ch := range s.watch {
-		offer(ch, view)
-	}
-	b.mu.Unlock()
-	return view, nil
+	defer b.mu.Unlock()
+	b.publish(s, view, markOf(live.Ends()))
+	return view, nil, nil
 }
 
 // touch marks the days other than today that records read by a live
@@ -398,15 +620,19 @@ func (b *Board) Watch(day events.Date) (<-chan View, func()) {
 // Run polls where the order topic ends every Poll and counts again each
 // watched day whose view is older, at most every MinInterval per day,
 // until ctx is done. Days no longer offered are dropped from the cache.
+// With a Follower, its first poll, at once, starts counting today whole.
+// It waits for no whole count: those run in the background.
 func (b *Board) Run(ctx context.Context) {
 	tick := time.NewTicker(b.opts.Poll)
 	defer tick.Stop()
 	var failing bool
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 		ends, err := b.ends.Ends(pctx)
@@ -426,7 +652,7 @@ func (b *Board) Run(ctx context.Context) {
 			b.state(b.Today()) // today is followed, watched or not
 		}
 		for _, day := range b.due(markOf(ends)) {
-			if _, err := b.refresh(ctx, day, ends); err != nil && ctx.Err() == nil {
+			if _, _, err := b.refresh(ctx, day, ends); err != nil && ctx.Err() == nil {
 				b.log.Warn("count failed", "fecha", day.String(), "error", err)
 			}
 		}

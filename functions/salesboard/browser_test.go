@@ -443,3 +443,31 @@ func waitFor(t *testing.T, ctx context.Context, expr string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestBrowserCounting: while today is counted whole, the page says how far
+// the count has got (#estado[data-contando]), following the stream's
+// "contando"; once counted, the numbers replace it.
+func TestBrowserCounting(t *testing.T) {
+	browsertest.Path(t)
+	topic := newHeldTopic(0)
+	day := events.DateOf(noon, santiago)
+	topic.sell(day, "ana@feria.cl", 5)
+	topic.sell(day, "beto@feria.cl", 3)
+	b := newHeldBoard(t, topic, topic)
+	srv := httptest.NewServer(b.Handler())
+	t.Cleanup(srv.Close)
+	if _, err := b.Get(context.Background(), day); err == nil {
+		t.Fatal("Get counted a day held back")
+	}
+	<-topic.started
+	ctx := browsertest.Start(t, 800, 900, 2*time.Minute)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	estado := `document.getElementById('estado')`
+	waitFor(t, ctx, estado+`.dataset.contando === '' && `+estado+`.textContent === 'Contando las ventas de hoy… 40 de 100 registros'`)
+	topic.read(20) // shown by the next "contando", not by the page as served
+	waitFor(t, ctx, estado+`.dataset.contando === '' && `+estado+`.textContent === 'Contando las ventas de hoy… 60 de 100 registros'`)
+	close(topic.release)
+	waitFor(t, ctx, `!('contando' in `+estado+`.dataset) && document.getElementById('t-sopaipillas').textContent === '8' && `+estado+`.textContent.startsWith('Resumen')`)
+}

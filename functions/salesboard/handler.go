@@ -119,7 +119,12 @@ func (h *Handler) day(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view, err := h.board.Get(r.Context(), day)
-	if err != nil {
+	var counting *CountingError
+	switch {
+	case errors.As(err, &counting):
+		problem.WriteUnavailable(w, CountingRetry, counting.Error())
+		return
+	case err != nil:
 		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
 		problem.WriteUnavailable(w, 2*time.Second, "the orders of "+day.String()+" could not all be read; retry")
 		return
@@ -133,6 +138,10 @@ func (h *Handler) day(w http.ResponseWriter, r *http.Request) {
 	_ = problem.Encode(w, h.named(view))
 }
 
+// CountingRetry is the Retry-After of a day being counted whole: a whole
+// count of a full topic takes minutes, a client need not ask every second.
+const CountingRetry = 5 * time.Second
+
 // Event streams: the browser reconnects retryMs after a stream ends, and
 // a stream ends after streamLifetime, below every server's and proxy's
 // WriteTimeout (5 min here and in make dev's gateway; Knative's
@@ -141,12 +150,37 @@ const (
 	retryMs        = 2000
 	streamLifetime = 4 * time.Minute
 	heartbeat      = 20 * time.Second
+	// progressEvery is how often a day being counted whole says how far
+	// the count has got.
+	progressEvery = time.Second
 )
+
+// countingEvent is the data of an event "contando": how far the whole
+// count of the day has got, in records of the order topic.
+type countingEvent struct {
+	Detail  string `json:"detail"`
+	Leidos  int64  `json:"leidos"`
+	PorLeer int64  `json:"por_leer"`
+}
+
+// countingText says, in Spanish, that day is being counted.
+func countingText(day, today events.Date) string {
+	if day == today {
+		return "contando las ventas de hoy desde el registro de órdenes"
+	}
+	return "contando las ventas del " + day.String() + " desde el registro de órdenes"
+}
+
+func (h *Handler) writeCounting(w http.ResponseWriter, c *CountingError) error {
+	return writeEvent(w, "contando", countingEvent{Detail: countingText(c.Day, h.board.Today()), Leidos: c.Leidos, PorLeer: c.PorLeer})
+}
 
 // events streams the day: "retry", then the day at once (so a browser
 // that reconnects, after a restart of the function, has the numbers at
-// once), then the day each time it changes. A day that cannot be counted
-// yet is an event "problema"; the numbers follow once it can.
+// once), then the day each time it changes. A day being counted whole is
+// an event "contando" every progressEvery until its "dia"; a day that
+// cannot be counted yet is an event "problema"; the numbers follow once it
+// can.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	day, err := h.dayParam("fecha", r.URL.Query().Get("fecha"))
 	if err != nil {
@@ -175,14 +209,31 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// last is the day as last sent: the view Get returns may also be
 	// waiting in updates, and is not sent twice.
 	var last []byte
+	// progress ticks while the day is counted whole; failing is a
+	// "problema" sent last, not repeated.
+	var progress <-chan time.Time
+	var failing bool
 	view, err := h.board.Get(r.Context(), day)
-	if err != nil {
-		if r.Context().Err() != nil {
-			return
-		}
+	var counting *CountingError
+	switch {
+	case r.Context().Err() != nil:
+		return
+	case errors.As(err, &counting):
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		progress = tick.C
+		err = h.writeCounting(w, counting)
+	case err != nil:
 		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
+		// A failed whole count is tried again: say how it goes meanwhile.
+		if _, _, ok := h.board.Counting(day); ok {
+			tick := time.NewTicker(progressEvery)
+			defer tick.Stop()
+			progress = tick.C
+		}
+		failing = true
 		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
-	} else {
+	default:
 		last, err = writeDay(w, h.named(view), nil)
 	}
 	if err != nil {
@@ -204,7 +255,17 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-beat.C:
 			_, err = fmt.Fprint(w, ": latido\n\n")
+		case <-progress:
+			switch c, failure, ok := h.board.Counting(day); {
+			case failure != nil && !failing:
+				failing = true
+				err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
+			case c != nil && ok:
+				failing = false
+				err = h.writeCounting(w, c)
+			}
 		case view := <-updates:
+			progress = nil // counted: "contando" no more
 			last, err = writeDay(w, h.named(view), last)
 		}
 		if err != nil {

@@ -3,6 +3,7 @@ package salesboard
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -60,7 +61,10 @@ type pageData struct {
 	NoContadas []namedUncounted
 	Mas        int
 	Status     string
-	Private    bool // the page is behind the key: offer to forget it
+	// Contando says the day is being counted whole: Status then says how
+	// far the count has got.
+	Contando bool
+	Private  bool // the page is behind the key: offer to forget it
 	// Asked is the day the request asked for (as sent), kept through the
 	// logout; "" is today.
 	Asked string
@@ -97,6 +101,20 @@ func statusText(v View, loc *time.Location) string {
 		return "Resumen parcial, hasta las " + v.CountedUntil.In(loc).Format("15:04:05")
 	}
 	return "Resumen final"
+}
+
+// countingStatus says, in Spanish, how far the whole count of a day has
+// got: "Contando las ventas de hoy… 1.234 de 5.678 registros" (app.js says
+// the same of an event "contando").
+func countingStatus(c *CountingError, today events.Date) string {
+	s := "Contando las ventas del " + c.Day.String() + "…"
+	if c.Day == today {
+		s = "Contando las ventas de hoy…"
+	}
+	if total := c.Leidos + c.PorLeer; total > 0 {
+		s += " " + miles(c.Leidos) + " de " + miles(total) + " registros"
+	}
+	return s
 }
 
 // addressParts splits an address where a line may break: before "@" and
@@ -158,6 +176,8 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		data.Vendedores, data.NoContadas = named.Vendedores, named.NoContadas
 		data.Mas = v.ConflictsTotal - len(v.NoContadas)
 		data.Status = statusText(v, h.board.opts.Location)
+	} else if c := (*CountingError)(nil); errors.As(err, &c) {
+		data.Status, data.Contando = countingStatus(c, today), true
 	} else {
 		h.board.log.Warn("page without numbers", "fecha", day.String(), "error", err)
 		data.Status = "Contando…"

@@ -59,12 +59,16 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 		dayStart, dayEnd = nil, nil
 	}
 	links := orderLinks{DayRead: telemetry.OrderLinks(ctx), from: from, to: to}
+	progress := ProgressFrom(ctx)
 	return rd.Read(ctx, l.Topic, func(r kafka.Range) func(*kgo.Record) error {
 		visit := visitor(r.Partition, estimate(r, dayStart, dayEnd))
 		if visit == nil {
 			return nil
 		}
+		progress.toRead(r.End - r.Start)
+		count := progress.counter()
 		return func(m *kgo.Record) error {
+			count()
 			links.add(m)
 			visit(recordOf(ctx, m))
 			return nil

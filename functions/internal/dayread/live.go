@@ -43,12 +43,16 @@ func (l KafkaLog) ScanFrom(ctx context.Context, start, end time.Time, from, to [
 			dayStart, dayEnd = nil, nil
 		}
 	}
+	progress := ProgressFrom(ctx)
 	return rd.ReadFrom(ctx, l.Topic, from, to, func(r kafka.Range) func(*kgo.Record) error {
 		visit := visitor(r.Partition, estimate(r, dayStart, dayEnd))
 		if visit == nil {
 			return nil
 		}
+		progress.toRead(r.End - r.Start)
+		count := progress.counter()
 		return func(m *kgo.Record) error {
+			count()
 			visit(recordOf(ctx, m))
 			return nil
 		}

@@ -171,6 +171,7 @@
     window.tablero.vista = v;
     window.tablero.actualizaciones++;
     $('estado').textContent = textoEstado(v);
+    delete $('estado').dataset.contando;
     $('t-sopaipillas').textContent = miles.format(v.totales.n_sopaipillas);
     $('t-ordenes').textContent = miles.format(v.totales.n_ordenes);
     $('t-vendedores').textContent = miles.format(v.totales.n_vendedores);
@@ -198,6 +199,19 @@
     document.body.dataset.actualizado = String(window.tablero.actualizaciones);
   }
 
+  // contando shows how far the whole count of the day has got, as the
+  // server's page says it (page.go, countingStatus).
+  function contando(c) {
+    const hoy = selector.selectedIndex === 0;
+    let s = hoy ? 'Contando las ventas de hoy…' : 'Contando las ventas del ' + selector.value.replaceAll('-', '/') + '…';
+    const total = c.leidos + c.por_leer;
+    if (total > 0) {
+      s += ' ' + miles.format(c.leidos) + ' de ' + miles.format(total) + ' registros';
+    }
+    $('estado').textContent = s;
+    $('estado').dataset.contando = '';
+  }
+
   function conectar() {
     clearTimeout(reintento);
     if (fuente) {
@@ -207,6 +221,9 @@
     fuente = es;
     es.addEventListener('dia', (e) => {
       if (es === fuente) mostrar(JSON.parse(e.data));
+    });
+    es.addEventListener('contando', (e) => {
+      if (es === fuente) contando(JSON.parse(e.data));
     });
     es.addEventListener('problema', () => {
       if (es === fuente) $('estado').textContent = 'No se pudieron leer las ventas; reintentando…';
