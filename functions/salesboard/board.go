@@ -421,9 +421,8 @@ func (b *Board) refresh(ctx context.Context, day events.Date, ends []int64) (Vie
 	if !b.stale(day, s, mark, now) {
 		return s.view, nil, nil
 	}
-	gen, epoch := s.gen, b.epoch
 	return View{}, b.begin(day, s, func(ctx context.Context) error {
-		return b.countWhole(ctx, day, s, mark, gen, epoch, now)
+		return b.countWhole(ctx, day, s, mark)
 	}), nil
 }
 
@@ -459,14 +458,22 @@ func (b *Board) begin(day events.Date, s *dayState, count func(ctx context.Conte
 }
 
 // countWhole counts day (other than a live today) whole, as of mark (where
-// the topic ended before) and now, and publishes its view.
-func (b *Board) countWhole(ctx context.Context, day events.Date, s *dayState, mark string, gen, epoch uint64, now time.Time) error {
+// the topic ended before it was asked for), and publishes its view.
+func (b *Board) countWhole(ctx context.Context, day events.Date, s *dayState, mark string) error {
 	select {
 	case b.recount <- struct{}{}:
 		defer func() { <-b.recount }()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// What the count is as of is taken once its turn has come, not when
+	// it was asked for: a count queued behind today's first one would
+	// otherwise carry the epoch that count ends, and be thrown away as
+	// stale the moment it lands (counted twice).
+	b.mu.Lock()
+	gen, epoch := s.gen, b.epoch
+	b.mu.Unlock()
+	now := b.opts.Now()
 	began := time.Now()
 	res, err := b.sum.Summarize(ctx, day)
 	if err != nil {

@@ -243,3 +243,75 @@ func TestCloseEndsCounts(t *testing.T) {
 		t.Errorf("Get after Close = %v, want the board closed", err)
 	}
 }
+
+// emptyLog is an order topic of one partition with no records, read from
+// any offset.
+type emptyLog struct{}
+
+func (emptyLog) Scan(context.Context, time.Time, time.Time, func(int32, dayread.Expect) func(dayread.Record)) error {
+	return nil
+}
+
+func (emptyLog) ScanFrom(context.Context, time.Time, time.Time, []int64, []int64, func(int32, dayread.Expect) func(dayread.Record)) ([]int64, error) {
+	return []int64{0}, nil
+}
+
+// followedTopic is a heldTopic that also follows today live: its first
+// count of today waits for followRelease.
+type followedTopic struct {
+	*heldTopic
+	followRelease chan struct{}
+	followStarted chan struct{}
+}
+
+func (f *followedTopic) Follow(ctx context.Context, day events.Date) (*dayread.Live, error) {
+	f.followStarted <- struct{}{}
+	select {
+	case <-f.followRelease:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return dayread.New(emptyLog{}, santiago).Follow(ctx, day)
+}
+
+func (f *followedTopic) Ends(context.Context) ([]int64, error) { return []int64{0}, nil }
+
+// TestPastDayQueuedBehindTodayCountedOnce: a past day asked for while
+// today's first whole count runs waits its turn and is counted once, then
+// answered: a count queued behind today's must not be taken for stale
+// when today's ends (newcomer pass, stop 30: yesterday was counted twice
+// and the API answered 503 while the stream had its numbers).
+func TestPastDayQueuedBehindTodayCountedOnce(t *testing.T) {
+	topic := &followedTopic{heldTopic: newHeldTopic(0), followRelease: make(chan struct{}), followStarted: make(chan struct{}, 4)}
+	close(topic.release) // past days are counted at once, when their turn comes
+	today := events.DateOf(noon, santiago)
+	yesterday := today.AddDays(-1)
+	topic.sell(yesterday, "ana@feria.cl", 7)
+	b := newHeldBoard(t, topic, topic)
+
+	var counting *CountingError
+	if _, err := b.Get(context.Background(), today); !errors.As(err, &counting) {
+		t.Fatalf("Get(today) = %v, want counting", err)
+	}
+	<-topic.followStarted
+	if _, err := b.Get(context.Background(), yesterday); !errors.As(err, &counting) {
+		t.Fatalf("Get(yesterday) = %v, want counting, queued behind today", err)
+	}
+	if n := topic.triesSoFar(); n != 0 {
+		t.Fatalf("yesterday counted %d times while today's count held the turn", n)
+	}
+	updates, stop := b.Watch(yesterday)
+	defer stop()
+	close(topic.followRelease)
+	v := <-updates
+	if v.Totales.NSopaipillas != 7 {
+		t.Fatalf("yesterday's totals %+v, want 7 sopaipillas", v.Totales)
+	}
+	got, err := b.Get(context.Background(), yesterday)
+	if err != nil || got.Totales.NSopaipillas != 7 {
+		t.Fatalf("Get(yesterday) after its count = %+v, %v; want its 7 sopaipillas", got.Totales, err)
+	}
+	if n := topic.triesSoFar(); n != 1 {
+		t.Errorf("yesterday counted %d times, want once", n)
+	}
+}
