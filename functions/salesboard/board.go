@@ -242,6 +242,13 @@ type Board struct {
 	liveMu sync.Mutex
 	live   *dayread.Live
 
+	// healthMu guards unreadable, why Run last could not tell where the
+	// order topic ends (nil when it could), and healthChanged, closed and
+	// replaced when that changes.
+	healthMu      sync.Mutex
+	unreadable    error
+	healthChanged chan struct{}
+
 	mu   sync.Mutex
 	days map[events.Date]*dayState
 	// epoch counts the live days begun: a day counted whole while another
@@ -280,10 +287,33 @@ func New(sum Summarizer, ends Ends, opts Options, log *slog.Logger) *Board {
 	if opts.Backoff <= 0 {
 		opts.Backoff = DefaultBackoff
 	}
-	b := &Board{sum: sum, ends: ends, opts: opts, log: log, days: map[events.Date]*dayState{}, recount: make(chan struct{}, 1)}
+	b := &Board{sum: sum, ends: ends, opts: opts, log: log, days: map[events.Date]*dayState{}, recount: make(chan struct{}, 1),
+		healthChanged: make(chan struct{})}
 	b.follow, _ = sum.(Follower)
 	b.jobs, b.endJobs = context.WithCancel(context.Background())
 	return b
+}
+
+// Unreadable returns why the order topic could not be read when Run last
+// asked where it ends (nil when it could), and a channel closed when that
+// changes.
+func (b *Board) Unreadable() (error, <-chan struct{}) {
+	b.healthMu.Lock()
+	defer b.healthMu.Unlock()
+	return b.unreadable, b.healthChanged
+}
+
+// setReadable records what Run found (err nil: the topic answered), and
+// wakes Unreadable's watchers when it turns readable or unreadable.
+func (b *Board) setReadable(err error) {
+	b.healthMu.Lock()
+	defer b.healthMu.Unlock()
+	changed := (err == nil) != (b.unreadable == nil)
+	b.unreadable = err
+	if changed {
+		close(b.healthChanged)
+		b.healthChanged = make(chan struct{})
+	}
 }
 
 // Close ends the whole counts running and waits for them.
@@ -645,16 +675,21 @@ func (b *Board) Run(ctx context.Context) {
 		ends, err := b.ends.Ends(pctx)
 		cancel()
 		if err != nil {
-			if !failing && ctx.Err() == nil {
-				b.log.Warn("cannot tell where the order topic ends; the board shows the last numbers it has", "error", err)
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				b.log.Warn("cannot tell where the order topic ends; the streams say so and keep the last numbers", "error", err)
 			}
 			failing = true
+			b.setReadable(err)
 			continue
 		}
 		if failing {
 			b.log.Info("the order topic can be read again")
 			failing = false
 		}
+		b.setReadable(nil)
 		if b.follow != nil {
 			b.state(b.Today()) // today is followed, watched or not
 		}

@@ -315,3 +315,53 @@ func TestPastDayQueuedBehindTodayCountedOnce(t *testing.T) {
 		t.Errorf("yesterday counted %d times, want once", n)
 	}
 }
+
+// TestStreamSaysKafkaUnreadable: an open stream says "problema" as soon as
+// Run finds the order topic unreadable, keeps saying nothing else while it
+// is, and sends the day again, unchanged numbers included, once it can be
+// read (newcomer pass, stop 30: a stream sent only heartbeats for 75 s
+// while the API answered 503).
+func TestStreamSaysKafkaUnreadable(t *testing.T) {
+	topic := newFakeTopic()
+	day := events.DateOf(noon, santiago)
+	topic.sell(day, "ana@feria.cl", 5)
+	b := New(topic, topic, Options{Location: santiago, Retention: 72 * time.Hour, Timeout: time.Second,
+		Poll: 5 * time.Millisecond, Now: func() time.Time { return noon }}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	srv := httptest.NewServer(b.Handler())
+	defer srv.Close()
+	stream, err := http.Get(srv.URL + "/events?fecha=13-11-2021")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	next := readEvents(t, stream.Body)
+	next() // retry
+	dia := func() View {
+		t.Helper()
+		e := next()
+		var v View
+		if err := json.Unmarshal([]byte(e.data), &v); err != nil || e.name != "dia" {
+			t.Fatalf("%+v (%v), want dia", e, err)
+		}
+		return v
+	}
+	if v := dia(); v.Totales.NSopaipillas != 5 {
+		t.Fatalf("first dia %+v, want 5 sopaipillas", v.Totales)
+	}
+
+	topic.mu.Lock()
+	topic.fail = errors.New("broker paused")
+	topic.mu.Unlock()
+	if e := next(); e.name != "problema" || !strings.Contains(e.data, "no se pudieron leer las ventas") {
+		t.Fatalf("while Kafka cannot be read: %+v, want problema", e)
+	}
+	topic.mu.Lock()
+	topic.fail = nil
+	topic.mu.Unlock()
+	if v := dia(); v.Totales.NSopaipillas != 5 {
+		t.Errorf("dia once readable again %+v, want the same 5 sopaipillas", v.Totales)
+	}
+}

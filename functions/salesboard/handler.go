@@ -213,28 +213,42 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// "problema" sent last, not repeated.
 	var progress <-chan time.Time
 	var failing bool
-	view, err := h.board.Get(r.Context(), day)
-	var counting *CountingError
-	switch {
-	case r.Context().Err() != nil:
-		return
-	case errors.As(err, &counting):
-		tick := time.NewTicker(progressEvery)
-		defer tick.Stop()
-		progress = tick.C
-		err = h.writeCounting(w, counting)
-	case err != nil:
-		h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
-		// A failed whole count is tried again: say how it goes meanwhile.
-		if _, _, ok := h.board.Counting(day); ok {
-			tick := time.NewTicker(progressEvery)
-			defer tick.Stop()
-			progress = tick.C
-		}
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	problema := func() error {
 		failing = true
-		err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
-	default:
+		return writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
+	}
+	// show sends the day as it stands: its numbers, how far its count has
+	// got, or that it cannot be counted.
+	show := func() error {
+		view, err := h.board.Get(r.Context(), day)
+		var counting *CountingError
+		switch {
+		case r.Context().Err() != nil:
+			return r.Context().Err()
+		case errors.As(err, &counting):
+			progress, failing = tick.C, false
+			return h.writeCounting(w, counting)
+		case err != nil:
+			h.board.log.Warn("count failed", "fecha", day.String(), "error", err)
+			// A failed whole count is tried again: say how it goes meanwhile.
+			if _, _, ok := h.board.Counting(day); ok {
+				progress = tick.C
+			}
+			return problema()
+		}
+		progress, failing = nil, false
 		last, err = writeDay(w, h.named(view), nil)
+		return err
+	}
+	// health changes when Run finds the order topic readable or not: a
+	// stream says so at once, not only its next request.
+	unreadable, health := h.board.Unreadable()
+	if unreadable != nil {
+		err = problema()
+	} else {
+		err = show()
 	}
 	if err != nil {
 		return
@@ -255,17 +269,27 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-beat.C:
 			_, err = fmt.Fprint(w, ": latido\n\n")
+		case <-health:
+			unreadable, health = h.board.Unreadable()
+			switch {
+			case unreadable != nil && !failing:
+				err = problema()
+			case unreadable == nil && failing:
+				err = show() // the numbers again, even if unchanged
+			}
 		case <-progress:
+			if unreadable != nil {
+				break // "problema" stands until Kafka answers again
+			}
 			switch c, failure, ok := h.board.Counting(day); {
 			case failure != nil && !failing:
-				failing = true
-				err = writeEvent(w, "problema", map[string]string{"detail": "no se pudieron leer las ventas; reintentando"})
+				err = problema()
 			case c != nil && ok:
 				failing = false
 				err = h.writeCounting(w, c)
 			}
 		case view := <-updates:
-			progress = nil // counted: "contando" no more
+			progress, failing = nil, false // counted: "contando" no more
 			last, err = writeDay(w, h.named(view), last)
 		}
 		if err != nil {

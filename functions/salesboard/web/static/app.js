@@ -226,7 +226,9 @@
       if (es === fuente) contando(JSON.parse(e.data));
     });
     es.addEventListener('problema', () => {
-      if (es === fuente) $('estado').textContent = 'No se pudieron leer las ventas; reintentando…';
+      if (es !== fuente) return;
+      $('estado').textContent = 'No se pudieron leer las ventas; reintentando…';
+      delete $('estado').dataset.contando;
     });
     es.onopen = () => {
       if (es === fuente) vivo('conectado');
