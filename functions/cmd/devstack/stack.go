@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts devstack.Options, log *slog.Logger, out io.Wr
 		{"newOrder", "connecting, creating topic order if missing", opts.NewOrderPort, "DEV_NEWORDER_PORT", setupFrom(neworder.Setup)},
 		{"dailySummary", "connecting, creating topics order, summary and report if missing", opts.DailySummaryPort, "DEV_DAILYSUMMARY_PORT", setupFrom(dailysummary.Setup)},
 		{"sendMail", "connecting, creating its ledger topic if missing", opts.SendMailPort, "DEV_SENDMAIL_PORT", setupFrom(sendmail.Setup)},
-		{"salesBoard", "connecting, counting today", opts.SalesBoardPort, "DEV_SALESBOARD_PORT", setupFrom(salesboard.Setup)},
+		{"salesBoard", "connecting (today is counted in the background)", opts.SalesBoardPort, "DEV_SALESBOARD_PORT", setupFrom(salesboard.Setup)},
 	} {
 		flog := log.With("function", fn.name)
 		if err := p.step(fn.name, fn.doing+" "+waits, func() error {
