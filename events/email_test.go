@@ -26,6 +26,10 @@ func TestValidateEmailReason(t *testing.T) {
 		// Found by trying the README: "nope" was told it had over 64
 		// characters before an @ it does not have.
 		{in: "nope", want: "must contain an @"},
+		// Newcomer pass, stop 30: told it had over 64 characters before
+		// the @ when it had none before the first.
+		{in: "@x@example.com", want: "1 to 64 characters before the first @"},
+		{in: "@example.com", want: "1 to 64 characters before the first @"},
 		{in: "a@" + strings.Repeat("b", 64) + ".cl", want: "single email address"},
 		{in: "a..b@c.cl", want: "single email address"},
 		{in: "a@b_c.cl", want: "single email address"},
