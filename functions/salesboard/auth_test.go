@@ -23,6 +23,7 @@ func TestOwnerOnly(t *testing.T) {
 		path   string       // asked with GET
 		cookie *http.Cookie // sent, if any
 		bearer string       // Authorization: Bearer, if any
+		twice  bool         // the Authorization field sent twice
 		status int
 		want   string // in the body
 	}{
@@ -41,6 +42,8 @@ func TestOwnerOnly(t *testing.T) {
 		{name: "wrong key, page", token: testToken, path: "/", cookie: &http.Cookie{Name: cookieName, Value: "x"}, status: 200, want: `name="clave"`},
 		{name: "bearer key", token: testToken, path: "/api/days/13-11-2021", bearer: testToken, status: 200},
 		{name: "wrong bearer key", token: testToken, path: "/api/days/13-11-2021", bearer: testToken + "x", status: 401},
+		{name: "bearer key sent twice", token: testToken, path: "/api/days/13-11-2021", bearer: testToken, twice: true, status: 401,
+			want: `{"field":"Authorization","detail":"sent more than once: send one Authorization field"}`},
 		{name: "wrong bearer beside a good cookie", token: testToken, path: "/api/days/13-11-2021", cookie: good, bearer: "x", status: 401},
 		{name: "static files need no key (the form uses them)", token: testToken, path: "/static/app.css", status: 200},
 	}
@@ -56,6 +59,9 @@ func TestOwnerOnly(t *testing.T) {
 			}
 			if tc.bearer != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.bearer)
+			}
+			if tc.twice {
+				req.Header.Add("Authorization", "Bearer "+tc.bearer)
 			}
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sopaipillas/sopaipillas/events"
+	"github.com/sopaipillas/sopaipillas/functions/internal/bearer"
 	"github.com/sopaipillas/sopaipillas/functions/internal/problem"
 )
 
@@ -81,9 +82,14 @@ func (h *Handler) Close() {
 func (h *Handler) owner(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(r, h.board.opts.Token) {
+			field := events.FieldError{Field: cookieName, Detail: "missing or wrong key"}
+			if _, err := bearer.Token(r.Header); errors.Is(err, bearer.ErrRepeated) {
+				// As newOrder says it: the key may well be there, twice.
+				field = events.FieldError{Field: "Authorization", Detail: "sent more than once: send one Authorization field"}
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="salesBoard"`)
 			problem.Write(w, http.StatusUnauthorized, "this board is the owner's: enter BOARD_TOKEN on the page, or send Authorization: Bearer <BOARD_TOKEN>",
-				[]events.FieldError{{Field: cookieName, Detail: "missing or wrong key"}})
+				[]events.FieldError{field})
 			return
 		}
 		next(w, r)
