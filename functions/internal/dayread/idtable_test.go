@@ -2,7 +2,9 @@ package dayread
 
 import (
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -189,12 +191,16 @@ func TestIDTableDenseAndSparse(t *testing.T) {
 	}
 }
 
-// BenchmarkIDTableBytes reports the heap a day's tables of 1,000,000
-// orders take (bytes_per_id), ids in sequence spread over six partitions
-// as the steady bench's keys spread them (one id in six each), or given
-// to one partition in runs, or sparse. One op fills the six tables.
+// BenchmarkIDTableBytes reports the heap a day's tables of
+// SOPAIPILLAS_SUMMARY_PER_DAY orders (default 1,000,000) take
+// (bytes_per_id), ids in sequence spread over six partitions as the
+// steady bench's keys spread them (one id in six each), or given to one
+// partition in runs, or sparse. One op fills the six tables.
 func BenchmarkIDTableBytes(b *testing.B) {
-	const n = 1_000_000
+	n := 1_000_000
+	if s := os.Getenv("SOPAIPILLAS_SUMMARY_PER_DAY"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
 	for _, tc := range []struct {
 		name string
 		id   func(p, i int) int64 // partition p's i-th id
@@ -225,7 +231,7 @@ func BenchmarkIDTableBytes(b *testing.B) {
 				bytes = heap() - base
 				runtime.KeepAlive(tables)
 			}
-			b.ReportMetric(float64(bytes)/n, "bytes_per_id")
+			b.ReportMetric(float64(bytes)/float64(n), "bytes_per_id")
 		})
 	}
 }
