@@ -12,6 +12,10 @@ type idSet struct {
 	bm  *roaring64.Bitmap
 	tab *idTable
 	n   int
+	// lo and hi bound the ids held (when n > 0): with ids in sequence an
+	// order read for the first time is mostly outside them, told absent
+	// without a lookup in the bitmap.
+	lo, hi int64
 }
 
 // Every checkEvery additions the bitmap's size is compared with
@@ -25,7 +29,7 @@ func newIDSet() *idSet { return &idSet{bm: roaring64.New()} }
 
 func (s *idSet) has(id int64) bool {
 	switch {
-	case s.n == 0:
+	case s.n == 0 || id < s.lo || id > s.hi:
 		return false
 	case s.tab != nil:
 		return s.tab.has(id)
@@ -35,6 +39,10 @@ func (s *idSet) has(id int64) bool {
 
 // add inserts id, which must not be there yet.
 func (s *idSet) add(id int64) {
+	if s.n == 0 {
+		s.lo, s.hi = id, id
+	}
+	s.lo, s.hi = min(s.lo, id), max(s.hi, id)
 	s.n++
 	if s.tab != nil {
 		s.tab.add(id, 0)

@@ -38,6 +38,16 @@ func TestIDSetAgainstMap(t *testing.T) {
 			if set.len() != len(want) {
 				t.Errorf("len %d, want %d", set.len(), len(want))
 			}
+			// Around the range held and within it, present or not.
+			lo, hi := int64(1<<62), int64(0)
+			for id := range want {
+				lo, hi = min(lo, id), max(hi, id)
+			}
+			for _, id := range []int64{lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, (lo + hi) / 2, (lo+hi)/2 + 1} {
+				if set.has(id) != want[id] {
+					t.Errorf("has(%d) = %v, want %v (ids held in [%d, %d])", id, set.has(id), want[id], lo, hi)
+				}
+			}
 			var got []int64
 			set.each(func(id int64) { got = append(got, id) })
 			slices.Sort(got)

@@ -305,13 +305,13 @@ func (t *partitionTally) count(id int64, body, vendor []byte, n int64, at int64,
 	// outside it is not an order of the day (yet); it still goes through
 	// the other days' sets below, so that its first record is the one
 	// that counts if the day's record of it comes later.
-	var slot int
+	slot := idSlot{i: -1}
 	var ofDay bool
 	if inDay || t.inDay.mayHold(id) {
 		slot, ofDay = t.inDay.find(id)
 	}
 	if ofDay {
-		if t.inDay.vals[slot] != uint32(bodyHash(body)) {
+		if t.inDay.val(slot) != uint32(bodyHash(body)) {
 			t.nConflicts++
 			c := Conflict{OrderID: id, EventID: string(eventID), Partition: r.Partition, Offset: r.Offset,
 				EmailVendedor: events.CanonicalEmail(string(vendor)), NumeroSopaipillas: n,
