@@ -240,6 +240,7 @@ func TestHandlerErrors(t *testing.T) {
 		method, path string
 		status       int
 		allow        string // the Allow header of a 405
+		field        string // errors[0].field of a 422, when set
 	}{
 		{method: "POST", path: "/", status: 405, allow: "GET, HEAD"},
 		{method: "DELETE", path: "/api/days/13-11-2021", status: 405, allow: "GET"},
@@ -252,7 +253,10 @@ func TestHandlerErrors(t *testing.T) {
 		{method: "GET", path: "/api/days/10-11-2021", status: 422},     // out of retention
 		{method: "GET", path: "/events?fecha=10-11-2021", status: 422}, // out of retention
 		{method: "GET", path: "/?fecha=hoy", status: 422},              // not a day
-		{method: "GET", path: "/static/no-existe.js", status: 404},     // FileServer's own 404
+		// Newcomer pass, stop 30: the first of two was taken silently.
+		{method: "GET", path: "/events?fecha=13-11-2021&fecha=12-11-2021", status: 422, field: "fecha"},
+		{method: "GET", path: "/?fecha=13-11-2021&fecha=13-11-2021", status: 422, field: "fecha"},
+		{method: "GET", path: "/static/no-existe.js", status: 404}, // FileServer's own 404
 		{method: "POST", path: "/static/app.js", status: 405, allow: "GET, HEAD"},
 	}
 	for _, tc := range cases {
@@ -274,6 +278,12 @@ func TestHandlerErrors(t *testing.T) {
 			}
 			if csp := res.Header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'self'") {
 				t.Errorf("Content-Security-Policy %q", csp)
+			}
+			if tc.field != "" {
+				var p problem.Details
+				if err := json.NewDecoder(res.Body).Decode(&p); err != nil || len(p.Errors) != 1 || p.Errors[0].Field != tc.field {
+					t.Errorf("problem %+v (%v), want one error naming %s", p, err, tc.field)
+				}
 			}
 		})
 	}

@@ -96,6 +96,16 @@ func (h *Handler) owner(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// queryDay is dayParam of the query's fecha, which is given at most once:
+// a repeated fecha is refused rather than one of them guessed at, as
+// repeated JSON members and headers are.
+func (h *Handler) queryDay(r *http.Request) (events.Date, error) {
+	if v := r.URL.Query()["fecha"]; len(v) > 1 {
+		return events.Date{}, &events.ValidationError{Fields: []events.FieldError{{Field: "fecha", Detail: "is given more than once: give one day"}}}
+	}
+	return h.dayParam("fecha", r.URL.Query().Get("fecha"))
+}
+
 // dayParam parses a day of the board's URLs (events.ParseURLDate:
 // dd-mm-aaaa, or dd/mm/aaaa) and checks it is offered. "" is today.
 func (h *Handler) dayParam(field, s string) (events.Date, error) {
@@ -188,7 +198,7 @@ func (h *Handler) writeCounting(w http.ResponseWriter, c *CountingError) error {
 // cannot be counted yet is an event "problema"; the numbers follow once it
 // can.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
-	day, err := h.dayParam("fecha", r.URL.Query().Get("fecha"))
+	day, err := h.queryDay(r)
 	if err != nil {
 		problem.WriteInput(w, err)
 		return

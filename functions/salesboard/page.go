@@ -160,7 +160,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusOK, "login.html", loginData{Fecha: r.URL.Query().Get("fecha")})
 		return
 	}
-	day, err := h.dayParam("fecha", r.URL.Query().Get("fecha"))
+	day, err := h.queryDay(r)
 	if err != nil {
 		problem.WriteInput(w, err)
 		return
