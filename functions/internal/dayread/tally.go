@@ -121,8 +121,7 @@ type partitionTally struct {
 	addrs      map[string]address
 	canonIdx   map[string]uint32
 	names      []string
-	pairIdx    map[uint64]uint32 // vendor<<32 | cook → index in pairs
-	pairs      []pair
+	pairs      pairTable
 	skipped    map[string]int
 	conflicts  []Conflict
 	nConflicts int
@@ -138,7 +137,7 @@ type partitionTally struct {
 func newPartitionTally(p int32, start, end time.Time, expect Expect) *partitionTally {
 	return &partitionTally{partition: p, start: start.UnixMilli(), end: end.UnixMilli(),
 		inDay: newIDTable(expect.Day, true), before: newIDSet(), after: newIDSet(),
-		addrs: map[string]address{}, canonIdx: map[string]uint32{}, pairIdx: map[uint64]uint32{},
+		addrs: map[string]address{}, canonIdx: map[string]uint32{}, pairs: newPairTable(),
 		skipped: map[string]int{}}
 }
 
@@ -271,16 +270,7 @@ func (t *partitionTally) name(raw []byte, a address) uint32 {
 // addUp adds an order of the day (its first version) to its vendor and
 // cook's sales, indexes in names, and to its vendor's listing.
 func (t *partitionTally) addUp(vendor, cook uint32, id, n, at int64) {
-	key := uint64(vendor)<<32 | uint64(cook)
-	i, ok := t.pairIdx[key]
-	if !ok {
-		i = uint32(len(t.pairs))
-		t.pairs = append(t.pairs, pair{vendor: vendor, cook: cook})
-		t.pairIdx[key] = i
-	}
-	p := &t.pairs[i]
-	p.sales.NOrdenes++
-	p.sales.NSopaipillas += n
+	t.pairs.add(vendor, cook, n)
 	t.listOrder(vendor, id, n, at)
 }
 
@@ -383,11 +373,9 @@ func sumUp(day events.Date, parts []*partitionTally) Result {
 		}
 		res.ConflictsTotal += p.nConflicts
 		res.Conflicts = append(res.Conflicts, p.conflicts...)
-		for _, pr := range p.pairs {
-			if pr.sales.NOrdenes > 0 {
-				res.Summary.Add(p.names[pr.vendor], pr.sales)
-				res.Cooks.Add(p.names[pr.cook], p.names[pr.vendor], pr.sales)
-			}
+		for pr := range p.pairs.all {
+			res.Summary.Add(p.names[pr.vendor], pr.sales)
+			res.Cooks.Add(p.names[pr.cook], p.names[pr.vendor], pr.sales)
 		}
 	}
 	return res
