@@ -219,7 +219,7 @@ func NewView(day events.Date, res dayread.Result, meta events.ReportMeta) View {
 // and cached until a record that may change them arrives (dayread.Moved).
 // Without one, every day is counted whole whenever the topic moves.
 //
-// A whole count reads the whole topic (30 s at 3 days of 10M orders on the bench,
+// A whole count reads the whole topic (26 s at 3 days of 10M orders on the bench,
 // docs/sales-board.md): it runs in the background, one at a time (a count
 // holds a summary's memory beside today's), unbounded by Timeout, tried
 // again with backoff until it succeeds or Close; meanwhile the day

@@ -44,7 +44,7 @@ type VendorsConfig = vendors.Config
 
 // Setup connects salesBoard to Kafka and returns its handler, ready at
 // once: today is counted whole in the background (Board.Run), since a
-// whole read of a full topic outlasts any startup bound (30 s at 3 days
+// whole read of a full topic outlasts any startup bound (26 s at 3 days
 // of 10M orders on the bench, docs/sales-board.md).
 func Setup(ctx context.Context, cfg Config, log *slog.Logger) (http.Handler, io.Closer, error) {
 	if err := runner.CheckToken("BOARD_TOKEN", string(cfg.Token)); err != nil {
