@@ -65,8 +65,7 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 		if visit == nil {
 			return nil
 		}
-		progress.toRead(r.End - r.Start)
-		count := progress.counter()
+		count := progress.partition(r.End - r.Start)
 		return func(m *kgo.Record) error {
 			count()
 			links.add(m)

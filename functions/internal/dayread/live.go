@@ -49,8 +49,7 @@ func (l KafkaLog) ScanFrom(ctx context.Context, start, end time.Time, from, to [
 		if visit == nil {
 			return nil
 		}
-		progress.toRead(r.End - r.Start)
-		count := progress.counter()
+		count := progress.partition(r.End - r.Start)
 		return func(m *kgo.Record) error {
 			count()
 			visit(recordOf(ctx, m))

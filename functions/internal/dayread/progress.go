@@ -47,24 +47,19 @@ func (p *Progress) Add(read, toRead int64) {
 	p.total.Add(toRead)
 }
 
-// toRead adds n records to read; p may be nil.
-func (p *Progress) toRead(n int64) {
-	if p != nil {
-		p.Add(0, n)
-	}
-}
-
-// counter returns a function to call for each record a partition reads;
-// it adds to p in batches. p may be nil.
-func (p *Progress) counter() func() {
+// partition counts a partition of n records to read and returns a
+// function to call for each record it reads, which adds to p in batches.
+// p may be nil.
+func (p *Progress) partition(n int64) func() {
 	if p == nil {
 		return func() {}
 	}
-	var n int64
+	p.Add(0, n)
+	var read int64
 	return func() {
-		if n++; n == progressBatch {
-			p.Add(n, 0)
-			n = 0
+		if read++; read == progressBatch {
+			p.Add(read, 0)
+			read = 0
 		}
 	}
 }

@@ -25,8 +25,7 @@ func TestProgress(t *testing.T) {
 			p := &Progress{}
 			ctx := WithProgress(context.Background(), p)
 			got := ProgressFrom(ctx)
-			got.toRead(tc.toRead)
-			count := got.counter()
+			count := got.partition(tc.toRead)
 			for range tc.records {
 				count()
 			}
@@ -36,8 +35,7 @@ func TestProgress(t *testing.T) {
 		})
 	}
 	var none *Progress
-	none.toRead(5) // a context without a Progress: nothing to count, no panic
-	none.counter()()
+	none.partition(5)() // a context without a Progress: nothing to count, no panic
 	if ProgressFrom(context.Background()) != nil {
 		t.Error("ProgressFrom of a bare context is not nil")
 	}
