@@ -1,7 +1,6 @@
 package salesboard
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -353,33 +352,17 @@ func TestEventStream(t *testing.T) {
 	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
-	r := bufio.NewReader(res.Body)
+	read := readEvents(t, res.Body)
 	next := func() (string, View) {
 		t.Helper()
-		var name, data string
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("stream ended: %v", err)
-			}
-			line = strings.TrimRight(line, "\n")
-			switch {
-			case line == "" && (name != "" || data != ""):
-				var v View
-				if data != "" && !strings.HasPrefix(data, "retry") {
-					if err := json.Unmarshal([]byte(data), &v); err != nil {
-						t.Fatalf("event %s: %v", name, err)
-					}
-				}
-				return name, v
-			case strings.HasPrefix(line, "retry: "):
-				data = line
-			case strings.HasPrefix(line, "event: "):
-				name = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: "):
-				data = strings.TrimPrefix(line, "data: ")
+		e := read()
+		var v View
+		if e.name != "" {
+			if err := json.Unmarshal([]byte(e.data), &v); err != nil {
+				t.Fatalf("event %s: %v", e.name, err)
 			}
 		}
+		return e.name, v
 	}
 	if name, _ := next(); name != "" {
 		t.Fatalf("first the retry, got event %q", name)
@@ -395,7 +378,7 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("after an order: event %q with %+v, want dia with 9 sopaipillas of 2 vendors", name, v.Totales)
 	}
 	h.Close()
-	if _, err := io.ReadAll(r); err != nil {
+	if _, err := io.ReadAll(res.Body); err != nil {
 		t.Fatalf("the stream did not end cleanly on Close: %v", err)
 	}
 }
