@@ -25,75 +25,124 @@ type fastOrder struct {
 	vendor, cook []byte
 	eventID      []byte
 	value        []byte
+	// traced: it carries trace context (ce_traceparent).
+	traced bool
 }
 
-// Header values of an order record (kafka_sarama binary mode).
-var (
-	vJSON        = []byte("application/json")
-	vSpecVersion = []byte("1.0")
-	vSource      = []byte(events.SourceNewOrder)
-	vType        = []byte(events.TypeOrderCreated)
+// Header values of an order record (kafka_sarama binary mode), compared
+// as constants.
+const (
+	vJSON        = "application/json"
+	vSpecVersion = "1.0"
+	vSource      = events.SourceNewOrder
+	vType        = events.TypeOrderCreated
 )
+
+// Headers of the fast shape, by index (fh*): the first eight required,
+// each at most once. The first seven come in the order the binding writes
+// them (the spec's attributes, id first), the extensions after them in no
+// set order: fastHeader first tries the key at a header's place. Keys are
+// compared as constants, which the compiler does without a call.
+const (
+	fhID = iota
+	fhSource
+	fhSpecVersion
+	fhType
+	fhContentType
+	fhSubject
+	fhTime
+	fhPartitionKey
+	// The distributed-tracing extension newOrder adds when it has a
+	// trace context.
+	fhTraceParent
+	fhTraceState
+	fhCount
+)
+
+// fastHeader returns the index (fh*) of key, the header at place i of its
+// record, or -1.
+func fastHeader(key string, i int) int {
+	switch {
+	case i == fhID && key == "ce_id",
+		i == fhSource && key == "ce_source",
+		i == fhSpecVersion && key == "ce_specversion",
+		i == fhType && key == "ce_type",
+		i == fhContentType && key == "content-type",
+		i == fhSubject && key == "ce_subject",
+		i == fhTime && key == "ce_time":
+		return i
+	}
+	switch key {
+	case "ce_id":
+		return fhID
+	case "ce_source":
+		return fhSource
+	case "ce_specversion":
+		return fhSpecVersion
+	case "ce_type":
+		return fhType
+	case "content-type":
+		return fhContentType
+	case "ce_subject":
+		return fhSubject
+	case "ce_time":
+		return fhTime
+	case "ce_partitionkey":
+		return fhPartitionKey
+	case "ce_traceparent":
+		return fhTraceParent
+	case "ce_tracestate":
+		return fhTraceState
+	}
+	return -1
+}
 
 // decode fills o from an order record of exactly newOrder's shape and
 // reports whether it did; false sends the record through the binding.
 func (o *fastOrder) decode(headers []kgo.RecordHeader, value []byte) bool {
-	// The binding's eight, and the distributed-tracing extension newOrder
-	// adds when it has a trace context.
-	if len(headers) < 8 || len(headers) > 10 {
+	if len(headers) < 8 || len(headers) > fhCount {
 		return false
 	}
 	var seen uint16
-	for _, h := range headers {
-		var bit uint16
-		switch h.Key {
-		case "content-type":
-			bit = 1 << 0
-			if !bytes.Equal(h.Value, vJSON) {
-				return false
-			}
-		case "ce_specversion":
-			bit = 1 << 1
-			if !bytes.Equal(h.Value, vSpecVersion) {
-				return false
-			}
-		case "ce_id":
-			bit = 1 << 2
-			// The binding trims the id and refuses an empty one.
+	for i, h := range headers {
+		j := fastHeader(h.Key, i)
+		switch j {
+		case -1:
+			return false
+		case fhID: // the binding trims the id and refuses an empty one.
 			if len(h.Value) == 0 || len(bytes.TrimSpace(h.Value)) != len(h.Value) {
 				return false
 			}
 			o.eventID = h.Value
-		case "ce_source":
-			bit = 1 << 3
-			if !bytes.Equal(h.Value, vSource) {
+		case fhSource:
+			if string(h.Value) != vSource {
 				return false
 			}
-		case "ce_type":
-			bit = 1 << 4
-			if !bytes.Equal(h.Value, vType) {
+		case fhSpecVersion:
+			if string(h.Value) != vSpecVersion {
 				return false
 			}
-		case "ce_time":
-			bit = 1 << 5
+		case fhType:
+			if string(h.Value) != vType {
+				return false
+			}
+		case fhContentType:
+			if string(h.Value) != vJSON {
+				return false
+			}
+		case fhTime:
 			if !isRFC3339UTC(h.Value) {
 				return false
 			}
-		case "ce_subject":
-			bit = 1 << 6 // any string: the binding only trims it
-		case "ce_partitionkey":
-			bit = 1 << 7 // any string extension
-		case "ce_traceparent":
-			bit = 1 << 8 // any string extension
-		case "ce_tracestate":
-			bit = 1 << 9
-		default:
+		case fhTraceParent:
+			o.traced = true
+		}
+		// The subject and the extensions: any string, the binding only
+		// trims them.
+		if seen&(1<<j) != 0 {
 			return false
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
+		seen |= 1 << j
 	}
 	if seen&0xff != 0xff {
 		return false
@@ -109,30 +158,31 @@ func (o *fastOrder) decode(headers []kgo.RecordHeader, value []byte) bool {
 // decodeValue parses the canonical order JSON:
 // {"email_cocinero":"…","email_vendedor":"…","numero_sopaipillas":N,"order_id":N}
 func (o *fastOrder) decodeValue(v []byte) bool {
+	// Each key compared as constants of at most 16 bytes, which the
+	// compiler does without a call.
+	if len(v) < 19 || string(v[:16]) != `{"email_cocinero` || string(v[16:19]) != `":"` {
+		return false
+	}
 	var ok bool
-	if v, ok = bytes.CutPrefix(v, []byte(`{"email_cocinero":"`)); !ok {
+	if o.cook, v, ok = plainString(v[19:]); !ok {
 		return false
 	}
-	if o.cook, v, ok = plainString(v); !ok {
+	if len(v) < 19 || string(v[:16]) != `,"email_vendedor` || string(v[16:19]) != `":"` {
 		return false
 	}
-	if v, ok = bytes.CutPrefix(v, []byte(`,"email_vendedor":"`)); !ok {
+	if o.vendor, v, ok = plainString(v[19:]); !ok {
 		return false
 	}
-	if o.vendor, v, ok = plainString(v); !ok {
+	if len(v) < 22 || string(v[:16]) != `,"numero_sopaipi` || string(v[16:22]) != `llas":` {
 		return false
 	}
-
-	if v, ok = bytes.CutPrefix(v, []byte(`,"numero_sopaipillas":`)); !ok {
+	if o.n, v, ok = plainInt(v[22:], events.MaxSopaipillas); !ok {
 		return false
 	}
-	if o.n, v, ok = plainInt(v, events.MaxSopaipillas); !ok {
+	if len(v) < 12 || string(v[:12]) != `,"order_id":` {
 		return false
 	}
-	if v, ok = bytes.CutPrefix(v, []byte(`,"order_id":`)); !ok {
-		return false
-	}
-	if o.id, v, ok = plainInt(v, events.MaxOrderID); !ok {
+	if o.id, v, ok = plainInt(v[12:], events.MaxOrderID); !ok {
 		return false
 	}
 	return len(v) == 1 && v[0] == '}'
@@ -202,19 +252,14 @@ func isRFC3339UTC(v []byte) bool {
 	if len(v) < 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' || v[len(v)-1] != 'Z' {
 		return false
 	}
-	num := func(b []byte) int {
-		n := 0
-		for _, c := range b {
-			if c < '0' || c > '9' {
-				return -1
-			}
-			n = n*10 + int(c-'0')
+	for _, i := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
+		if v[i]-'0' > 9 { // a byte below '0' wraps around
+			return false
 		}
-		return n
 	}
-	year, month, day := num(v[0:4]), num(v[5:7]), num(v[8:10])
-	hour, minute, sec := num(v[11:13]), num(v[14:16]), num(v[17:19])
-	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+	two := func(i int) int { return int(v[i]-'0')*10 + int(v[i+1]-'0') }
+	year, month, day := two(0)*100+two(2), two(5), two(8)
+	if month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59 {
 		return false
 	}
 	if day > daysIn(year, month) {
@@ -224,7 +269,15 @@ func isRFC3339UTC(v []byte) bool {
 	if len(frac) == 0 {
 		return true
 	}
-	return len(frac) >= 2 && len(frac) <= 10 && frac[0] == '.' && num(frac[1:]) >= 0
+	if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
+		return false
+	}
+	for _, c := range frac[1:] {
+		if c-'0' > 9 {
+			return false
+		}
+	}
+	return true
 }
 
 // daysIn is the number of days of month (1 to 12) of year, proleptic

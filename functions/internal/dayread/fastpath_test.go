@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -67,6 +70,7 @@ func TestFastPathMatchesBinding(t *testing.T) {
 		{name: "another body", fast: true, mutate: func(m *sarama.ConsumerMessage) {
 			m.Value = bytes.Replace(m.Value, []byte(`:15,`), []byte(`:16,`), 1)
 		}},
+		{name: "headers in another order", fast: true, mutate: func(m *sarama.ConsumerMessage) { slices.Reverse(m.Headers) }},
 		{name: "header in upper case", mutate: func(m *sarama.ConsumerMessage) { header(m, "ce_type").Key = []byte("CE_TYPE") }},
 		{name: "header twice", mutate: func(m *sarama.ConsumerMessage) {
 			m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte("ce_type"), Value: []byte("other")})
@@ -393,6 +397,40 @@ func TestTimeCheckMatchesTimeParse(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestTimeCheckMutations: mutated times (a byte replaced, removed or
+// added) against time.Parse and the shape the check claims: whatever it
+// accepts, time.Parse accepts; whatever time.Parse accepts of that shape
+// (UTC, "Z", 0 to 9 fraction digits), it accepts.
+func TestTimeCheckMutations(t *testing.T) {
+	shape := regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$`)
+	rng := rand.New(rand.NewPCG(22, 6))
+	alphabet := []byte("0123456789-:.TZz+ /a\x00\xff")
+	for range 200_000 {
+		b := []byte(time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9)).UTC().Format(time.RFC3339Nano))
+		for range 1 + rng.IntN(2) {
+			i := rng.IntN(len(b) + 1)
+			c := alphabet[rng.IntN(len(alphabet))]
+			switch rng.IntN(3) {
+			case 0:
+				if i < len(b) {
+					b[i] = c
+				}
+			case 1:
+				if i < len(b) {
+					b = append(b[:i], b[i+1:]...)
+				}
+			default:
+				b = append(b[:i], append([]byte{c}, b[i:]...)...)
+			}
+		}
+		_, err := time.Parse(time.RFC3339Nano, string(b))
+		got := isRFC3339UTC(b)
+		if got && err != nil || err == nil && shape.Match(b) && !got {
+			t.Fatalf("isRFC3339UTC(%q) = %v, time.Parse error %v", b, got, err)
 		}
 	}
 }

@@ -68,8 +68,11 @@ func (l KafkaLog) Scan(ctx context.Context, from, to time.Time, visitor func(par
 		count := progress.partition(r.End - r.Start)
 		return func(m *kgo.Record) error {
 			count()
-			links.add(m)
-			visit(recordOf(ctx, m))
+			r := recordOf(ctx, m)
+			if !r.fast.ok || r.fast.traced { // the fast path saw the headers
+				links.add(m)
+			}
+			visit(r)
 			return nil
 		}
 	})

@@ -50,8 +50,8 @@ func (l *synthLog) record(i int) *kgo.Record {
 	value := fmt.Appendf(nil, `{"email_cocinero":%q,"email_vendedor":%q,"numero_sopaipillas":%d,"order_id":%d}`, l.cook, l.vendors[i%len(l.vendors)], 1+i%50, id)
 	eid := []byte("order-" + strconv.FormatInt(id, 10))
 	return &kgo.Record{Partition: int32(i % l.partitions), Offset: int64(i / l.partitions), Timestamp: at, Value: value, Headers: []kgo.RecordHeader{
-		{Key: "ce_specversion", Value: vSpecVersion}, {Key: "ce_id", Value: eid}, {Key: "ce_source", Value: vSource},
-		{Key: "ce_type", Value: vType}, {Key: "content-type", Value: vJSON}, {Key: "ce_time", Value: []byte("2021-11-13T15:04:05.123Z")},
+		{Key: "ce_specversion", Value: []byte(vSpecVersion)}, {Key: "ce_id", Value: eid}, {Key: "ce_source", Value: []byte(vSource)},
+		{Key: "ce_type", Value: []byte(vType)}, {Key: "content-type", Value: []byte(vJSON)}, {Key: "ce_time", Value: []byte("2021-11-13T15:04:05.123Z")},
 		{Key: "ce_subject", Value: eid}, {Key: "ce_partitionkey", Value: eid},
 	}}
 }

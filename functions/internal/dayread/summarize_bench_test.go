@@ -43,7 +43,7 @@ func (l streamLog) Scan(ctx context.Context, _, _ time.Time, visitor func(int32,
 		var value, eid []byte
 		for i := p; i < n; i += l.partitions {
 			l.fill(&m, i, value[:0], eid[:0])
-			value, eid = m.Value, m.Headers[1].Value
+			value, eid = m.Value, m.Headers[0].Value
 			visit(recordOf(ctx, &m))
 		}
 	}
@@ -67,13 +67,14 @@ func (l streamLog) fill(m *kgo.Record, i int, value, eid []byte) {
 	value = append(value, '}')
 	eid = strconv.AppendInt(append(eid, "order-"...), id, 10)
 	if m.Headers == nil {
+		// In the order newOrder's binding writes them.
 		m.Headers = []kgo.RecordHeader{
-			{Key: "ce_specversion", Value: vSpecVersion}, {Key: "ce_id"}, {Key: "ce_source", Value: vSource},
-			{Key: "ce_type", Value: vType}, {Key: "content-type", Value: vJSON}, {Key: "ce_time", Value: []byte("2021-11-13T15:04:05.123Z")},
-			{Key: "ce_subject"}, {Key: "ce_partitionkey"},
+			{Key: "ce_id"}, {Key: "ce_source", Value: []byte(vSource)}, {Key: "ce_specversion", Value: []byte(vSpecVersion)},
+			{Key: "ce_type", Value: []byte(vType)}, {Key: "content-type", Value: []byte(vJSON)}, {Key: "ce_subject"},
+			{Key: "ce_time", Value: []byte("2021-11-13T15:04:05.123Z")}, {Key: "ce_partitionkey"},
 		}
 	}
-	m.Headers[1].Value, m.Headers[6].Value, m.Headers[7].Value = eid, eid, eid
+	m.Headers[0].Value, m.Headers[5].Value, m.Headers[7].Value = eid, eid, eid
 	m.Partition, m.Offset, m.Timestamp, m.Value = int32(i%l.partitions), int64(i/l.partitions), at, value
 }
 
