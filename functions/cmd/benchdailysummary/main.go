@@ -13,4 +13,7 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 )
 
-func main() { runner.Main("dailySummary", dailysummary.Setup) }
+func main() {
+	runner.TuneGCForReads() // as functions/cmd/dailysummary
+	runner.Main("dailySummary", dailysummary.Setup)
+}

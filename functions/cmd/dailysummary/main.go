@@ -8,4 +8,8 @@ import (
 	"github.com/sopaipillas/sopaipillas/functions/internal/runner"
 )
 
-func main() { runner.Main("dailySummary", dailysummary.Setup) }
+func main() {
+	// It reads whole topics: the memory limit paces the collector.
+	runner.TuneGCForReads()
+	runner.Main("dailySummary", dailysummary.Setup)
+}
