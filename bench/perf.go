@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,4 +161,40 @@ func (b *bench) consumerPerf(ctx context.Context, topic string, records int) (fl
 		return rate, nil
 	}
 	return 0, fmt.Errorf("consumer perf: %w:\n%s", errNoFigure, tail(out, 2000))
+}
+
+// readRounds is how many times the summary sections alternate
+// kafka-consumer-perf-test and the summary over the same topic.
+func (b *bench) readRounds() int {
+	if b.quick {
+		return 1
+	}
+	return 3
+}
+
+// alternateReads measures a summary's read beside kafka-consumer-perf-test
+// over the same topic of records records, alternately, rounds times, and
+// returns the median of each: both move with the machine's load (the
+// reference alone moved from 1.14M to 1.51M records/s between two runs of
+// the steady section), and a ratio of one run of each compares whatever
+// happened during each. summary reads and checks one summary.
+func (b *bench) alternateReads(ctx context.Context, label, topic string, records int, summary func() (time.Duration, error)) (float64, time.Duration, error) {
+	var perfs []float64
+	var tooks []time.Duration
+	for round := range b.readRounds() {
+		perf, err := b.consumerPerf(ctx, topic, records)
+		if err != nil {
+			return 0, 0, err
+		}
+		took, err := summary()
+		if err != nil {
+			return 0, 0, err
+		}
+		b.logf("%s round %d: consumer perf %.0f records/s, the summary %s (%.0f records/s, ratio %.3f)", label, round+1,
+			perf, took.Round(time.Millisecond), float64(records)/took.Seconds(), float64(records)/took.Seconds()/perf)
+		perfs, tooks = append(perfs, perf), append(tooks, took)
+	}
+	slices.Sort(perfs)
+	slices.Sort(tooks)
+	return perfs[len(perfs)/2], tooks[len(tooks)/2], nil
 }

@@ -24,7 +24,8 @@ const steadyDays = 3
 // order_ids dense and distinct across days), then
 //   - dailySummary, at the chart's GOMEMLIMIT, on the middle day: its time,
 //     its peak RSS, and its read rate beside kafka-consumer-perf-test over
-//     the same topic, the answer checked exact;
+//     the same topic (alternateReads: medians of rounds alternating the
+//     two), the answer checked exact each time;
 //   - salesBoard on the same topic while newOrder takes 5,000 orders/s
 //     (boardLatency): the first numbers of today (board_first_view_s_steady:
 //     from its start, ready at once, to the first "dia" of /events, read as
@@ -69,10 +70,6 @@ func (b *bench) steady(ctx context.Context) error {
 	wrote := time.Since(t0)
 	b.logf("steady %s: wrote %d records in %s (%.0f records/s); broker data %s", label, records, wrote.Round(time.Millisecond), float64(records)/wrote.Seconds(), diskUse(b.workDir))
 
-	perf, err := b.consumerPerf(ctx, topic, records)
-	if err != nil {
-		return err
-	}
 	middle := plans[steadyDays/2]
 	fn, err := startFunction(ctx, b.binDir, b.workDir, "dailysummary", map[string]string{
 		"KAFKA_BROKERS": strings.Join(b.brokers, ","), "ORDER_TOPIC": topic, "SUMMARY_TOPIC": "bench-summary-" + b.runID,
@@ -84,14 +81,14 @@ func (b *bench) steady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	took, err := runSummary(fn.addr, middle)
+	perf, took, err := b.alternateReads(ctx, "steady "+label, topic, records, func() (time.Duration, error) { return runSummary(fn.addr, middle) })
 	peak, _ := fn.peakRSSMB()
 	fn.stop()
 	live, liveErr := fn.maxLiveHeapMB()
 	if err != nil {
 		return fmt.Errorf("the summary of %s: %w", middle.day, err)
 	}
-	b.logf("steady %s: the summary of %s read %d records in %s, exact (%d orders of the day, %d retries, %d conflicts, %d poison); peak RSS %.1f MiB",
+	b.logf("steady %s: the summary of %s read %d records in %s (median), exact (%d orders of the day, %d retries, %d conflicts, %d poison); peak RSS %.1f MiB",
 		label, middle.day, records, took.Round(time.Millisecond), middle.orders, middle.retries, middle.conflict, middle.poison, peak)
 	b.add(figure{name: "consumer_perf_records_per_s_steady_" + label, value: perf, unit: "records/s"})
 	b.add(figure{name: "summary_seconds_steady_" + label, value: took.Seconds(), unit: "s", target: targetFor("summary_seconds_steady_" + label)})
