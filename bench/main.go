@@ -87,6 +87,7 @@ type bench struct {
 	began        time.Time
 	loadBefore   string // /proc/loadavg when the bench began
 	figures      []figure
+	perfRuns     int // kafka-consumer-perf-test runs so far (consumerPerf)
 }
 
 // figure is one measured number. ref, when set, is Kafka's own figure for

@@ -130,7 +130,10 @@ func (b *bench) producerPerfAt(ctx context.Context, topic string, rate, records,
 func (b *bench) consumerPerf(ctx context.Context, topic string, records int) (float64, error) {
 	out, err := b.kafkaTool(ctx, "perf-consumer", strings.Join(b.brokers, ","),
 		"--topic", topic, "--num-records", strconv.Itoa(records), "--timeout", "60000",
-		"--group", "bench-perf-"+topic)
+		// A group of its own each time: a group's committed offsets would
+		// start the next run at the end.
+		"--group", "bench-perf-"+topic+"-"+strconv.Itoa(b.perfRuns))
+	b.perfRuns++
 	if err != nil {
 		return 0, err
 	}
