@@ -526,8 +526,9 @@ func resolve(res *Result, start, end int64, shared *sharedOrders, versions map[i
 // up in the other partitions. An order normally lives in one partition
 // only, and this avoids a merged map of every order of the day.
 type idFilter struct {
-	dup   []uint64
-	shift uint
+	dup  []uint64
+	bits uint   // the filter holds 1<<bits bits
+	mask uint64 // 1<<bits - 1
 }
 
 // sharedIDs builds the filter over the ids of the day's first versions:
@@ -546,7 +547,7 @@ func sharedIDs(parts []*partitionTally) idFilter {
 	for 1<<bits < 8*total {
 		bits++
 	}
-	f := idFilter{dup: make([]uint64, 1<<(bits-6)), shift: 64 - bits}
+	f := idFilter{dup: make([]uint64, 1<<(bits-6)), bits: bits, mask: 1<<bits - 1}
 	seen := make([]uint64, len(f.dup))
 	for _, p := range parts {
 		// Look all of a partition's ids of the day up before marking them,
@@ -577,7 +578,16 @@ func (f idFilter) mark(seen []uint64, id int64) {
 	seen[h>>6] |= 1 << (h & 63)
 }
 
-func (f idFilter) hash(id int64) uint64 { return uint64(id) * 0x9E3779B97F4A7C15 >> f.shift }
+// hash keeps ids that are close together in the same words: each
+// partition's ids are visited in id order, so that the passes walk the
+// filter in order instead of missing the cache on almost every id (a
+// multiplicative hash took a second for 10M orders of the day, on one core
+// after the read). Folding the higher bits in spreads ids that differ
+// only above the filter's size. A collision only costs an exact lookup.
+func (f idFilter) hash(id int64) uint64 {
+	u := uint64(id)
+	return (u ^ u>>f.bits ^ u>>(2*f.bits)) & f.mask
+}
 
 // maybe reports whether id may be in more than one partition.
 func (f idFilter) maybe(id int64) bool {
