@@ -152,15 +152,17 @@ func (o VendorOrders) check(field, vendor string) []FieldError {
 	var sum int64
 	var prev time.Time
 	for i, l := range o.Ordenes {
-		f := fmt.Sprintf(".ordenes[%d]", i)
-		checkOrderLine(add, f, l.OrderID, l.NumeroSopaipillas)
+		// The line's field is named only when it is wrong: a busy day
+		// lists half a million lines.
+		at := func(f, detail string) { add(fmt.Sprintf(".ordenes[%d]", i)+f, detail) }
+		checkOrderLine(at, "", l.OrderID, l.NumeroSopaipillas)
 		sum += l.NumeroSopaipillas
 		t, err := time.Parse(time.RFC3339, l.Hora)
 		switch {
 		case err != nil || !horaPattern.MatchString(l.Hora):
-			add(f+".hora", "must be an RFC 3339 timestamp (2021-11-13T10:15:04-03:00)")
+			at(".hora", "must be an RFC 3339 timestamp (2021-11-13T10:15:04-03:00)")
 		case t.Before(prev):
-			add(f+".hora", "orders are listed in time order")
+			at(".hora", "orders are listed in time order")
 		default:
 			prev = t
 		}
