@@ -24,7 +24,7 @@ import (
 
 // orderRecord is the record newOrder writes for o accepted at ts, as read
 // back from the topic.
-func orderRecord(t *testing.T, o events.Order, ts time.Time, offset int64) *sarama.ConsumerMessage {
+func orderRecord(t testing.TB, o events.Order, ts time.Time, offset int64) *sarama.ConsumerMessage {
 	t.Helper()
 	e, err := events.NewOrderEvent(o, ts)
 	if err != nil {
