@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -204,21 +203,17 @@ func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMe
 	}
 	// Each part is encoded and checked in its own goroutine too: on a
 	// busy day that is most of publish's CPU, and the read's cores are
-	// free by then. ids keeps the parts' event ids in their order.
-	var mu sync.Mutex
-	ids := map[int]string{}
-	parts := 0
+	// free by then. Each goroutine writes its part's id in its own slot.
+	var ids []*string
 	err = events.SplitVendors(res.Vendors.Fecha, res.Vendors.Vendors(), res.Vendors.Entry, events.MaxVendorReportEventBytes, func(p events.VendorReport) error {
-		i := parts
-		parts++
+		id := new(string)
+		ids = append(ids, id)
 		g.Go(func() error {
 			e, err := events.NewVendorReportEvent(p, meta)
 			if err != nil {
 				return err
 			}
-			mu.Lock()
-			ids[i] = e.ID()
-			mu.Unlock()
+			*id = e.ID()
 			return f.publisher.Publish(gctx, f.opts.ReportTopic, e)
 		})
 		return gctx.Err()
@@ -229,9 +224,9 @@ func (f *Function) publish(ctx context.Context, res Result, meta events.ReportMe
 	if err != nil {
 		return summary, nil, nil, fmt.Errorf("report: %w", err)
 	}
-	vendorIDs := make([]string, parts) // [] in the answer for a day without vendors
-	for i := range vendorIDs {
-		vendorIDs[i] = ids[i]
+	vendorIDs := make([]string, len(ids)) // [] in the answer for a day without vendors
+	for i, id := range ids {
+		vendorIDs[i] = *id
 	}
 	return summary, cookIDs, vendorIDs, nil
 }
