@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -924,6 +926,57 @@ func TestVendorReports(t *testing.T) {
 	}
 	if meta, err := events.ReportMetaOf(vendors[0]); err != nil || meta.Status != events.StatusFinal || vendors[0].Subject() != "13/11/2021" {
 		t.Errorf("vendor report meta %+v, %v, subject %q", meta, err, vendors[0].Subject())
+	}
+}
+
+// TestVendorReportPartsInOrder: a day whose vendor report takes several
+// events (each part encoded and sent in its own goroutine) answers their
+// ids in the parts' order: the order events.NewVendorReportEvents gives the
+// whole report, rebuilt here from the parts published.
+func TestVendorReportPartsInOrder(t *testing.T) {
+	tp := newTopic(t)
+	for i := range 6000 {
+		ts := fmt.Sprintf("2021-11-13T%02d:%02d:%02d-03:00", 8+i/3600, i/60%60, i%60)
+		tp.order(ts, int64(i+1), fmt.Sprintf("vendor%03d@b.cl", i%600), int64(1+i%50))
+	}
+	fx := newFixture(t, at(t, now13), "", tp.records)
+	status, _, body := fx.post(t, nil, fecha("13/11/2021"))
+	if status != http.StatusOK {
+		t.Fatalf("status %d, body %s", status, body)
+	}
+	var res Response
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	parts := fx.pub.VendorReports()
+	if len(parts) < 2 {
+		t.Fatalf("%d vendor report events, want a report split in several", len(parts))
+	}
+	whole := events.VendorReport{Fecha: "13/11/2021", Vendedores: map[string]events.VendorOrders{}}
+	for _, e := range parts {
+		p, err := events.VendorReportFromEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(whole.Vendedores, p.Vendedores)
+	}
+	if len(whole.Vendedores) != 600 {
+		t.Fatalf("%d vendors in the parts, want 600", len(whole.Vendedores))
+	}
+	meta, err := events.ReportMetaOf(parts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := events.NewVendorReportEvents(whole, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantIDs []string
+	for _, e := range want {
+		wantIDs = append(wantIDs, e.ID())
+	}
+	if d := cmp.Diff(wantIDs, res.VendorReportEventIDs); d != "" {
+		t.Errorf("vendor report ids answered (-in the parts' order, +answered):\n%s", d)
 	}
 }
 
